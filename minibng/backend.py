@@ -1,0 +1,185 @@
+"""Array-library selection, devices, transfers, random streams and the few ops that differ.
+
+minibng runs the same layer and optimizer code on NumPy (CPU) and CuPy (GPU).  Code never swaps a global
+library: it asks an array for its module with :func:`get_array_module` and uses that ``xp``.  This is the
+only file of the package that knows CuPy exists.
+
+Devices are strings: ``"cpu"``, ``"gpu"`` (the current CUDA device) and ``"gpu:N"``.
+"""
+from __future__ import annotations
+
+import numpy
+
+__all__ = [
+    "get_array_module", "cupy_or_none", "parse_device", "device_of", "to_device", "asnumpy",
+    "manual_seed", "host_rng", "RandomStream", "scatter_add", "is_array", "array_library_name",
+]
+
+_CUPY_INSTALL_HINT = (
+    "install CuPy for your CUDA version, e.g. `pip install \"minibng[gpu]\"` (cupy-cuda12x) "
+    "or `pip install cupy-cuda11x`"
+)
+_cupy = None
+_cupy_checked = False
+
+
+def cupy_or_none():
+    """The cupy module if it can be imported, else None (importing minibng never needs CuPy)."""
+    global _cupy, _cupy_checked
+    if not _cupy_checked:
+        _cupy_checked = True
+        try:
+            import cupy  # noqa: PLC0415 - optional dependency
+        except Exception:  # ImportError, or a CUDA library that fails to load
+            cupy = None
+        _cupy = cupy
+    return _cupy
+
+
+def _is_cupy_array(a) -> bool:
+    # Checked by type name first so that NumPy-only machines never import CuPy.
+    return type(a).__module__.split(".")[0] == "cupy"
+
+
+def is_array(a) -> bool:
+    """True for a NumPy or CuPy ndarray."""
+    return isinstance(a, numpy.ndarray) or _is_cupy_array(a)
+
+
+def array_library_name(a) -> str:
+    return "CuPy" if _is_cupy_array(a) else "NumPy"
+
+
+def get_array_module(*arrays):
+    """``numpy`` or ``cupy``, whichever the given arrays live in; mixing the two is a TypeError.
+
+    Non-array arguments (Python scalars, None) are ignored.
+    """
+    libs = {_is_cupy_array(a) for a in arrays if is_array(a)}
+    if len(libs) > 1:
+        kinds = ", ".join(f"argument {i}: {array_library_name(a)}" for i, a in enumerate(arrays) if is_array(a))
+        raise TypeError(f"mixed NumPy and CuPy arrays ({kinds}); move them to one device with .to(device)")
+    if libs == {True}:
+        return cupy_or_none()
+    return numpy
+
+
+def parse_device(device) -> tuple[str, int | None]:
+    """``"cpu"`` -> ("cpu", None); ``"gpu"`` -> ("gpu", None); ``"gpu:1"`` -> ("gpu", 1)."""
+    if not isinstance(device, str):
+        raise TypeError(f"device must be a string such as 'cpu', 'gpu' or 'gpu:0', got {device!r}")
+    kind, _, index = device.partition(":")
+    if kind == "cuda":
+        kind = "gpu"
+    if kind == "cpu" and not index:
+        return "cpu", None
+    if kind == "gpu":
+        if not index:
+            return "gpu", None
+        if index.isdigit():
+            return "gpu", int(index)
+    raise ValueError(f"unknown device {device!r}; expected 'cpu', 'gpu' or 'gpu:N'")
+
+
+def _require_gpu(index):
+    cp = cupy_or_none()
+    if cp is None:
+        raise RuntimeError(f"device 'gpu' needs CuPy, which is not installed: {_CUPY_INSTALL_HINT}")
+    try:
+        count = cp.cuda.runtime.getDeviceCount()
+    except Exception as e:  # no driver, no device
+        raise RuntimeError(f"device 'gpu' needs a visible CUDA GPU, but CuPy found none ({e})") from e
+    if count == 0:
+        raise RuntimeError("device 'gpu' needs a visible CUDA GPU, but CuPy found none")
+    if index is not None and index >= count:
+        raise ValueError(f"device 'gpu:{index}' does not exist: {count} GPU(s) visible")
+    return cp
+
+
+def array_module_for(device):
+    """The array library that serves ``device`` (raises a clear error for an unusable GPU)."""
+    kind, index = parse_device(device)
+    return numpy if kind == "cpu" else _require_gpu(index)
+
+
+def device_of(a) -> str:
+    """``"cpu"`` for a NumPy array, ``"gpu:N"`` for a CuPy array on device N."""
+    return f"gpu:{a.device.id}" if _is_cupy_array(a) else "cpu"
+
+
+def to_device(a, device):
+    """A copy of ``a`` on ``device`` (the same array when it is already there)."""
+    kind, index = parse_device(device)
+    if kind == "cpu":
+        return asnumpy(a)
+    cp = _require_gpu(index)
+    if index is None:
+        return cp.asarray(a)
+    with cp.cuda.Device(index):
+        return cp.asarray(a)
+
+
+def asnumpy(a):
+    """A NumPy array holding ``a`` (copied from the GPU when ``a`` is a CuPy array)."""
+    if _is_cupy_array(a):
+        return a.get()
+    return numpy.asarray(a)
+
+
+def scatter_add(target, indices, values):
+    """``target[indices] += values`` with repeated indices accumulated (``np.add.at`` / ``cupyx.scatter_add``)."""
+    if _is_cupy_array(target):
+        import cupyx  # noqa: PLC0415
+
+        cupyx.scatter_add(target, indices, values)
+    else:
+        numpy.add.at(target, indices, values)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Randomness.  Initialization draws from one host NumPy Generator, so a seed gives the same model on CPU and GPU.
+# Per-step randomness (dropout masks) comes from a RandomStream: a (seed, counter) pair that builds a fresh
+# generator on the array's own device for every draw.  Its whole state is two integers, so a checkpoint saves it
+# exactly and a resumed run draws the same masks.
+
+_host_rng = numpy.random.default_rng(0)
+
+
+def manual_seed(seed: int) -> None:
+    """Seed the host generator that initializes every layer created afterwards (like ``torch.manual_seed``)."""
+    global _host_rng
+    _host_rng = numpy.random.default_rng(seed)
+
+
+def host_rng(rng=None) -> numpy.random.Generator:
+    """``rng`` if given (a Generator or an int seed), else the global host generator of :func:`manual_seed`."""
+    if rng is None:
+        return _host_rng
+    if isinstance(rng, numpy.random.Generator):
+        return rng
+    return numpy.random.default_rng(rng)
+
+
+class RandomStream:
+    """A reproducible stream of random arrays made on whatever device the caller works on.
+
+    Draw k uses a generator seeded with (seed, k), on NumPy or CuPy; ``state()`` is ``(seed, k)``.
+    """
+
+    def __init__(self, seed: int | None = None):
+        self.seed = int(host_rng().integers(2**62)) if seed is None else int(seed)
+        self.counter = 0
+
+    def state(self) -> tuple[int, int]:
+        return self.seed, self.counter
+
+    def set_state(self, state) -> None:
+        self.seed, self.counter = int(state[0]), int(state[1])
+
+    def random(self, shape, xp, dtype):
+        """Uniform [0, 1) samples of ``shape`` in ``dtype`` from ``xp``'s generator."""
+        self.counter += 1
+        if xp is numpy:
+            return numpy.random.default_rng([self.seed, self.counter]).random(shape, dtype=dtype)
+        seed = (self.seed * 1_000_003 + self.counter) % 2**63
+        return xp.random.default_rng(seed).random(shape, dtype=dtype)

@@ -1,0 +1,44 @@
+"""Inverted dropout with a device-side random stream."""
+from __future__ import annotations
+
+from .. import backend
+from .module import Module
+
+__all__ = ["Dropout"]
+
+
+class Dropout(Module):
+    """Training: y = x · m / (1 − p) with m_k ~ Bernoulli(1 − p) drawn on the input's device; evaluation: y = x.
+    ∂L/∂x = dy · m / (1 − p).
+
+    The mask stream (``self.rng``, a :class:`minibng.backend.RandomStream`) is seeded from the host generator at
+    construction and saved in checkpoints, so a resumed run draws the same masks.
+    """
+
+    def __init__(self, p=0.5, seed=None):
+        super().__init__()
+        if not 0 <= p < 1:
+            raise ValueError(f"Dropout: p must be in [0, 1), got {p}")
+        self.p = float(p)
+        self.rng = backend.RandomStream(seed)
+        self._scale = None
+
+    def forward(self, x):
+        self.check_input(x)
+        if not self.training or self.p == 0:
+            self._scale = None
+            return x.copy()
+        xp = backend.get_array_module(x)
+        keep = self.rng.random(x.shape, xp, x.dtype) >= self.p
+        scale = keep * x.dtype.type(1 / (1 - self.p))
+        self._scale = scale
+        return x * scale
+
+    def backward(self, dy):
+        return dy.copy() if self._scale is None else dy * self._scale
+
+    def _clear_cache(self):
+        self._scale = None
+
+    def extra_repr(self):
+        return f"p={self.p}"

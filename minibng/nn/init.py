@@ -1,0 +1,52 @@
+"""Weight initializers, drawn from a host NumPy Generator so that a seed gives the same model on CPU and GPU.
+
+``init`` names accepted by the layers:
+- ``"torch"`` (default): uniform(±1/√fan_in) for weights and biases — Torch7's and PyTorch's Linear/Conv default;
+- ``"he"``: weights N(0, 2/fan_in) (He et al. 2015; fan_in for Linear, fan_out = out·kh·kw for Conv2d as
+  fb.resnet.torch), biases 0;
+- ``"xavier"``: uniform(±√(6/(fan_in+fan_out))), biases 0;
+- a float ``a``: uniform(±a) for weights and biases (Zaremba et al. use 0.1 for their LSTMs).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import backend
+
+__all__ = ["init_weight", "init_bias", "check_init"]
+
+
+def check_init(init):
+    if isinstance(init, (int, float)) and not isinstance(init, bool):
+        if init <= 0:
+            raise ValueError(f"init: a uniform bound must be > 0, got {init}")
+        return init
+    if init not in ("torch", "he", "xavier"):
+        raise ValueError(f"init must be 'torch', 'he', 'xavier' or a positive float, got {init!r}")
+    return init
+
+
+def init_weight(shape, fan_in, fan_out, init, rng, dtype):
+    """A host array of ``shape`` drawn by the ``init`` rule (see the module docstring)."""
+    rng = backend.host_rng(rng)
+    if init == "torch":
+        w = rng.uniform(-1 / math.sqrt(fan_in), 1 / math.sqrt(fan_in), shape)
+    elif init == "he":
+        w = rng.normal(0.0, math.sqrt(2.0 / fan_in), shape)
+    elif init == "xavier":
+        bound = math.sqrt(6.0 / (fan_in + fan_out))
+        w = rng.uniform(-bound, bound, shape)
+    else:
+        w = rng.uniform(-init, init, shape)
+    return w.astype(dtype)
+
+
+def init_bias(shape, fan_in, init, rng, dtype):
+    rng = backend.host_rng(rng)
+    if init == "torch":
+        return rng.uniform(-1 / math.sqrt(fan_in), 1 / math.sqrt(fan_in), shape).astype(dtype)
+    if init in ("he", "xavier"):
+        return np.zeros(shape, dtype=dtype)
+    return rng.uniform(-init, init, shape).astype(dtype)

@@ -1,0 +1,74 @@
+"""Dense layers: Linear and Flatten."""
+from __future__ import annotations
+
+import numpy as np
+
+from .init import check_init, init_bias, init_weight
+from .module import Module, Parameter
+
+__all__ = ["Linear", "Flatten"]
+
+
+class Linear(Module):
+    """Affine map y = x W + b over the last axis.
+
+    Shapes: x (..., in), W (in, out), b (out,), y (..., out); leading axes (N, or T and N) are batch axes.
+    Backward, for upstream gradient dy = ∂L/∂y, with x and dy flattened to (M, in) and (M, out):
+        ∂L/∂W = xᵀ dy      ∂L/∂b = Σ_m dy_m      ∂L/∂x = dy Wᵀ
+    Initialization (``init``): Torch7's uniform(±1/√in) by default; see :mod:`minibng.nn.init`.
+    """
+
+    def __init__(self, in_features, out_features, bias=True, init="torch", dtype=np.float32, rng=None):
+        super().__init__()
+        if in_features <= 0 or out_features <= 0:
+            raise ValueError(f"Linear: in_features and out_features must be positive, got {in_features}, {out_features}")
+        self.in_features, self.out_features = int(in_features), int(out_features)
+        init = check_init(init)
+        self.weight = Parameter(init_weight((in_features, out_features), in_features, out_features, init, rng, dtype))
+        if bias:
+            self.bias = Parameter(init_bias((out_features,), in_features, init, rng, dtype))
+        else:
+            self.bias = None
+        self._x = None
+
+    def forward(self, x):
+        self.check_input(x, features=self.in_features)
+        if x.dtype != self.weight.data.dtype:
+            raise TypeError(f"expected {self.weight.data.dtype} input (the layer's dtype), got {x.dtype}")
+        self._x = x if self.training else None
+        y = x @ self.weight.data
+        if self.bias is not None:
+            y += self.bias.data
+        return y
+
+    def backward(self, dy):
+        if self._x is None:
+            raise RuntimeError("Linear.backward called without a forward pass in training mode")
+        x2 = self._x.reshape(-1, self.in_features)
+        dy2 = dy.reshape(-1, self.out_features)
+        self.weight.grad += x2.T @ dy2
+        if self.bias is not None:
+            self.bias.grad += dy2.sum(axis=0)
+        return dy @ self.weight.data.T
+
+    def _clear_cache(self):
+        self._x = None
+
+    def extra_repr(self):
+        return f"{self.in_features}, {self.out_features}, bias={self.bias is not None}"
+
+
+class Flatten(Module):
+    """(N, d₁, d₂, …) → (N, d₁·d₂·…); backward reshapes ∂L/∂y back to the input's shape."""
+
+    def __init__(self):
+        super().__init__()
+        self._shape = None
+
+    def forward(self, x):
+        self.check_input(x, ndim=tuple(range(2, 8)))
+        self._shape = x.shape
+        return x.reshape(x.shape[0], -1).copy()
+
+    def backward(self, dy):
+        return dy.reshape(self._shape).copy()

@@ -1,0 +1,66 @@
+"""Softmax cross-entropy, numerically stable, for (N, C) or (T, N, C) logits."""
+from __future__ import annotations
+
+from .. import backend
+from .module import Module
+
+__all__ = ["SoftmaxCrossEntropy"]
+
+
+class SoftmaxCrossEntropy(Module):
+    """L = (1/M) Σ_m [log Σ_c exp z_mc − z_m,y_m] over the M = N (or T·N) rows of the logits z.
+
+    Computed with the max subtracted (log Σ exp is shift-invariant), so large logits never overflow.
+    Backward: ∂L/∂z = dL · (softmax(z) − onehot(y)) / M.
+
+    ``forward(logits, labels)`` returns a 0-d array on the logits' device; ``labels`` are integers in [0, C) of
+    shape logits.shape[:-1].  Bad labels and non-finite logits raise (one device→host check per call; set
+    ``check=False`` to skip it in a hot loop you trust).
+    """
+
+    def __init__(self, check=True):
+        super().__init__()
+        self.check = check
+        self._grad = None
+
+    def forward(self, logits, labels):
+        self.check_input(logits, ndim=(2, 3))
+        if not backend.is_array(labels):
+            raise TypeError(f"labels must be an integer array, got {type(labels).__name__}")
+        xp = backend.get_array_module(logits, labels)
+        if labels.dtype.kind not in "iu":
+            raise TypeError(f"labels must be integers (class indices), got dtype {labels.dtype}")
+        if tuple(labels.shape) != tuple(logits.shape[:-1]):
+            raise ValueError(f"labels must have shape {tuple(logits.shape[:-1])} (the logits' leading axes), got {tuple(labels.shape)}")
+        classes = logits.shape[-1]
+        z = logits.reshape(-1, classes)
+        y = labels.reshape(-1)
+        if self.check and y.size:
+            flags = backend.asnumpy(xp.stack([y.min() < 0, y.max() >= classes, ~xp.isfinite(z).all()]))
+            if flags[0] or flags[1]:
+                lo, hi = int(y.min()), int(y.max())
+                raise ValueError(f"labels must lie in [0, {classes}), got values in [{lo}, {hi}]")
+            if flags[2]:
+                raise ValueError("logits contain NaN or infinity")
+        rows = xp.arange(z.shape[0])
+        shifted = z - z.max(axis=1, keepdims=True)
+        exp = xp.exp(shifted)
+        sum_exp = exp.sum(axis=1)
+        log_sum_exp = xp.log(sum_exp)
+        loss = (log_sum_exp - shifted[rows, y]).mean(dtype=z.dtype)
+        if self.training:
+            exp /= sum_exp[:, None]
+            exp[rows, y] -= 1
+            exp /= z.shape[0]
+            self._grad = exp.reshape(logits.shape)
+        return loss
+
+    def backward(self, dy=1.0):
+        """∂L/∂logits, scaled by the upstream gradient ``dy`` of the scalar loss (1 by default)."""
+        if self._grad is None:
+            raise RuntimeError("SoftmaxCrossEntropy.backward called without a forward pass in training mode")
+        xp = backend.get_array_module(self._grad)
+        return self._grad * xp.asarray(dy, dtype=self._grad.dtype)
+
+    def _clear_cache(self):
+        self._grad = None

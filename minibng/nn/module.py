@@ -1,0 +1,280 @@
+"""Module and Parameter: the tree of layers, its parameters, modes, state and device.
+
+A Module maps an input to an output in ``forward`` and caches what its ``backward`` needs (in training mode);
+``backward(dy)`` receives ∂L/∂y, accumulates ∂L/∂θ into each parameter's ``.grad`` and returns ∂L/∂x.
+Parameters, buffers and child modules are registered by assignment, in definition order, so
+``named_parameters()`` never depends on hashing.
+
+Errors (ValueError, TypeError) raised while a model runs are re-raised by the outermost module with the dotted
+path of the layer that raised them, e.g. ``in layer '2' (Linear) during forward: ...``.
+"""
+from __future__ import annotations
+
+import copy
+import functools
+import threading
+from collections import OrderedDict
+
+from .. import backend
+
+__all__ = ["Module", "Parameter"]
+
+
+class Parameter:
+    """A trainable array ``data`` and its gradient ``grad`` (same shape and dtype).
+
+    Both may be re-pointed by an optimizer at views into one flat vector; write values in place
+    (``p.data[...] = v``) to keep such views valid.
+    """
+
+    def __init__(self, data):
+        if not backend.is_array(data):
+            raise TypeError(f"Parameter data must be a NumPy or CuPy array, got {type(data).__name__}")
+        self.data = data
+        self.grad = backend.get_array_module(data).zeros_like(data)
+        self.packed_by = None  # the optimizer Blocks that own the storage, if any
+
+    @property
+    def shape(self):
+        return self.data.shape
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def size(self):
+        return self.data.size
+
+    def __repr__(self):
+        return f"Parameter(shape={tuple(self.data.shape)}, dtype={self.data.dtype}, device={backend.device_of(self.data)})"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Error annotation: the outermost forward/backward call names the layer that raised.
+
+_call_depth = threading.local()
+
+
+def _annotated(method, phase):
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        depth = getattr(_call_depth, "value", 0)
+        _call_depth.value = depth + 1
+        try:
+            return method(self, *args, **kwargs)
+        except (ValueError, TypeError) as e:
+            if getattr(e, "_minibng_module", None) is None:
+                e._minibng_module = self
+            if depth == 0 and not getattr(e, "_minibng_named", False):
+                raise _named_error(self, e, phase) from e
+            raise
+        finally:
+            _call_depth.value = depth
+
+    wrapper._minibng_annotated = True
+    return wrapper
+
+
+def _named_error(root, error, phase):
+    culprit = error._minibng_module
+    path = next((name for name, m in root.named_modules() if m is culprit), None)
+    where = type(culprit).__name__ if not path else f"'{path}' ({type(culprit).__name__})"
+    named = type(error)(f"in layer {where} during {phase}: {error}")
+    named._minibng_named = True
+    named._minibng_module = culprit
+    return named
+
+
+class Module:
+    """Base class of every layer and container (see the module docstring)."""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for phase in ("forward", "backward"):
+            method = cls.__dict__.get(phase)
+            if method is not None and not getattr(method, "_minibng_annotated", False):
+                setattr(cls, phase, _annotated(method, phase))
+
+    def __init__(self):
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "training", True)
+
+    # -- registration ---------------------------------------------------------------------------------------
+    def __setattr__(self, name, value):
+        if "_parameters" not in self.__dict__:
+            raise RuntimeError(f"{type(self).__name__}.__init__ must call super().__init__() before assigning {name}")
+        if name in self._buffers and backend.is_array(value):
+            object.__setattr__(self, name, value)
+            return
+        for registry in (self._parameters, self._modules, self._buffers):
+            registry.pop(name, None)
+        if isinstance(value, Parameter):
+            self._parameters[name] = value
+        elif isinstance(value, Module):
+            self._modules[name] = value
+        object.__setattr__(self, name, value)
+
+    def register_buffer(self, name, array):
+        """A non-trainable array saved in ``state_dict`` and moved by ``to`` (e.g. BatchNorm's running mean)."""
+        self.__setattr__(name, array)
+        self._buffers[name] = True
+
+    # -- running --------------------------------------------------------------------------------------------
+    def forward(self, *inputs):
+        raise NotImplementedError(f"{type(self).__name__} does not implement forward")
+
+    def backward(self, dy):
+        raise NotImplementedError(f"{type(self).__name__} does not implement backward")
+
+    def __call__(self, *inputs, **kwargs):
+        return self.forward(*inputs, **kwargs)
+
+    def check_input(self, x, ndim=None, features=None, axis=-1):
+        """Raise a clear error unless ``x`` is a floating array on this module's device with the given rank and size."""
+        if not backend.is_array(x):
+            raise TypeError(f"expected a NumPy or CuPy array, got {type(x).__name__}")
+        for p in self._parameters.values():
+            if backend.array_library_name(p.data) != backend.array_library_name(x):
+                raise TypeError(
+                    f"input is a {backend.array_library_name(x)} array but the parameters are "
+                    f"{backend.array_library_name(p.data)} arrays; move the input or call .to(device)"
+                )
+            break
+        if x.dtype.kind != "f":
+            raise TypeError(f"expected a floating-point input, got dtype {x.dtype}")
+        if ndim is not None and x.ndim not in (ndim if isinstance(ndim, tuple) else (ndim,)):
+            raise ValueError(f"expected input of rank {ndim}, got shape {tuple(x.shape)}")
+        if features is not None and x.shape[axis] != features:
+            raise ValueError(f"expected {features} features on axis {axis}, got shape {tuple(x.shape)}")
+
+    # -- traversal ------------------------------------------------------------------------------------------
+    def named_modules(self, prefix=""):
+        """(dotted name, module) for this module and all descendants, depth first, in definition order."""
+        yield prefix, self
+        for name, child in self._modules.items():
+            yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
+
+    def modules(self):
+        return [m for _, m in self.named_modules()]
+
+    def children(self):
+        return list(self._modules.values())
+
+    def named_parameters(self, prefix=""):
+        """(dotted name, Parameter) in definition order; a parameter shared by two modules is listed once."""
+        seen = []
+        for module_name, module in self.named_modules(prefix):
+            for name, p in module._parameters.items():
+                if any(p is q for q in seen):
+                    continue
+                seen.append(p)
+                yield (f"{module_name}.{name}" if module_name else name), p
+
+    def parameters(self):
+        return [p for _, p in self.named_parameters()]
+
+    def named_buffers(self):
+        for module_name, module in self.named_modules():
+            for name in module._buffers:
+                yield (f"{module_name}.{name}" if module_name else name), getattr(module, name)
+
+    def zero_grad(self):
+        for p in self.parameters():
+            p.grad[...] = 0
+
+    # -- modes ----------------------------------------------------------------------------------------------
+    def train(self, mode=True):
+        for m in self.modules():
+            object.__setattr__(m, "training", bool(mode))
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    # -- state ----------------------------------------------------------------------------------------------
+    def state_dict(self):
+        """Dotted name -> NumPy copy of every parameter and buffer (host arrays, so it saves with np.savez)."""
+        state = OrderedDict((name, backend.asnumpy(p.data).copy()) for name, p in self.named_parameters())
+        state.update((name, backend.asnumpy(b).copy()) for name, b in self.named_buffers())
+        return state
+
+    def load_state_dict(self, state):
+        """Copy values in place; every name must match and every shape agree, or a ValueError names the first culprit."""
+        targets = OrderedDict((name, p.data) for name, p in self.named_parameters())
+        buffers = OrderedDict(self.named_buffers())
+        targets.update(buffers)
+        missing = [n for n in targets if n not in state]
+        unexpected = [n for n in state if n not in targets]
+        if missing or unexpected:
+            raise ValueError(f"state_dict does not match the model: missing {missing[:5]}, unexpected {unexpected[:5]}")
+        for name, target in targets.items():
+            value = state[name]
+            if tuple(value.shape) != tuple(target.shape):
+                raise ValueError(f"state_dict entry '{name}': expected shape {tuple(target.shape)}, got {tuple(value.shape)}")
+        for name, target in targets.items():
+            xp = backend.get_array_module(target)
+            value = xp.array(state[name], dtype=target.dtype)
+            if name in buffers:
+                *path, leaf = name.split(".")
+                owner = self
+                for part in path:
+                    owner = owner._modules[part]
+                setattr(owner, leaf, value)
+            else:
+                target[...] = value
+        return self
+
+    # -- device and dtype -----------------------------------------------------------------------------------
+    def to(self, device):
+        """Move every parameter, gradient and buffer to ``device`` ("cpu", "gpu", "gpu:N"); returns self."""
+        return self._map_arrays(lambda a: backend.to_device(a, device))
+
+    def astype(self, dtype):
+        """Cast every floating parameter, gradient and buffer to ``dtype`` (gradient checks use float64)."""
+        return self._map_arrays(lambda a: a.astype(dtype) if a.dtype.kind == "f" else a)
+
+    def _map_arrays(self, fn):
+        for p in self.parameters():
+            if p.packed_by is not None:
+                raise RuntimeError(
+                    "this model's parameters are packed into an optimizer's flat vector; "
+                    "move or cast the model before creating the optimizer"
+                )
+            p.data = fn(p.data)
+            p.grad = fn(p.grad)
+        for m in self.modules():
+            for name in m._buffers:
+                object.__setattr__(m, name, fn(getattr(m, name)))
+            m._clear_cache()
+        return self
+
+    def _clear_cache(self):
+        """Forget cached activations (called when arrays move); layers override when they cache."""
+
+    @property
+    def device(self):
+        params = self.parameters()
+        return backend.device_of(params[0].data) if params else "cpu"
+
+    def copy(self):
+        """A deep copy with independent storage (never packed into an optimizer)."""
+        memo = {id(p.packed_by): None for p in self.parameters() if p.packed_by is not None}
+        clone = copy.deepcopy(self, memo)
+        for p in clone.parameters():
+            p.data, p.grad = p.data.copy(), p.grad.copy()
+        return clone
+
+    # -- display --------------------------------------------------------------------------------------------
+    def extra_repr(self):
+        return ""
+
+    def __repr__(self):
+        if not self._modules:
+            return f"{type(self).__name__}({self.extra_repr()})"
+        lines = [f"{type(self).__name__}("]
+        for name, child in self._modules.items():
+            lines.append("  (" + name + "): " + repr(child).replace("\n", "\n  "))
+        return "\n".join(lines) + "\n)"

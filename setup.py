@@ -1,0 +1,18 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="minibng",
+    version="0.1.0",
+    description="A small NumPy/CuPy deep-learning framework for the Block-Normalized Gradient method (arXiv 1707.04822)",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    packages=find_packages(include=["minibng", "minibng.*"]),
+    python_requires=">=3.10",
+    install_requires=["numpy>=1.24", "tqdm", "matplotlib"],
+    extras_require={
+        "gpu": ["cupy-cuda12x"],
+        "test": ["pytest", "hypothesis"],
+        "bench": ["torch"],
+    },
+    license="MIT",
+)

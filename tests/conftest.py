@@ -1,0 +1,24 @@
+"""Shared test configuration: Hypothesis profiles and the device fixture.
+
+HYPOTHESIS_PROFILE=ci   bounded examples, no deadline, derandomized (what CI runs)
+HYPOTHESIS_PROFILE=dev  more examples (the default)
+MINIBNG_TEST_DEVICE=gpu every test that takes ``device`` runs on CuPy as well as on NumPy
+"""
+import os
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+_quiet = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.data_too_large]
+settings.register_profile("ci", max_examples=15, deadline=None, derandomize=True, suppress_health_check=_quiet,
+                          print_blob=True)
+settings.register_profile("dev", max_examples=40, deadline=None, suppress_health_check=_quiet)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+DEVICES = ["cpu"] + (["gpu"] if os.environ.get("MINIBNG_TEST_DEVICE", "cpu").startswith("gpu") else [])
+
+
+@pytest.fixture(params=DEVICES)
+def device(request):
+    """The device a test body runs on: "cpu", and "gpu" too when MINIBNG_TEST_DEVICE=gpu."""
+    return request.param
