@@ -62,7 +62,12 @@ def _annotated(method, phase):
         depth = getattr(_call_depth, "value", 0)
         _call_depth.value = depth + 1
         try:
-            return method(self, *args, **kwargs)
+            if phase == "backward":
+                _check_upstream_shape(self, args[0] if args else kwargs.get("dy"))
+            result = method(self, *args, **kwargs)
+            if phase == "forward":
+                object.__setattr__(self, "_output_shape", getattr(result, "shape", None))
+            return result
         except (ValueError, TypeError) as e:
             if getattr(e, "_minibng_module", None) is None:
                 e._minibng_module = self
@@ -74,6 +79,13 @@ def _annotated(method, phase):
 
     wrapper._minibng_annotated = True
     return wrapper
+
+
+def _check_upstream_shape(module, dy):
+    expected = module.__dict__.get("_output_shape")
+    if expected is not None and backend.is_array(dy) and dy.ndim and tuple(dy.shape) != tuple(expected):
+        raise ValueError(f"expected an upstream gradient of shape {tuple(expected)} (what forward returned), "
+                         f"got {tuple(dy.shape)}")
 
 
 def _named_error(root, error, phase):

@@ -1,0 +1,78 @@
+import numpy as np
+import pytest
+
+from minibng import backend
+
+
+class FakeCupyArray(np.ndarray):
+    """A NumPy array that reports itself as a CuPy array (to test mixing without a GPU)."""
+
+
+FakeCupyArray.__module__ = "cupy._core.core"
+
+
+def test_numpy_arrays_select_numpy():
+    assert backend.get_array_module(np.zeros(2), 3.0, None) is np
+
+
+def test_mixing_numpy_and_cupy_is_a_type_error_naming_both():
+    fake = np.zeros(2).view(FakeCupyArray)
+    with pytest.raises(TypeError, match=r"argument 0: NumPy, argument 1: CuPy"):
+        backend.get_array_module(np.zeros(2), fake)
+
+
+@pytest.mark.parametrize("text, parsed", [("cpu", ("cpu", None)), ("gpu", ("gpu", None)), ("gpu:3", ("gpu", 3)),
+                                          ("cuda:1", ("gpu", 1))])
+def test_device_strings(text, parsed):
+    assert backend.parse_device(text) == parsed
+
+
+@pytest.mark.parametrize("bad", ["tpu", "gpu:x", "cpu:0", ""])
+def test_unknown_device_strings_are_rejected(bad):
+    with pytest.raises(ValueError, match="unknown device"):
+        backend.parse_device(bad)
+
+
+def test_gpu_without_cupy_says_what_to_install(monkeypatch):
+    monkeypatch.setattr(backend, "cupy_or_none", lambda: None)
+    with pytest.raises(RuntimeError, match=r"pip install .*minibng\[gpu\]"):
+        backend.to_device(np.zeros(3), "gpu")
+
+
+def test_transfers_round_trip(device):
+    a = np.arange(6, dtype=np.float32).reshape(2, 3)
+    moved = backend.to_device(a, device)
+    assert backend.device_of(moved).startswith(device)
+    np.testing.assert_array_equal(backend.asnumpy(moved), a)
+
+
+def test_scatter_add_accumulates_repeated_indices(device):
+    target = backend.to_device(np.zeros((4, 2)), device)
+    indices = backend.to_device(np.array([1, 3, 1, 1]), device)
+    values = backend.to_device(np.arange(8.0).reshape(4, 2), device)
+    backend.scatter_add(target, indices, values)
+    expected = np.zeros((4, 2))
+    for i, k in enumerate([1, 3, 1, 1]):
+        expected[k] += np.arange(8.0).reshape(4, 2)[i]
+    np.testing.assert_array_equal(backend.asnumpy(target), expected)
+
+
+def test_random_stream_replays_from_its_state(device):
+    xp = backend.get_array_module(backend.to_device(np.zeros(1), device))
+    stream = backend.RandomStream(seed=7)
+    first = backend.asnumpy(stream.random((3, 4), xp, np.float32))
+    state = stream.state()
+    second = backend.asnumpy(stream.random((3, 4), xp, np.float32))
+    assert first.dtype == np.float32 and not np.array_equal(first, second)
+    stream.set_state(state)
+    np.testing.assert_array_equal(backend.asnumpy(stream.random((3, 4), xp, np.float32)), second)
+
+
+def test_manual_seed_makes_initialization_reproducible():
+    from minibng import nn
+
+    backend.manual_seed(3)
+    a = nn.Linear(4, 5).weight.data.copy()
+    backend.manual_seed(3)
+    b = nn.Linear(4, 5).weight.data.copy()
+    np.testing.assert_array_equal(a, b)

@@ -1,0 +1,44 @@
+"""The gradient checker itself: it must catch a wrong backward and report every tensor."""
+import numpy as np
+import pytest
+
+from minibng import nn
+from minibng.gradcheck import GradcheckError, check
+from support import on
+
+
+class WrongBiasGradient(nn.Linear):
+    def backward(self, dy):
+        dx = super().backward(dy)
+        self.bias.grad *= 1.01  # a 1 % bug
+        return dx
+
+
+class WrongInputGradient(nn.Sigmoid):
+    def backward(self, dy):
+        return dy * self._y  # forgot the (1 − y) factor
+
+
+def test_a_wrong_parameter_gradient_is_caught(device):
+    layer = WrongBiasGradient(3, 2).to(device)
+    with pytest.raises(GradcheckError, match=r"bias .* FAIL"):
+        check(layer, on(device, np.random.default_rng(0).standard_normal((4, 3))))
+
+
+def test_a_wrong_input_gradient_is_caught(device):
+    with pytest.raises(GradcheckError, match=r"input .* FAIL"):
+        check(WrongInputGradient(), on(device, np.random.default_rng(0).standard_normal((4, 3))))
+
+
+def test_report_lists_every_tensor_and_leaves_the_module_untouched(device):
+    layer = nn.Linear(3, 2).to(device)
+    before = layer.weight.data.copy()
+    report = check(layer, on(device, np.random.default_rng(0).standard_normal((4, 3)).astype(np.float32)))
+    assert list(report.errors) == ["input", "weight", "bias"] and report.ok
+    assert layer.weight.data.dtype == np.float32 and (layer.weight.data == before).all()
+
+
+def test_subsampled_coordinates_still_catch_a_bug(device):
+    layer = WrongBiasGradient(30, 20).to(device)
+    with pytest.raises(GradcheckError):
+        check(layer, on(device, np.random.default_rng(0).standard_normal((4, 30))), max_coordinates=50)
