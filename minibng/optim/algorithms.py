@@ -1,0 +1,83 @@
+"""The public optimizers: SGD, AdaGrad, RMSProp, Adam and AdaGradBNG (Algorithm 2).
+
+Each takes ``params`` (a Module, a list of Parameters or of (name, Parameter) pairs), ``normalize=None |
+"block" | Adaptive(alpha) | Clip(threshold)``, ``blocks="layer" | "tensor" | "global" | [[p, ...], ...]``,
+``weight_decay`` (λ, added to the direction after normalization; ``decay="before"`` adds it before) and
+``track_norms`` (compute ``block_norms`` every step even without a normalizer; default True).
+With ``normalize=None`` each equals the torch.optim rule of the same name.
+"""
+from __future__ import annotations
+
+from . import checks
+from .normalizers import BlockNormalize, as_normalizer
+from .optimizer import Optimizer
+from .rules import AdaGradBNGRule, AdaGradRule, AdamRule, RMSPropRule, SGDRule
+
+__all__ = ["SGD", "AdaGrad", "RMSProp", "Adam", "AdaGradBNG"]
+
+
+class SGD(Optimizer):
+    """SGD with momentum μ, dampening and Nesterov as Torch7/PyTorch: v_1 = d_1, v_t = μv + (1 − dampening)d_t,
+    x ← x − lr·v (or x ← x − lr·(d + μv) with nesterov); d = normalize(g) + λx."""
+
+    def __init__(self, params, lr, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0, *,
+                 normalize=None, blocks="layer", decay="after", track_norms=True):
+        momentum = checks.fraction("momentum", momentum)
+        dampening = checks.closed_fraction("dampening", dampening)
+        nesterov = checks.flag("nesterov", nesterov)
+        if nesterov and (momentum == 0 or dampening != 0):
+            raise ValueError(f"nesterov needs momentum > 0 and dampening = 0, got momentum={momentum}, "
+                             f"dampening={dampening}")
+        super().__init__(params, SGDRule(momentum, dampening, nesterov), lr, normalize=normalize, blocks=blocks,
+                         weight_decay=weight_decay, decay=decay, track_norms=track_norms)
+
+
+class AdaGrad(Optimizer):
+    """AdaGrad (Duchi et al. 2011) as torch.optim.Adagrad: s ← s + d²;  x ← x − lr · d / (√s + ε)."""
+
+    def __init__(self, params, lr=0.01, eps=1e-10, weight_decay=0.0, *, normalize=None, blocks="layer",
+                 decay="after", track_norms=True):
+        super().__init__(params, AdaGradRule(checks.non_negative("eps", eps)), lr, normalize=normalize,
+                         blocks=blocks, weight_decay=weight_decay, decay=decay, track_norms=track_norms)
+
+
+class RMSProp(Optimizer):
+    """RMSProp as torch.optim.RMSprop: a ← αa + (1 − α)d²;  x ← x − lr · d / (√a + ε) (centered and momentum
+    variants as PyTorch's)."""
+
+    def __init__(self, params, lr=1e-3, alpha=0.99, eps=1e-8, momentum=0.0, centered=False, weight_decay=0.0, *,
+                 normalize=None, blocks="layer", decay="after", track_norms=True):
+        rule = RMSPropRule(checks.fraction("alpha", alpha), checks.non_negative("eps", eps),
+                           checks.fraction("momentum", momentum), checks.flag("centered", centered))
+        super().__init__(params, rule, lr, normalize=normalize, blocks=blocks, weight_decay=weight_decay,
+                         decay=decay, track_norms=track_norms)
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba 2014) as torch.optim.Adam: m ← β₁m + (1 − β₁)d;  v ← β₂v + (1 − β₂)d²;
+    x ← x − (lr / c₁) · m / (√v / √c₂ + ε),  c_k = 1 − β_kᵗ."""
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, *, normalize=None,
+                 blocks="layer", decay="after", track_norms=True):
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+        betas = (checks.fraction("betas[0]", betas[0]), checks.fraction("betas[1]", betas[1]))
+        super().__init__(params, AdamRule(betas, checks.non_negative("eps", eps)), lr, normalize=normalize,
+                         blocks=blocks, weight_decay=weight_decay, decay=decay, track_norms=track_norms)
+
+
+class AdaGradBNG(Optimizer):
+    """Algorithm 2, AdaGrad with block-normalized gradient, per step t and block i:
+
+        ĝ^i_t = g^i_t / ‖g^i_t‖₂            (a zero block stays zero)
+        s_t   = √(Σ_{τ≤t} ĝ_τ²)              (coordinate-wise, from the normalized gradients)
+        x^i_{t+1} = x^i_t − η ‖g^i_t‖ ĝ^i_t / (δ + s^i_t)
+
+    ``lr`` is η, ``delta`` is δ > 0.  Only ``normalize="block"`` is meaningful here.
+    """
+
+    def __init__(self, params, lr=0.01, delta=1e-10, *, normalize="block", blocks="layer", track_norms=True):
+        if not isinstance(as_normalizer(normalize), BlockNormalize):
+            raise ValueError(f"normalize: AdaGradBNG is defined with block normalization ('block'), got {normalize!r}")
+        super().__init__(params, AdaGradBNGRule(checks.positive("delta", delta)), lr, normalize="block",
+                         blocks=blocks, track_norms=track_norms)

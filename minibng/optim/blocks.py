@@ -1,0 +1,215 @@
+"""One flat parameter vector x, one flat gradient vector g, and the partition of both into blocks.
+
+The paper writes the parameters as one vector split into blocks, x = (x^1, …, x^B) ∈ R^d, block i of size d_i.
+:func:`pack` makes that literal: every parameter's ``.data`` and ``.grad`` become views into two contiguous
+arrays ``x`` and ``g``, laid out block after block, so an optimizer step is a few whole-vector array calls.
+
+Partitions (the ``blocks=`` argument of every optimizer):
+
+- ``"layer"``: one block per module that owns parameters (a layer's weight and bias together), named by the
+  module's dotted path (``"0"``, ``"layer1.0.conv1"``; a model that owns parameters itself gives ``"root"``).
+  Given a plain list of Parameters there are no layers, so ``"layer"`` means ``"tensor"``.
+- ``"tensor"``: one block per parameter array, named by the parameter's name.
+- ``"global"``: one block ``"all"`` (B = 1: whole-gradient normalization, global clipping).
+- a list of lists of Parameters: one block per inner list, named by its parameters' names joined with "+";
+  every parameter must appear exactly once.
+
+Parameter names are the dotted names of ``Module.named_parameters()`` when a Module is given (also for
+explicit lists of a Module's parameters: pass the Module and ``blocks=[[...], ...]``). A list of
+``(name, Parameter)`` pairs, e.g. ``list(model.named_parameters())``, keeps those names.  A bare list of
+Parameters can only be named by position, ``"param0"``, ``"param1"``, …: saved optimizer state then depends on
+that order, so prefer passing the Module.
+
+A parameter belongs to one optimizer at a time.  Packing parameters that another optimizer already packed
+*takes them over*: the earlier :class:`Blocks` hands every parameter it holds its own copy of its values and
+gradient and is marked released, so the earlier optimizer raises a RuntimeError on its next step instead of
+silently updating storage the model no longer reads (the failure Torch7's ``getParameters()`` had).
+"""
+from __future__ import annotations
+
+from .. import backend
+
+__all__ = ["Blocks", "pack", "resolve_partition", "PARTITIONS"]
+
+PARTITIONS = ("layer", "tensor", "global")
+
+
+def _named_params(params):
+    """(name, Parameter) pairs and the Module they came from (or None)."""
+    from ..nn.module import Module, Parameter
+
+    if isinstance(params, Module):
+        return list(params.named_parameters()), params
+    if isinstance(params, Parameter):
+        raise TypeError("params must be a Module or a list of Parameters, got a single Parameter; wrap it in a list")
+    items = list(params)
+    named = []
+    for k, item in enumerate(items):
+        if isinstance(item, Parameter):
+            named.append((f"param{k}", item))
+        elif isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], Parameter):
+            named.append((str(item[0]), item[1]))
+        else:
+            raise TypeError(f"params[{k}] must be a Parameter or a (name, Parameter) pair, got {type(item).__name__}")
+    return named, None
+
+
+def _name_of(p, named):
+    for name, q in named:
+        if q is p:
+            return name
+    return None
+
+
+def resolve_partition(params, blocks="layer"):
+    """[(block name, [(parameter name, Parameter), ...]), ...] for ``params`` split by ``blocks``."""
+    from ..nn.module import Parameter
+
+    named, module = _named_params(params)
+    if not named:
+        raise ValueError("the optimizer got no parameters")
+    seen_names = set()
+    for name, _ in named:
+        if name in seen_names:
+            raise ValueError(f"params: parameter name '{name}' appears twice")
+        seen_names.add(name)
+    if isinstance(blocks, str):
+        if blocks not in PARTITIONS:
+            raise ValueError(f"blocks must be one of {PARTITIONS} or a list of lists of Parameters, got {blocks!r}")
+        if blocks == "global":
+            return [("all", named)]
+        if blocks == "tensor" or module is None:
+            return [(name, [(name, p)]) for name, p in named]
+        partition, taken = [], []
+        for module_name, owner in module.named_modules():
+            owned = [p for p in owner._parameters.values() if not any(p is q for q in taken)]
+            if owned:
+                taken.extend(owned)
+                partition.append((module_name or "root", [(_name_of(p, named), p) for p in owned]))
+        return partition
+    if not isinstance(blocks, (list, tuple)):
+        raise ValueError(f"blocks must be one of {PARTITIONS} or a list of lists of Parameters, got {type(blocks).__name__}")
+    partition, used = [], []
+    for k, group in enumerate(blocks):
+        group = list(group) if isinstance(group, (list, tuple)) else None
+        if not group or not all(isinstance(p, Parameter) for p in group):
+            raise ValueError(f"blocks[{k}] must be a non-empty list of Parameters")
+        members = []
+        for p in group:
+            name = _name_of(p, named)
+            if name is None:
+                raise ValueError(f"blocks[{k}] holds a Parameter that is not among the optimizer's params")
+            if any(p is q for q in used):
+                raise ValueError(f"blocks: parameter '{name}' appears in more than one block")
+            used.append(p)
+            members.append((name, p))
+        partition.append(("+".join(n for n, _ in members), members))
+    missing = [name for name, p in named if not any(p is q for q in used)]
+    if missing:
+        raise ValueError(f"blocks: parameter '{missing[0]}' is in no block; every parameter needs one")
+    return partition
+
+
+class Blocks:
+    """Flat storage ``x``, ``g`` and the block layout: names, starts, sizes, and per-coordinate block ids.
+
+    ``norms(v)`` gives ‖v^i‖₂ for every block in one segment-sum call (``add.reduceat``), and ``expand(s)``
+    turns a per-block scale s ∈ R^B into the per-coordinate vector (s_1 1_{d_1}, …, s_B 1_{d_B}) ∈ R^d.
+    """
+
+    def __init__(self, partition):
+        first = partition[0][1][0][1]
+        xp = backend.get_array_module(first.data)
+        self.xp, self.dtype, self.device = xp, first.data.dtype, backend.device_of(first.data)
+        self.names, self.sizes, self.starts, self.param_names, self.params, self.shapes = [], [], [], [], [], []
+        for block_name, members in partition:
+            self.names.append(block_name)
+            self.starts.append(sum(self.sizes))
+            size = 0
+            for name, p in members:
+                self._check_param(name, p)
+                self.param_names.append(name)
+                self.params.append(p)
+                self.shapes.append(tuple(p.data.shape))
+                size += int(p.data.size)
+            if size == 0:
+                raise ValueError(f"block '{block_name}' has no elements; drop its empty parameters")
+            self.sizes.append(size)
+        if len(set(self.names)) != len(self.names):
+            raise ValueError("blocks: two blocks have the same name")
+        self.size = sum(self.sizes)
+        self.x = xp.empty(self.size, dtype=self.dtype)
+        self.g = xp.empty(self.size, dtype=self.dtype)
+        self.released = False
+        for old in _distinct(p.packed_by for p in self.params):
+            old.release()
+        self._point_params_at_views()
+        self.starts_array = xp.asarray(self.starts, dtype=xp.int64)
+        self.block_ids = xp.repeat(xp.arange(len(self.sizes), dtype=xp.int64), self.sizes)
+        self.block_sizes = xp.asarray(self.sizes, dtype=self.dtype)
+        self._sum_sq = xp.empty(len(self.sizes), dtype=self.dtype)
+
+    def _check_param(self, name, p):
+        if p.data.dtype != self.dtype:
+            raise TypeError(f"parameter '{name}' has dtype {p.data.dtype}, but the first has {self.dtype}; "
+                            "one optimizer packs parameters of one dtype")
+        if backend.device_of(p.data) != self.device:
+            raise TypeError(f"parameter '{name}' is on {backend.device_of(p.data)}, the first on {self.device}")
+        if any(p is q for q in self.params):
+            raise ValueError(f"parameter '{name}' appears twice")
+
+    def _point_params_at_views(self):
+        offset = 0
+        for p in self.params:
+            n = int(p.data.size)
+            self.x[offset:offset + n] = p.data.reshape(-1)
+            self.g[offset:offset + n] = p.grad.reshape(-1)
+            p.data = self.x[offset:offset + n].reshape(p.data.shape)
+            p.grad = self.g[offset:offset + n].reshape(p.grad.shape)
+            p.packed_by = self
+            offset += n
+
+    def release(self):
+        """Give every parameter still packed here its own storage and stop this layout from being used."""
+        for p in self.params:
+            if p.packed_by is self:
+                p.data, p.grad, p.packed_by = p.data.copy(), p.grad.copy(), None
+        self.released = True
+
+    @property
+    def num_blocks(self):
+        return len(self.sizes)
+
+    def norms(self, v, out, scratch):
+        """‖v^i‖₂ for every block i, written to ``out`` (B,); ``scratch`` (d,) receives v²."""
+        xp = self.xp
+        xp.multiply(v, v, out=scratch)
+        xp.add.reduceat(scratch, self.starts_array, out=self._sum_sq)
+        return xp.sqrt(self._sum_sq, out=out)
+
+    def expand(self, scale, out):
+        """The per-coordinate vector whose block i holds ``scale[i]`` everywhere, written to ``out`` (d,)."""
+        return self.xp.take(scale, self.block_ids, out=out)
+
+    def param_slices(self):
+        """(parameter name, start, stop, shape) of every parameter inside x, in packing order."""
+        offset = 0
+        for name, shape in zip(self.param_names, self.shapes):
+            n = 1
+            for extent in shape:
+                n *= extent
+            yield name, offset, offset + n, shape
+            offset += n
+
+
+def _distinct(items):
+    out = []
+    for item in items:
+        if item is not None and not any(item is o for o in out):
+            out.append(item)
+    return out
+
+
+def pack(params, blocks="layer"):
+    """A :class:`Blocks` holding ``params`` (a Module or a list of Parameters) split by ``blocks``."""
+    return Blocks(resolve_partition(params, blocks))

@@ -1,0 +1,51 @@
+"""Validation of hyperparameters: each failure is a ValueError that names the option and the value given."""
+from __future__ import annotations
+
+import math
+
+__all__ = ["number", "non_negative", "positive", "fraction", "closed_fraction", "flag"]
+
+
+def number(option, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) and not hasattr(value, "__float__"):
+        raise ValueError(f"{option} must be a real number, got {value!r}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{option} must be finite, got {value!r}")
+    return value
+
+
+def non_negative(option, value):
+    value = number(option, value)
+    if value < 0:
+        raise ValueError(f"{option} must be ≥ 0, got {value!r}")
+    return value
+
+
+def positive(option, value):
+    value = number(option, value)
+    if value <= 0:
+        raise ValueError(f"{option} must be > 0, got {value!r}")
+    return value
+
+
+def fraction(option, value):
+    """A value in [0, 1) (momentum, betas, RMSProp's alpha)."""
+    value = number(option, value)
+    if not 0 <= value < 1:
+        raise ValueError(f"{option} must be in [0, 1), got {value!r}")
+    return value
+
+
+def closed_fraction(option, value):
+    """A value in [0, 1] (dampening)."""
+    value = number(option, value)
+    if not 0 <= value <= 1:
+        raise ValueError(f"{option} must be in [0, 1], got {value!r}")
+    return value
+
+
+def flag(option, value):
+    if not isinstance(value, bool):
+        raise ValueError(f"{option} must be True or False, got {value!r}")
+    return value
