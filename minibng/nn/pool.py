@@ -1,0 +1,152 @@
+"""Pooling over NCHW images: MaxPool2d, AvgPool2d and GlobalAvgPool2d.
+
+Notation as in :mod:`minibng.nn.im2col`: window (h, w) covers x̃[n, c, s_h·h + i, s_w·w + j] for kernel
+positions (i, j); x̃ is x padded by (p_h, p_w).  Each pass loops over the k_h·k_w kernel positions, every
+iteration being one array operation over all N·C·H_o·W_o windows.
+"""
+from __future__ import annotations
+
+from ..backend import get_array_module
+from .im2col import kernel_window, output_size, pad_images, pair
+from .module import Module
+
+__all__ = ["MaxPool2d", "AvgPool2d", "GlobalAvgPool2d"]
+
+
+class _Pool2d(Module):
+    """Shared checks and geometry of the windowed pools."""
+
+    def __init__(self, kernel_size, stride=None, padding=0):
+        super().__init__()
+        name = type(self).__name__
+        self.kernel_size = pair(kernel_size, f"{name} kernel_size", 1)
+        self.stride = self.kernel_size if stride is None else pair(stride, f"{name} stride", 1)
+        self.padding = pair(padding, f"{name} padding", 0)
+        if any(p > k // 2 for p, k in zip(self.padding, self.kernel_size)):
+            raise ValueError(f"{name}: padding must be at most half the kernel size, got padding {self.padding} "
+                             f"for kernel {self.kernel_size}")
+        self._input_shape = None
+
+    def _geometry(self, x):
+        self.check_input(x, ndim=4)
+        return output_size(x.shape[2], x.shape[3], self.kernel_size, self.stride, self.padding)
+
+    def _positions(self):
+        return [(i, j) for i in range(self.kernel_size[0]) for j in range(self.kernel_size[1])]
+
+    def _scatter(self, dy, contribution):
+        """∂L/∂x = crop(Σ_{i,j} place_{i,j}(contribution(p, i, j))): each kernel position's share of dy added
+        back onto the pixels its windows read."""
+        n, c, h, w = self._input_shape
+        (ph, pw), out_hw = self.padding, dy.shape[2:]
+        xp = get_array_module(dy)
+        padded_grad = xp.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=dy.dtype)
+        for p, (i, j) in enumerate(self._positions()):
+            window = kernel_window(padded_grad, i, j, self.stride, out_hw)
+            window += contribution(p)
+        if ph == pw == 0:
+            return padded_grad
+        return padded_grad[:, :, ph:ph + h, pw:pw + w].copy()
+
+    def _check_dy(self, dy):
+        if self._input_shape is None:
+            raise RuntimeError(f"{type(self).__name__}.backward called without a forward pass in training mode")
+        n, c, h, w = self._input_shape
+        expected = (n, c) + output_size(h, w, self.kernel_size, self.stride, self.padding)
+        if tuple(dy.shape) != expected:
+            raise ValueError(f"expected upstream gradient of shape {expected}, got {tuple(dy.shape)}")
+
+    def _clear_cache(self):
+        self._input_shape = None
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class MaxPool2d(_Pool2d):
+    """y[n, c, h, w] = max_{i,j} x̃[n, c, s_h·h + i, s_w·w + j], with x̃ padded by −∞ (so padding never wins).
+
+    Backward: the whole of dy[n, c, h, w] goes to the window's argmax position (i*, j*); windows that overlap
+    add their contributions.  Ties: the first maximal position in row-major kernel order (i, then j) wins,
+    as PyTorch's CPU kernel; a NaN counts as larger than any number (the output is NaN, as PyTorch).
+    Padding may be at most half the kernel, so every window holds a real pixel.
+    """
+
+    def __init__(self, kernel_size, stride=None, padding=0):
+        super().__init__(kernel_size, stride, padding)
+        self._argmax = None  # index p = i·k_w + j of the winning kernel position, per output element
+
+    def forward(self, x):
+        out_hw = self._geometry(x)
+        xp = get_array_module(x)
+        padded = pad_images(x, self.padding, value=float("-inf"))
+        positions = self._positions()
+        y = kernel_window(padded, 0, 0, self.stride, out_hw).copy()
+        argmax = xp.zeros(y.shape, dtype="uint8" if len(positions) <= 256 else "int32")
+        for p, (i, j) in enumerate(positions[1:], start=1):
+            candidate = kernel_window(padded, i, j, self.stride, out_hw)
+            wins = candidate > y
+            wins |= candidate != candidate  # NaN
+            xp.copyto(y, candidate, where=wins)
+            xp.copyto(argmax, p, where=wins)
+        self._input_shape, self._argmax = (x.shape, argmax) if self.training else (None, None)
+        return y
+
+    def backward(self, dy):
+        self._check_dy(dy)
+        argmax = self._argmax
+        return self._scatter(dy, lambda p: dy * (argmax == p))
+
+    def _clear_cache(self):
+        self._input_shape, self._argmax = None, None
+
+
+class AvgPool2d(_Pool2d):
+    """y[n, c, h, w] = (1/(k_h·k_w)) Σ_{i,j} x̃[n, c, s_h·h + i, s_w·w + j], x̃ zero-padded; the divisor is
+    always k_h·k_w (PyTorch's count_include_pad=True).
+
+    Backward: ∂L/∂x̃[n, c, s_h·h + i, s_w·w + j] += dy[n, c, h, w] / (k_h·k_w) for every window and position.
+    """
+
+    def forward(self, x):
+        out_hw = self._geometry(x)
+        padded = pad_images(x, self.padding)
+        positions = self._positions()
+        y = kernel_window(padded, 0, 0, self.stride, out_hw).copy()
+        for i, j in positions[1:]:
+            y += kernel_window(padded, i, j, self.stride, out_hw)
+        y *= 1.0 / len(positions)
+        self._input_shape = x.shape if self.training else None
+        return y
+
+    def backward(self, dy):
+        self._check_dy(dy)
+        share = dy * (1.0 / (self.kernel_size[0] * self.kernel_size[1]))
+        return self._scatter(dy, lambda p: share)
+
+
+class GlobalAvgPool2d(Module):
+    """y[n, c] = (1/(H·W)) Σ_{h,w} x[n, c, h, w]: (N, C, H, W) → (N, C).
+    Backward: ∂L/∂x[n, c, h, w] = dy[n, c] / (H·W)."""
+
+    def __init__(self):
+        super().__init__()
+        self._input_shape = None
+
+    def forward(self, x):
+        self.check_input(x, ndim=4)
+        self._input_shape = x.shape if self.training else None
+        return x.mean(axis=(2, 3))
+
+    def backward(self, dy):
+        if self._input_shape is None:
+            raise RuntimeError("GlobalAvgPool2d.backward called without a forward pass in training mode")
+        n, c, h, w = self._input_shape
+        if tuple(dy.shape) != (n, c):
+            raise ValueError(f"expected upstream gradient of shape {(n, c)}, got {tuple(dy.shape)}")
+        dx = get_array_module(dy).empty(self._input_shape, dtype=dy.dtype)
+        dx[...] = (dy * (1.0 / (h * w)))[:, :, None, None]
+        return dx
+
+    def _clear_cache(self):
+        self._input_shape = None
