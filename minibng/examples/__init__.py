@@ -1,0 +1,1 @@
+"""The paper's experiments, each runnable as ``python -m minibng.examples.<name> --help``."""

@@ -1,0 +1,95 @@
+"""The paper's figures, drawn with matplotlib's object API (no display needed) and saved as PNG.
+
+- :func:`curves`: Figure 1/2/3's layout — one column per group (depth, BPTT length, …), one row per metric
+  (training objective, test objective, …), one line per optimizer, against epoch.
+- :func:`block_norm_map`: per-block gradient norms, block × epoch, one panel per run: vanishing gradients in a
+  deep sigmoid net show as a dark lower half; NG makes every block's step the same size whatever that colour.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import LogNorm
+from matplotlib.figure import Figure
+
+from .checkpoint import atomic_write
+
+__all__ = ["curves", "block_norm_map", "save"]
+
+_LABELS = {"train_loss": "training objective", "test_loss": "test objective", "valid_loss": "validation objective",
+           "test_accuracy": "test accuracy", "val_accuracy": "validation accuracy", "train_ppl": "training perplexity",
+           "valid_ppl": "validation perplexity", "test_ppl": "test perplexity", "test_error": "test error (%)"}
+
+
+def save(figure, path):
+    """Write ``figure`` to ``path`` as PNG, atomically."""
+    FigureCanvasAgg(figure)
+    with atomic_write(path) as f:
+        figure.savefig(f, format="png", dpi=110, bbox_inches="tight")
+
+
+def curves(rows, path, metrics=("train_loss", "test_loss"), group="depth", series="optimizer", log_y=False,
+           title=None):
+    """Plot ``metrics`` against epoch from ``rows`` (dicts with ``epoch``, ``group``, ``series`` and the metrics):
+    one column per value of ``group``, one row per metric, one line per value of ``series``."""
+    groups = sorted({row[group] for row in rows}, key=_sort_key)
+    names = list(dict.fromkeys(row[series] for row in rows))
+    figure = Figure(figsize=(4.2 * len(groups) + 0.6, 3.2 * len(metrics)), layout="constrained")
+    axes = figure.subplots(len(metrics), len(groups), squeeze=False, sharex="col")
+    colors = {name: f"C{i % 10}" for i, name in enumerate(names)}
+    for j, value in enumerate(groups):
+        for i, metric in enumerate(metrics):
+            ax = axes[i][j]
+            for name in names:
+                points = sorted((r["epoch"], r[metric]) for r in rows
+                                if r[group] == value and r[series] == name and _finite(r.get(metric)))
+                if points:
+                    ax.plot(*zip(*points), label=name, color=colors[name],
+                            linestyle="-" if name.endswith(("ng", "ngadap", "clip")) else "--")
+            if log_y and any(_finite(r.get(metric)) and r[metric] > 0 for r in rows):
+                ax.set_yscale("log")
+            ax.set_title(f"{group} {value}" if i == 0 else "")
+            ax.set_ylabel(_LABELS.get(metric, metric) if j == 0 else "")
+            ax.grid(True, which="both", alpha=0.3)
+        axes[-1][j].set_xlabel("epoch")
+    axes[0][-1].legend(fontsize="small", loc="best")
+    if title:
+        figure.suptitle(title)
+    save(figure, path)
+
+
+def block_norm_map(runs, path, block_names=None, title=r"mean $\|g^i\|$ per block and epoch"):
+    """Heat maps of per-block gradient norms: ``runs`` maps a run label to its history (dicts with ``epoch`` and
+    ``block_norms``); rows are blocks (first layer at the bottom), columns are epochs, colour is log-scaled."""
+    labels = list(runs)
+    figure = Figure(figsize=(3.4 * len(labels) + 1.2, 3.6), layout="constrained")
+    axes = figure.subplots(1, len(labels), squeeze=False)[0]
+    maps = [np.array([row["block_norms"] for row in runs[label]], dtype=float).T for label in labels]
+    positive = np.concatenate([m[m > 0] for m in maps if m.size]) if maps else np.array([])
+    norm = LogNorm(vmin=positive.min(), vmax=positive.max()) if positive.size else None
+    image = None
+    for ax, label, values in zip(axes, labels, maps):
+        if values.size == 0:
+            continue
+        epochs = [row["epoch"] for row in runs[label]]
+        image = ax.imshow(np.where(values > 0, values, np.nan), origin="lower", aspect="auto", norm=norm,
+                          cmap="viridis", extent=(epochs[0] - 0.5, epochs[-1] + 0.5, -0.5, values.shape[0] - 0.5))
+        ax.set_title(label)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("block (layer)" if ax is axes[0] else "")
+        if block_names is not None and len(block_names) <= 20:
+            ax.set_yticks(range(len(block_names)), block_names, fontsize="x-small")
+    if image is not None:
+        figure.colorbar(image, ax=list(axes), label=r"$\|g^i\|$ (mean over the epoch's steps)")
+    figure.suptitle(title)
+    save(figure, path)
+
+
+def _finite(v):
+    return isinstance(v, (int, float)) and math.isfinite(v)
+
+
+def _sort_key(v):
+    return (0, v, "") if isinstance(v, (int, float)) else (1, 0, str(v))

@@ -1,0 +1,188 @@
+"""One training loop for every experiment: epochs of forward / loss / backward / step, evaluation, a schedule,
+per-block gradient norms, logs, atomic checkpoints, exact resume, and a guard against non-finite values.
+
+    trainer = Trainer(model, nn.SoftmaxCrossEntropy(), opt, train_batches, epochs=20,
+                      evaluate={"test": test_batches}, out="runs/adamng")
+    history = trainer.fit(resume=True)   # list of per-epoch metric dicts
+
+Per epoch the history holds ``epoch``, ``train_loss`` (the mean of the epoch's mini-batch losses),
+``<name>_loss`` and ``<name>_accuracy`` for every evaluation set, ``lr``, ``seconds`` (training time so far) and
+``block_norms``: the mean over the epoch's steps of each block's ‖g^i‖ (read from ``opt.block_norms`` on the
+device every step, summarised once per epoch).  With ``out`` set, the loop writes ``out/metrics.csv``,
+``out/metrics.jsonl`` and ``out/checkpoint.npz`` after every epoch; ``fit(resume=True)`` continues from that
+checkpoint and, because the model, the optimizer, the data order and every random stream are restored,
+produces the same numbers as an uninterrupted run.
+"""
+from __future__ import annotations
+
+import math
+import os
+import time
+
+import numpy as np
+
+from . import backend
+from .checkpoint import load_npz, save_npz, write_jsonl, write_table
+
+__all__ = ["Trainer", "NonFiniteError", "evaluate"]
+
+
+class NonFiniteError(RuntimeError):
+    """The loss or a gradient became NaN or infinite; the last good checkpoint was kept."""
+
+
+def _random_streams(model):
+    return {name or "model": m.rng for name, m in model.named_modules()
+            if isinstance(getattr(m, "rng", None), backend.RandomStream)}
+
+
+def _reset_carried_state(model):
+    for m in model.modules():
+        if hasattr(m, "reset_state"):
+            m.reset_state()
+
+
+def evaluate(model, loss_fn, batches):
+    """Mean loss per row and accuracy (argmax of the last axis) over ``batches``, in evaluation mode.
+
+    Sums stay on the device and are read once at the end."""
+    was_training = model.training
+    model.eval()
+    loss_fn.train(False)
+    _reset_carried_state(model)
+    loss_sum = correct = rows = 0
+    for x, y in batches:
+        logits = model(x)
+        loss_sum = loss_sum + loss_fn(logits, y) * y.size
+        correct = correct + (logits.argmax(axis=-1) == y).sum()
+        rows += y.size
+    model.train(was_training)
+    loss_fn.train(True)
+    if rows == 0:
+        return {"loss": math.nan, "accuracy": math.nan}
+    return {"loss": float(loss_sum) / rows, "accuracy": float(correct) / rows}
+
+
+class Trainer:
+    """The loop; see the module docstring.  ``callbacks`` receive ``on_step_end(trainer)`` after every optimizer
+    step (e.g. a max-norm constraint) and ``on_epoch_end(trainer, metrics)``."""
+
+    def __init__(self, model, loss_fn, optimizer, train_batches, epochs, evaluate=None, schedule=None,
+                 callbacks=(), out=None, config=None, progress=True, description="train", check_every=25,
+                 extra_streams=None):
+        if epochs < 0:
+            raise ValueError(f"epochs must be >= 0, got {epochs}")
+        self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
+        self.train_batches, self.epochs = train_batches, int(epochs)
+        self.evaluate_sets = dict(evaluate or {})
+        self.schedule, self.callbacks = schedule, list(callbacks)
+        self.out, self.config = out, dict(config or {})
+        self.progress, self.description, self.check_every = progress, description, max(1, int(check_every))
+        self.extra_streams = dict(extra_streams or {})  # e.g. augmentation: name -> RandomStream
+        self.history: list[dict] = []
+
+    # -- files ----------------------------------------------------------------------------------------------
+    @property
+    def checkpoint_path(self):
+        return None if self.out is None else os.path.join(self.out, "checkpoint.npz")
+
+    def save_checkpoint(self, path=None):
+        path = path or self.checkpoint_path
+        arrays = {f"model/{k}": v for k, v in self.model.state_dict().items()}
+        arrays.update({f"optim/{k}": v for k, v in self.optimizer.state_dict().items()})
+        streams = {**_random_streams(self.model), **self.extra_streams}
+        arrays.update({f"rng/stream/{k}": np.array(s.state(), dtype=np.int64) for k, s in streams.items()})
+        arrays.update({f"rng/batches/{k}": v for k, v in self.train_batches.state().items()})
+        arrays.update({"meta/epoch": len(self.history), "meta/history": self.history, "meta/config": self.config})
+        save_npz(path, arrays)
+
+    def load_checkpoint(self, path=None):
+        data = load_npz(path or self.checkpoint_path)
+        section = lambda prefix: {k[len(prefix):]: v for k, v in data.items() if k.startswith(prefix)}  # noqa: E731
+        self.model.load_state_dict(section("model/"))
+        self.optimizer.load_state_dict(section("optim/"))
+        streams = {**_random_streams(self.model), **self.extra_streams}
+        saved_streams = section("rng/stream/")
+        if set(saved_streams) != set(streams):
+            raise ValueError(f"checkpoint random streams {sorted(saved_streams)} do not match the model's {sorted(streams)}")
+        for name, state in saved_streams.items():
+            streams[name].set_state(state)
+        self.train_batches.set_state(section("rng/batches/"))
+        self.history = data["meta/history"]
+
+    def _write_logs(self):
+        if self.out is None:
+            return
+        scalar_rows = [{k: v for k, v in row.items() if not isinstance(v, list)} for row in self.history]
+        write_table(os.path.join(self.out, "metrics.csv"), scalar_rows)
+        write_jsonl(os.path.join(self.out, "metrics.jsonl"), self.history)
+
+    # -- the loop -------------------------------------------------------------------------------------------
+    def fit(self, resume=False):
+        """Train until ``epochs`` epochs are done; returns the history (one dict per epoch)."""
+        if resume and self.checkpoint_path and os.path.exists(self.checkpoint_path):
+            self.load_checkpoint()
+        while len(self.history) < self.epochs:
+            epoch = len(self.history) + 1
+            if self.schedule is not None:
+                self.schedule.apply(self.optimizer, epoch)
+            metrics = self._train_epoch(epoch)
+            for name, batches in self.evaluate_sets.items():
+                for key, value in evaluate(self.model, self.loss_fn, batches).items():
+                    metrics[f"{name}_{key}"] = value
+            self.history.append(metrics)
+            for callback in self.callbacks:
+                callback.on_epoch_end(self, metrics)
+            if self.out is not None:
+                self.save_checkpoint()
+                self._write_logs()
+        return self.history
+
+    def _train_epoch(self, epoch):
+        model, opt = self.model, self.optimizer
+        model.train()
+        _reset_carried_state(model)
+        previous_seconds = self.history[-1]["seconds"] if self.history else 0.0
+        start = time.perf_counter()
+        loss_sum, norm_sum, steps = 0, 0, 0
+        bar = _progress_bar(len(self.train_batches), f"{self.description} epoch {epoch}/{self.epochs}", self.progress)
+        for x, y in self.train_batches:
+            loss = self.loss_fn(model(x), y)
+            opt.zero_grad()
+            model.backward(self.loss_fn.backward())
+            opt.step()
+            for callback in self.callbacks:
+                if hasattr(callback, "on_step_end"):
+                    callback.on_step_end(self)
+            loss_sum, norm_sum, steps = loss_sum + loss, norm_sum + opt.block_norms, steps + 1
+            if steps % self.check_every == 0:
+                self._guard(loss, epoch, steps)
+                if bar is not None:
+                    bar.set_postfix(loss=f"{float(loss_sum) / steps:.4f}", refresh=False)
+            if bar is not None:
+                bar.update()
+        if bar is not None:
+            bar.close()
+        if steps:
+            self._guard(loss, epoch, steps)
+        seconds = time.perf_counter() - start
+        mean_norms = backend.asnumpy(norm_sum / max(steps, 1)) if steps else np.zeros(len(opt.blocks))
+        return {"epoch": epoch, "train_loss": float(loss_sum) / steps if steps else math.nan, "lr": opt.lr,
+                "seconds": previous_seconds + seconds, "block_norms": [float(v) for v in np.atleast_1d(mean_norms)]}
+
+    def _guard(self, loss, epoch, step):
+        xp = backend.get_array_module(loss)
+        finite = bool(xp.isfinite(loss) & xp.isfinite(self.optimizer.block_norms).all())
+        if not finite:
+            kept = (f"the last good checkpoint ({self.checkpoint_path}, after epoch {len(self.history)}) was kept"
+                    if self.out is not None and os.path.exists(self.checkpoint_path) else "no checkpoint was written")
+            raise NonFiniteError(f"{self.description}: the loss or a gradient became NaN/infinite in epoch {epoch} "
+                                 f"by step {step} (lr {self.optimizer.lr}); {kept}")
+
+
+def _progress_bar(total, description, enabled):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm  # noqa: PLC0415 - imported only when a bar is shown
+
+    return tqdm(total=total, desc=description, unit="step", leave=False, dynamic_ncols=True)
