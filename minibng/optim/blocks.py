@@ -145,7 +145,9 @@ class Blocks:
             old.release()
         self._point_params_at_views()
         self.starts_array = xp.asarray(self.starts, dtype=xp.int64)
+        self.sizes_array = xp.asarray(self.sizes, dtype=xp.int64)
         self.block_ids = xp.repeat(xp.arange(len(self.sizes), dtype=xp.int64), self.sizes)
+        self._host = backend.array_library_name(self.x) == "NumPy"
         self.block_sizes = xp.asarray(self.sizes, dtype=self.dtype)
         self._sum_sq = xp.empty(len(self.sizes), dtype=self.dtype)
 
@@ -188,7 +190,13 @@ class Blocks:
         return xp.sqrt(self._sum_sq, out=out)
 
     def expand(self, scale, out):
-        """The per-coordinate vector whose block i holds ``scale[i]`` everywhere, written to ``out`` (d,)."""
+        """The per-coordinate vector whose block i holds ``scale[i]`` everywhere (d,).
+
+        On CuPy a gather into ``out``; on NumPy ``repeat``, which is ~10× faster than a gather there even though
+        it returns a fresh array instead of filling ``out``.
+        """
+        if self._host:
+            return self.xp.repeat(scale, self.sizes_array)
         return self.xp.take(scale, self.block_ids, out=out)
 
     def param_slices(self):

@@ -7,7 +7,7 @@ One step of Algorithm 1 (generic BNG), with λ the weight decay:
        ĝ = g ∘ expand(s(n, ‖x^i‖))            normalizer.block_scale      NG, NGadap, CLIP, LARS
        d = ĝ + λx                              weight decay after normalization (decay="before": d = s(g + λx))
     3. u = rule(d)                             step rule fed d instead of g: SGD, AdaGrad, RMSProp, Adam
-    4. x_{t+1} = x_t − lr · u                  (τ_t ∘ ĝ_t of the paper is lr · u)
+    4. x_{t+1} = x_t − lr · c · u              (c: the rule's scalar step_scale; τ_t ∘ ĝ_t = lr · c · u)
 
 A transform with stage "step" (LAMB's trust ratio) scales u between 3 and 4.  Everything is whole-vector,
 in-place array code: no Python loop over blocks, no host round-trip.
@@ -113,9 +113,10 @@ class Optimizer:
         if decay and self.decay == "after":
             direction = self._add_decay(direction, x, decay, self._direction)
         step = self.rule.update(direction, self.step_count, self._step, g)
+        step_scale = self.rule.step_scale
         if normalizer is not None and normalizer.stage == "step":
-            step = self._trust_ratio(step, x, normalizer)
-        x -= xp.multiply(step, self.lr, out=self._scratch)
+            step, step_scale = self._trust_ratio(step, x, normalizer, step_scale), 1.0
+        x -= xp.multiply(step, self.lr * step_scale, out=self._scratch)
 
     def _add_decay(self, direction, x, decay, out):
         """direction + λx, written to ``out`` (which may be ``direction`` itself)."""
@@ -127,11 +128,9 @@ class Optimizer:
         out += direction
         return out
 
-    def _trust_ratio(self, step, x, normalizer):
-        packed = self.packed
-        if step is not self._step:
-            self._step[...] = step
-            step = self._step
+    def _trust_ratio(self, step, x, normalizer, step_scale):
+        packed, xp = self.packed, self.packed.xp
+        step = xp.multiply(step, step_scale, out=self._step)
         if normalizer.weight_decay:
             step = self._add_decay(step, x, normalizer.weight_decay, step)
         step_norms = packed.norms(step, self._step_norms, self._scratch)

@@ -1,7 +1,8 @@
 """Step-size rules: whole-vector, in-place array code over the flat direction d, with preallocated state.
 
 A rule turns the direction d_t (the normalized gradient ĝ_t, plus weight decay) into a step u_t; the optimizer
-then sets x_{t+1} = x_t − lr · u_t.  So τ_t ∘ ĝ_t of Algorithm 1 is lr · u_t.  Each rule matches the
+then sets x_{t+1} = x_t − lr · step_scale · u_t (step_scale is a scalar the rule may set, e.g. Adam's bias
+correction, so that no full-vector pass is spent on it).  So τ_t ∘ ĝ_t of Algorithm 1 is lr · u_t.  Each rule matches the
 torch.optim rule of the same name when the direction is the raw gradient (normalize=None).
 
 ``update(d, t, out, g)``: d the direction, t the step number (1 for the first step), ``out`` a free (d,)
@@ -22,6 +23,7 @@ class Rule:
 
     name = "rule"
     state_names = ()
+    step_scale = 1.0   # a scalar the optimizer folds into lr: x ← x − (lr · step_scale) · u
 
     def init_state(self, x):
         self.state = {name: backend.get_array_module(x).zeros_like(x) for name in self.state_names}
@@ -149,11 +151,11 @@ class AdamRule(Rule):
         out *= 1 - self.beta2
         v += out
         c1, c2 = 1 - self.beta1 ** t, 1 - self.beta2 ** t
+        # (m/c₁) / (√v/√c₂ + ε) = (√c₂/c₁) · m / (√v + ε√c₂): the scalar goes to step_scale, saving two passes.
         _sqrt(v, out)
-        out /= math.sqrt(c2)
-        out += self.eps
+        out += self.eps * math.sqrt(c2)
         _divide(m, out, out)
-        out *= 1 / c1
+        self.step_scale = math.sqrt(c2) / c1
         return out
 
 
