@@ -23,6 +23,7 @@ import numpy as np
 
 from . import backend
 from .checkpoint import load_npz, save_npz, write_jsonl, write_table
+from .nn import NonFiniteValueError
 
 __all__ = ["Trainer", "NonFiniteError", "evaluate"]
 
@@ -144,10 +145,28 @@ class Trainer:
         _reset_carried_state(model)
         previous_seconds = self.history[-1]["seconds"] if self.history else 0.0
         start = time.perf_counter()
-        loss_sum, norm_sum, steps = 0, 0, 0
         bar = _progress_bar(len(self.train_batches), f"{self.description} epoch {epoch}/{self.epochs}", self.progress)
+        try:
+            loss_sum, norm_sum, steps, loss = self._run_steps(epoch, bar)
+        finally:
+            if bar is not None:
+                bar.close()
+        if steps:
+            self._guard(loss, epoch, steps)
+        seconds = time.perf_counter() - start
+        mean_norms = backend.asnumpy(norm_sum / steps) if steps else np.zeros(len(opt.blocks))
+        return {"epoch": epoch, "train_loss": float(loss_sum) / steps if steps else math.nan, "lr": opt.lr,
+                "seconds": previous_seconds + seconds, "block_norms": [float(v) for v in np.atleast_1d(mean_norms)]}
+
+    def _run_steps(self, epoch, bar):
+        """One pass over the training batches; sums stay on the device (read every ``check_every`` steps)."""
+        model, opt = self.model, self.optimizer
+        loss_sum, norm_sum, steps, loss = 0, 0, 0, None
         for x, y in self.train_batches:
-            loss = self.loss_fn(model(x), y)
+            try:
+                loss = self.loss_fn(model(x), y)
+            except NonFiniteValueError:
+                self._raise_non_finite(epoch, steps + 1)
             opt.zero_grad()
             model.backward(self.loss_fn.backward())
             opt.step()
@@ -161,23 +180,18 @@ class Trainer:
                     bar.set_postfix(loss=f"{float(loss_sum) / steps:.4f}", refresh=False)
             if bar is not None:
                 bar.update()
-        if bar is not None:
-            bar.close()
-        if steps:
-            self._guard(loss, epoch, steps)
-        seconds = time.perf_counter() - start
-        mean_norms = backend.asnumpy(norm_sum / max(steps, 1)) if steps else np.zeros(len(opt.blocks))
-        return {"epoch": epoch, "train_loss": float(loss_sum) / steps if steps else math.nan, "lr": opt.lr,
-                "seconds": previous_seconds + seconds, "block_norms": [float(v) for v in np.atleast_1d(mean_norms)]}
+        return loss_sum, norm_sum, steps, loss
 
     def _guard(self, loss, epoch, step):
         xp = backend.get_array_module(loss)
-        finite = bool(xp.isfinite(loss) & xp.isfinite(self.optimizer.block_norms).all())
-        if not finite:
-            kept = (f"the last good checkpoint ({self.checkpoint_path}, after epoch {len(self.history)}) was kept"
-                    if self.out is not None and os.path.exists(self.checkpoint_path) else "no checkpoint was written")
-            raise NonFiniteError(f"{self.description}: the loss or a gradient became NaN/infinite in epoch {epoch} "
-                                 f"by step {step} (lr {self.optimizer.lr}); {kept}")
+        if not bool(xp.isfinite(loss) & xp.isfinite(self.optimizer.block_norms).all()):
+            self._raise_non_finite(epoch, step)
+
+    def _raise_non_finite(self, epoch, step):
+        kept = (f"the last good checkpoint ({self.checkpoint_path}, after epoch {len(self.history)}) was kept"
+                if self.out is not None and os.path.exists(self.checkpoint_path) else "no checkpoint was written")
+        raise NonFiniteError(f"{self.description}: the loss or a gradient became NaN/infinite in epoch {epoch} "
+                             f"by step {step} (lr {self.optimizer.lr}); {kept}")
 
 
 def _progress_bar(total, description, enabled):

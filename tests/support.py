@@ -49,3 +49,15 @@ def run_forward_backward(module, x, dy_seed=0):
     np.testing.assert_array_equal(host(x), host(x_before), err_msg="forward modified its input")
     np.testing.assert_array_equal(host(dy), host(dy_before), err_msg="backward modified dy")
     return y, dy, dx
+
+
+def real_data_root(needs="mnist"):
+    """The folder holding the real data sets: $MINIBNG_TEST_DATA, else ../shared/data beside the repository.
+    A test that needs real data FAILS (never skips) when it is missing."""
+    import os
+    from pathlib import Path
+
+    folder = Path(os.environ.get("MINIBNG_TEST_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
+    assert (folder / needs).is_dir(), (f"real data missing: {folder / needs} does not exist; set MINIBNG_TEST_DATA "
+                                       f"to the folder holding {needs}/ (see docs/data.md)")
+    return folder

@@ -19,7 +19,7 @@ import numpy as np
 
 from .. import backend, models, nn, optim, plot
 from ..checkpoint import write_table
-from ..data import Batches, mnist
+from ..data import Batches, DatasetError, mnist
 from ..train import NonFiniteError, Trainer
 
 PAPER_OPTIMIZERS = ["sgdm", "sgdmng", "adagrad", "adagradng", "adam", "adamng"]
@@ -43,6 +43,7 @@ def parse_args(argv=None):
     p.add_argument("--out", default="runs/mnist_mlp", help="output folder (default runs/mnist_mlp)")
     p.add_argument("--resume", action="store_true", help="continue each run from its last checkpoint")
     p.add_argument("--paper", action="store_true", help="Figure 1's protocol: depths 6,12,18, six optimizers")
+    p.add_argument("--limit", type=int, default=None, help="train on the first N training images only (quick trials)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     args = p.parse_args(argv)
     if args.paper:
@@ -56,7 +57,11 @@ def parse_args(argv=None):
 
 
 def load_data(args):
-    train_x, train_y, test_x, test_y = mnist.load(args.dataset, data_dir=args.data_dir)
+    try:
+        train_x, train_y, test_x, test_y = mnist.load(args.dataset, data_dir=args.data_dir)
+    except DatasetError as e:
+        raise SystemExit(f"error: {e}") from None
+    train_x, train_y = train_x[:args.limit], train_y[:args.limit]
     scale = lambda images: (images.reshape(len(images), -1) / np.float32(255)).astype(np.float32)  # noqa: E731
     train = Batches(scale(train_x), train_y.astype(np.int64), args.batch_size, shuffle=True, seed=args.seed,
                     device=args.device)

@@ -4,7 +4,11 @@ from __future__ import annotations
 from .. import backend
 from .module import Module
 
-__all__ = ["SoftmaxCrossEntropy"]
+__all__ = ["SoftmaxCrossEntropy", "NonFiniteValueError"]
+
+
+class NonFiniteValueError(ValueError):
+    """An input holds NaN or infinity (the training loop turns it into a stop that keeps the last checkpoint)."""
 
 
 class SoftmaxCrossEntropy(Module):
@@ -41,7 +45,7 @@ class SoftmaxCrossEntropy(Module):
                 lo, hi = int(y.min()), int(y.max())
                 raise ValueError(f"labels must lie in [0, {classes}), got values in [{lo}, {hi}]")
             if flags[2]:
-                raise ValueError("logits contain NaN or infinity")
+                raise NonFiniteValueError("logits contain NaN or infinity")
         rows = xp.arange(z.shape[0])
         shifted = z - z.max(axis=1, keepdims=True)
         exp = xp.exp(shifted)

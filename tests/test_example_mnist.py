@@ -1,0 +1,55 @@
+"""The headline command, end to end on real MNIST (a small slice, so it runs in seconds)."""
+import csv
+
+import pytest
+
+from minibng.examples import mnist_mlp
+from support import real_data_root
+
+
+def test_mnist_mlp_writes_metrics_figures_and_a_table(tmp_path, capsys):
+    out = tmp_path / "run"
+    mnist_mlp.main(["--depth", "3,4", "--optimizers", "adam,adamng", "--epochs", "2", "--limit", "2000",
+                    "--data-dir", str(real_data_root()), "--out", str(out), "--no-progress"])
+    with open(out / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == ["optimizer", "depth", "epoch", "train_loss", "test_loss", "test_accuracy", "seconds"]
+    assert len(rows) == 2 * 2 * 2
+    assert {(r["optimizer"], r["depth"]) for r in rows} == {(o, d) for o in ("adam", "adamng") for d in ("3", "4")}
+    assert all(0 <= float(r["test_accuracy"]) <= 1 for r in rows)
+    assert (out / "curves.png").stat().st_size > 10_000 and (out / "gradnorms.png").stat().st_size > 10_000
+    assert (out / "depth4-adamng" / "checkpoint.npz").exists()
+    printed = capsys.readouterr().out
+    assert "final epoch (mnist)" in printed and printed.count("adamng") >= 2
+
+
+def test_resume_skips_finished_runs_and_gives_the_same_table(tmp_path, capsys):
+    args = ["--depth", "3", "--optimizers", "adamng", "--epochs", "2", "--limit", "1000",
+            "--data-dir", str(real_data_root()), "--out", str(tmp_path), "--no-progress"]
+    mnist_mlp.main(args)
+    first = (tmp_path / "metrics.csv").read_text()
+    mnist_mlp.main(args + ["--resume"])
+    strip = lambda text: [line.rsplit(",", 1)[0] for line in text.splitlines()]  # noqa: E731 - drop seconds
+    assert strip((tmp_path / "metrics.csv").read_text()) == strip(first)
+
+
+def test_missing_data_fails_fast_with_instructions(tmp_path, monkeypatch):
+    monkeypatch.setenv("MINIBNG_DATA", str(tmp_path / "empty"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    from minibng.data import download, root
+
+    monkeypatch.setattr(root, "SYSTEM_ROOTS", ())
+
+    def offline(*args, **kwargs):
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(download, "_open_url", offline, raising=True)
+    with pytest.raises(SystemExit, match=r"(?s)train-images-idx3-ubyte.gz.*Looked in.*place it by hand"):
+        mnist_mlp.main(["--out", str(tmp_path / "run"), "--no-progress"])
+
+
+def test_unknown_optimizer_is_rejected(capsys):
+    with pytest.raises(SystemExit):
+        mnist_mlp.main(["--optimizers", "adamm"])
+    assert "unknown optimizer(s) ['adamm']" in capsys.readouterr().err
