@@ -146,9 +146,9 @@ class Blocks:
         self._point_params_at_views()
         self.starts_array = xp.asarray(self.starts, dtype=xp.int64)
         self.sizes_array = xp.asarray(self.sizes, dtype=xp.int64)
-        self.block_ids = xp.repeat(xp.arange(len(self.sizes), dtype=xp.int64), self.sizes)
         self._host = backend.array_library_name(self.x) == "NumPy"
-        self.block_sizes = xp.asarray(self.sizes, dtype=self.dtype)
+        # block id of every coordinate, for the gather of expand() on CuPy (NumPy uses repeat instead)
+        self.block_ids = None if self._host else xp.repeat(xp.arange(len(self.sizes), dtype=xp.int64), self.sizes)
         self._sum_sq = xp.empty(len(self.sizes), dtype=self.dtype)
 
     def _check_param(self, name, p):
