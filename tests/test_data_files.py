@@ -5,7 +5,6 @@ import os
 import socket
 import tarfile
 import urllib.error
-from pathlib import Path
 
 import pytest
 
@@ -41,7 +40,7 @@ PAYLOAD = bytes(range(256)) * 37
 def test_search_order_is_data_dir_env_local_cache_system(isolated, monkeypatch, device):
     monkeypatch.setenv("MINIBNG_DATA", str(isolated / "env"))
     roots = root.search_roots(isolated / "arg")
-    assert [str(r) for r in roots] == [str(isolated / "arg"), str(isolated / "env"), "datasets",
+    assert [str(r) for r in roots] == [str(isolated / "arg"), str(isolated / "env"), str(isolated / "cwd" / "datasets"),
                                        str(isolated / "xdg" / "minibng"), str(isolated / "system")]
     assert root.download_roots(isolated / "arg") == [isolated / "arg", isolated / "env", isolated / "xdg" / "minibng"]
 
@@ -50,7 +49,8 @@ def test_cache_without_xdg_is_home_dot_cache(isolated, monkeypatch, device):
     monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", str(isolated / "home"))
     assert root.user_cache_dir() == isolated / "home" / ".cache" / "minibng"
-    assert root.search_roots()[0] == Path("datasets")
+    assert root.search_roots()[0] == isolated / "cwd" / "datasets"
+    assert root.download_roots() == [isolated / "home" / ".cache" / "minibng"]
 
 
 def test_first_root_holding_the_file_wins(isolated, monkeypatch, device):
@@ -61,7 +61,7 @@ def test_first_root_holding_the_file_wins(isolated, monkeypatch, device):
     assert download.fetch("toy", spec) == isolated / "xdg" / "minibng" / "toy" / spec.name
     (isolated / "cwd" / "datasets" / "toy").mkdir(parents=True)
     (isolated / "cwd" / "datasets" / "toy" / spec.name).write_bytes(PAYLOAD)
-    assert download.fetch("toy", spec).resolve() == (isolated / "cwd" / "datasets" / "toy" / spec.name)
+    assert download.fetch("toy", spec) == isolated / "cwd" / "datasets" / "toy" / spec.name
     monkeypatch.setenv("MINIBNG_DATA", str(isolated / "env"))
     (isolated / "env" / "toy").mkdir(parents=True)
     (isolated / "env" / "toy" / spec.name).write_bytes(PAYLOAD)

@@ -133,7 +133,7 @@ def find(dataset: str, spec: FileSpec, data_dir=None) -> tuple[Path | None, list
 def _by_hand(dataset: str, spec: FileSpec, data_dir) -> str:
     size = f"{spec.size:,} bytes, " if spec.size else ""
     sha = f"SHA-256 {spec.sha256[0]}" if spec.sha256 else "its members are verified when extracted"
-    target = first_writable(download_roots(data_dir)) or search_roots(data_dir)[0]
+    target = download_roots(data_dir)[0]
     urls = "".join(f"\n    {u}" for u in spec.urls) or "\n    (see docs/data.md)"
     return (f"To place it by hand: get '{spec.name}' ({size}{sha}) from{urls}\n"
             f"and save it as {target / dataset / spec.name} (or in '{dataset}/' under any folder listed "

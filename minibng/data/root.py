@@ -51,7 +51,7 @@ def _chosen_roots(data_dir) -> list[Path]:
 
 def search_roots(data_dir=None) -> list[Path]:
     """Every root a data set is looked for in, in order (see the module docstring)."""
-    return _unique(_chosen_roots(data_dir) + [Path(LOCAL_ROOT), user_cache_dir(), *SYSTEM_ROOTS])
+    return _unique(_chosen_roots(data_dir) + [Path.cwd() / LOCAL_ROOT, user_cache_dir(), *SYSTEM_ROOTS])
 
 
 def download_roots(data_dir=None) -> list[Path]:
