@@ -1,0 +1,83 @@
+"""Embedding: a lookup table of learned vectors, indexed by integer ids."""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import backend
+from .module import Module, Parameter
+
+__all__ = ["Embedding"]
+
+
+class Embedding(Module):
+    """y[..., :] = W[ids[...], :]  — row ids[k] of the table W for every id k.
+
+    Shapes: ids integer array of any shape S, W (num_embeddings, embedding_dim), y S + (embedding_dim,).
+    Backward, for upstream gradient dy = ∂L/∂y:
+        ∂L/∂W_v = Σ_{k : ids[k] = v} dy[k]
+    a scatter-add (``minibng.backend.scatter_add``), so an id that occurs several times in the batch receives
+    the sum of its gradients, on NumPy and CuPy alike.  The ids are discrete and have no gradient:
+    ``backward`` returns None, and an Embedding is therefore the first layer of a model.
+
+    Initialization (``init``): ``"normal"`` N(0, 1) by default, as Torch7's LookupTable and PyTorch's
+    nn.Embedding; a float a gives uniform(±a) (Zaremba et al. use 0.1 for PTB).  Drawn from the host generator
+    (``rng``: a numpy Generator, an int seed, or None for :func:`minibng.backend.manual_seed`'s).
+
+    ``forward`` checks that ids are integers (TypeError) in [0, num_embeddings) (ValueError naming the range
+    and the offending values); the range check costs one device→host transfer per call, ``check=False``
+    skips it.
+    """
+
+    def __init__(self, num_embeddings, embedding_dim, init="normal", dtype=np.float32, rng=None, check=True):
+        super().__init__()
+        if int(num_embeddings) <= 0 or int(embedding_dim) <= 0:
+            raise ValueError(f"Embedding: num_embeddings and embedding_dim must be positive, "
+                             f"got {num_embeddings}, {embedding_dim}")
+        self.num_embeddings, self.embedding_dim = int(num_embeddings), int(embedding_dim)
+        shape = (self.num_embeddings, self.embedding_dim)
+        host = backend.host_rng(rng)
+        if init == "normal":
+            table = host.standard_normal(shape)
+        elif isinstance(init, (int, float)) and not isinstance(init, bool) and init > 0:
+            table = host.uniform(-init, init, shape)
+        else:
+            raise ValueError(f"Embedding: init must be 'normal' or a positive float bound, got {init!r}")
+        self.weight = Parameter(table.astype(dtype))
+        self.check = check
+        self._ids = None
+
+    def forward(self, ids):
+        if not backend.is_array(ids):
+            raise TypeError(f"ids must be an integer array, got {type(ids).__name__}")
+        xp = backend.get_array_module(self.weight.data, ids)
+        if ids.dtype.kind not in "iu":
+            raise TypeError(f"ids must be integers (row indices), got dtype {ids.dtype}")
+        if self.check and ids.size:
+            self._check_range(ids, xp)
+        self._ids = ids.copy() if self.training else None
+        return self.weight.data[ids]  # advanced indexing: a new array, never a view of the table
+
+    def _check_range(self, ids, xp):
+        lo, hi = (int(v) for v in backend.asnumpy(xp.stack([ids.min(), ids.max()])))
+        if lo < 0 or hi >= self.num_embeddings:
+            bad = ids[(ids < 0) | (ids >= self.num_embeddings)]
+            shown = sorted({int(v) for v in backend.asnumpy(bad)[:1000]})[:10]
+            raise ValueError(f"ids must lie in [0, {self.num_embeddings}), got out-of-range values {shown} "
+                             f"({int(bad.size)} of {int(ids.size)} ids)")
+
+    def backward(self, dy):
+        """Accumulate ∂L/∂W by scatter-add; returns None (integer ids have no gradient)."""
+        if self._ids is None:
+            raise RuntimeError("Embedding.backward called without a forward pass in training mode")
+        expected = tuple(self._ids.shape) + (self.embedding_dim,)
+        if tuple(dy.shape) != expected:
+            raise ValueError(f"expected upstream gradient of shape {expected}, got {tuple(dy.shape)}")
+        grad = self.weight.grad
+        backend.scatter_add(grad, self._ids.reshape(-1), dy.reshape(-1, self.embedding_dim).astype(grad.dtype, copy=False))
+        return None
+
+    def _clear_cache(self):
+        self._ids = None
+
+    def extra_repr(self):
+        return f"{self.num_embeddings}, {self.embedding_dim}"

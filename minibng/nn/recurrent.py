@@ -1,0 +1,291 @@
+"""LSTM: a stack of long short-term memory layers over (T, N, features) sequences, for truncated BPTT.
+
+The fast path here batches everything that does not depend on the recurrence: the input projection of the
+whole sequence is one GEMM, each time step costs one (N, H) × (H, 4H) product and a few element-wise
+operations, and the weight gradients are one GEMM each after the backward loop.  The obvious per-step code it
+must agree with is in :mod:`minibng.nn.recurrent_reference`; the equations are in docs/layers.md.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import backend
+from .module import Module, Parameter
+
+__all__ = ["LSTM", "LSTMLayer"]
+
+
+def _check_lstm_init(init):
+    if init == "torch" or (isinstance(init, (int, float)) and not isinstance(init, bool) and init > 0):
+        return init
+    raise ValueError(f"LSTM: init must be 'torch' or a positive float bound, got {init!r}")
+
+
+class LSTMLayer(Module):
+    """One LSTM layer; gates in PyTorch's order i, f, g, o, one combined bias.
+
+    Shapes: x (T, N, in), W_ih (in, 4H), W_hh (H, 4H), b (4H,), h_t and c_t (N, H), y (T, N, H).
+    Forward, for t = 1 … T, with a_t = [a^i, a^f, a^g, a^o] split into four (N, H) blocks:
+        a_t = x_t W_ih + h_{t−1} W_hh + b
+        i = σ(a^i)   f = σ(a^f)   g = tanh(a^g)   o = σ(a^o)
+        c_t = f ∘ c_{t−1} + i ∘ g        h_t = o ∘ tanh(c_t)        y_t = h_t
+    Backward through time, for dy_t = ∂L/∂y_t, from t = T down to 1 with δa_{T+1} = 0 and δc_{T+1} = 0
+    (the initial state (h_0, c_0) is a constant: no gradient leaves the window):
+        δh_t = dy_t + δa_{t+1} W_hhᵀ
+        δc_t = δh_t ∘ o ∘ (1 − tanh² c_t) + δc_{t+1} ∘ f_{t+1}
+        δa^i = δc_t ∘ g ∘ i(1−i)    δa^f = δc_t ∘ c_{t−1} ∘ f(1−f)
+        δa^g = δc_t ∘ i ∘ (1−g²)    δa^o = δh_t ∘ tanh(c_t) ∘ o(1−o)
+    then, with δA, X and H₋ the T·N rows of δa_t, x_t and h_{t−1} stacked:
+        ∂L/∂W_ih = Xᵀ δA    ∂L/∂W_hh = H₋ᵀ δA    ∂L/∂b = Σ_rows δA    ∂L/∂x = δA W_ihᵀ
+
+    Implementation: σ(z) = ½ + ½ tanh(z/2), so all four gates are one tanh over the (N, 4H) pre-activation
+    scaled per column by s = (½, ½, 1, ½) (exact in binary floating point), then a = s ∘ tanh + (½, ½, 0, ½).
+    Training mode keeps X, the gate activations, c_0 … c_T, tanh c_1 … tanh c_T and h_0 … h_{T−1}.
+    ``forward(x, h0, c0)`` returns (y, h_T, c_T); ``backward(dy)`` returns ∂L/∂x.
+    """
+
+    def __init__(self, input_size, hidden_size, init="torch", dtype=np.float32, rng=None):
+        super().__init__()
+        self.input_size, self.hidden_size = int(input_size), int(hidden_size)
+        init = _check_lstm_init(init)
+        bound = 1 / math.sqrt(self.hidden_size) if init == "torch" else float(init)
+        host = backend.host_rng(rng)
+        four_h = 4 * self.hidden_size
+        self.weight_ih = Parameter(host.uniform(-bound, bound, (self.input_size, four_h)).astype(dtype))
+        self.weight_hh = Parameter(host.uniform(-bound, bound, (self.hidden_size, four_h)).astype(dtype))
+        self.bias = Parameter(host.uniform(-bound, bound, (four_h,)).astype(dtype))
+        self._cache = None
+
+    def _gate_affine(self, xp, dtype):
+        """Per-column scale s and offset of the tanh form of the gates (see the class docstring)."""
+        H = self.hidden_size
+        scale = xp.full((4 * H,), 0.5, dtype=dtype)
+        scale[2 * H:3 * H] = 1
+        offset = xp.full((4 * H,), 0.5, dtype=dtype)
+        offset[2 * H:3 * H] = 0
+        return scale, offset
+
+    def forward(self, x, h0, c0):
+        xp = backend.get_array_module(x, self.weight_ih.data)
+        T, N, _ = x.shape
+        H = self.hidden_size
+        dtype = self.weight_ih.data.dtype
+        scale, offset = self._gate_affine(xp, dtype)
+        # The input projection of every time step at once: one (T·N, in) × (in, 4H) GEMM, pre-scaled by s.
+        gates = (x.reshape(T * N, self.input_size) @ (self.weight_ih.data * scale)).reshape(T, N, 4 * H)
+        gates += self.bias.data * scale
+        w_hh_scaled = self.weight_hh.data * scale
+        hs = xp.empty((T + 1, N, H), dtype=dtype)
+        cs = xp.empty((T + 1, N, H), dtype=dtype)
+        tanh_c = xp.empty((T, N, H), dtype=dtype)
+        hs[0], cs[0] = h0, c0
+        recurrent = xp.empty((N, 4 * H), dtype=dtype)
+        input_times_cell = xp.empty((N, H), dtype=dtype)
+        for t in range(T):
+            a = gates[t]
+            xp.matmul(hs[t], w_hh_scaled, out=recurrent)
+            a += recurrent
+            xp.tanh(a, out=a)
+            a *= scale
+            a += offset                                    # a = [i, f, g, o], activations
+            i, f, g, o = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
+            xp.multiply(f, cs[t], out=cs[t + 1])
+            xp.multiply(i, g, out=input_times_cell)
+            cs[t + 1] += input_times_cell
+            xp.tanh(cs[t + 1], out=tanh_c[t])
+            xp.multiply(o, tanh_c[t], out=hs[t + 1])
+        self._cache = (x, gates, cs, tanh_c, hs) if self.training else None
+        return hs[1:].copy(), hs[T].copy(), cs[T].copy()
+
+    def backward(self, dy):
+        if self._cache is None:
+            raise RuntimeError("LSTMLayer.backward called without a forward pass in training mode")
+        x, gates, cs, tanh_c, hs = self._cache
+        xp = backend.get_array_module(dy, x)
+        T, N, H = tanh_c.shape
+        if tuple(dy.shape) != (T, N, H):
+            raise ValueError(f"expected upstream gradient of shape {(T, N, H)}, got {tuple(dy.shape)}")
+        dtype = tanh_c.dtype
+        # Scratch buffers of one step, small enough to stay in cache: per step, a dozen element-wise
+        # operations on (N, H) or (N, 4H) arrays and one (N, 4H) × (4H, H) product.
+        d_pre = xp.empty((T, N, 4 * H), dtype=dtype)
+        w_hh_t = self.weight_hh.data.T
+        g_columns = xp.zeros((4 * H,), dtype=dtype)
+        g_columns[2 * H:3 * H] = 1
+        slope = xp.empty((N, 4 * H), dtype=dtype)
+        shifted = xp.empty((N, 4 * H), dtype=dtype)
+        dh = xp.empty((N, H), dtype=dtype)
+        dc = xp.empty((N, H), dtype=dtype)
+        dh_next = xp.zeros((N, H), dtype=dtype)
+        dc_next = xp.zeros((N, H), dtype=dtype)   # holds δc_{t+1} ∘ f_{t+1}
+        for t in range(T - 1, -1, -1):
+            a, d = gates[t], d_pre[t]
+            i, f, g, o = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
+            xp.add(dy[t], dh_next, out=dh)                          # δh_t
+            xp.multiply(tanh_c[t], tanh_c[t], out=dc)
+            xp.subtract(1, dc, out=dc)
+            dc *= o
+            dc *= dh
+            dc += dc_next                                           # δc_t
+            # σ'(a) = s(1 − s) on the i, f, o columns and tanh'(a) = (1 − g)(1 + g) on the g columns
+            xp.subtract(1, a, out=slope)
+            xp.add(a, g_columns, out=shifted)
+            slope *= shifted
+            xp.multiply(dc, g, out=d[:, :H])
+            xp.multiply(dc, cs[t], out=d[:, H:2 * H])
+            xp.multiply(dc, i, out=d[:, 2 * H:3 * H])
+            xp.multiply(dh, tanh_c[t], out=d[:, 3 * H:])
+            d *= slope                                              # δa_t = [δa^i, δa^f, δa^g, δa^o]
+            if t > 0:
+                xp.multiply(dc, f, out=dc_next)
+                xp.matmul(d, w_hh_t, out=dh_next)
+        d_pre = d_pre.reshape(T * N, 4 * H)
+        self.weight_ih.grad += x.reshape(T * N, self.input_size).T @ d_pre
+        self.weight_hh.grad += hs[:-1].reshape(T * N, H).T @ d_pre
+        self.bias.grad += d_pre.sum(axis=0)
+        return (d_pre @ self.weight_ih.data.T).reshape(T, N, self.input_size)
+
+    def _clear_cache(self):
+        self._cache = None
+
+    def extra_repr(self):
+        return f"{self.input_size}, {self.hidden_size}"
+
+
+class _LayerList(Module):
+    """Holds the LSTM's layers as children "0", "1", … (so parameters are named layers.0.weight_ih, …)."""
+
+    def __getitem__(self, index):
+        return list(self._modules.values())[index]
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+
+class LSTM(Module):
+    """A stack of ``num_layers`` LSTM layers (see :class:`LSTMLayer` for the equations), with dropout between
+    layers and the final state carried into the next call, for truncated backpropagation through time.
+
+    Shapes: x (T, N, input_size) → y (T, N, hidden_size), the last layer's h_1 … h_T.
+    Parameters, per layer l: ``layers.l.weight_ih`` (in_l, 4H), ``layers.l.weight_hh`` (H, 4H) and
+    ``layers.l.bias`` (4H,), gates in PyTorch's order i, f, g, o; in_0 = input_size, in_l = H after.  Each
+    layer is its own child module, so ``blocks="layer"`` makes one block per LSTM layer.  PyTorch keeps two
+    biases and the transposed weights: ``weight_ih_l{l}`` = W_ihᵀ, ``weight_hh_l{l}`` = W_hhᵀ and
+    b = ``bias_ih_l{l}`` + ``bias_hh_l{l}``.
+
+    Dropout: in training mode, layer l+1 reads m ∘ y^l / (1 − p), m ~ Bernoulli(1 − p), for every layer but
+    the last (as PyTorch's ``dropout``).  Masks come from ``self.rng`` (a RandomStream), so gradient checks
+    replay them and a resumed run draws the same ones.
+
+    Carried state: every forward starts from (h_0, c_0) = the previous call's (h_T, c_T) — zeros on the first
+    call, after ``reset_state()``, or when the batch size N changes (the state is then reset automatically).
+    The state is a constant for the next window: ``backward`` stops at h_0 and c_0 (truncated BPTT, "detached").
+    ``state`` is (h, c), each (num_layers, N, H), or None; assign to it to restore a checkpoint.  Eval mode
+    carries the state too (evaluate a long text window by window).  Because of the carry, calling forward
+    twice on the same input gives different outputs; to gradient-check, set ``state`` before every call.
+
+    Initialization (``init``): ``"torch"`` uniform(±1/√H) for every weight and bias (PyTorch draws each of its
+    two biases so; here the single bias is drawn once), or a float a for uniform(±a) (0.1 in Zaremba et al.).
+    """
+
+    def __init__(self, input_size, hidden_size, num_layers=1, dropout=0.0, init="torch", dtype=np.float32,
+                 rng=None, seed=None):
+        super().__init__()
+        for name, value in (("input_size", input_size), ("hidden_size", hidden_size), ("num_layers", num_layers)):
+            if int(value) != value or value <= 0:
+                raise ValueError(f"LSTM: {name} must be a positive integer, got {value!r}")
+        if not 0 <= dropout < 1:
+            raise ValueError(f"LSTM: dropout must be in [0, 1), got {dropout}")
+        _check_lstm_init(init)
+        self.input_size, self.hidden_size, self.num_layers = int(input_size), int(hidden_size), int(num_layers)
+        self.dropout = float(dropout)
+        rng = backend.host_rng(rng)   # one generator for all layers (an int seed would repeat their draws)
+        self.layers = _LayerList()
+        for l in range(self.num_layers):
+            layer_input = self.input_size if l == 0 else self.hidden_size
+            setattr(self.layers, str(l), LSTMLayer(layer_input, self.hidden_size, init, dtype, rng))
+        self.rng = backend.RandomStream(seed)   # drawn after the weights, so the weights do not depend on it
+        self._h = self._c = None
+        self._masks = None
+
+    # -- carried state --------------------------------------------------------------------------------------
+    @property
+    def state(self):
+        """(h, c), copies of the state the next forward starts from, each (num_layers, N, H); or None."""
+        return None if self._h is None else (self._h.copy(), self._c.copy())
+
+    @state.setter
+    def state(self, value):
+        if value is None:
+            self.reset_state()
+            return
+        h, c = value
+        weight = self.layers[0].weight_ih.data
+        xp = backend.get_array_module(h, c, weight)
+        if h.shape != c.shape or h.ndim != 3 or h.shape[0] != self.num_layers or h.shape[2] != self.hidden_size:
+            raise ValueError(f"LSTM state must be (h, c) of shape ({self.num_layers}, N, {self.hidden_size}) each, "
+                             f"got {tuple(h.shape)} and {tuple(c.shape)}")
+        self._h = xp.array(h, dtype=weight.dtype)
+        self._c = xp.array(c, dtype=weight.dtype)
+
+    def reset_state(self):
+        """Start the next forward from zeros (e.g. at the start of an epoch or of a new text)."""
+        self._h = self._c = None
+
+    # -- forward / backward ---------------------------------------------------------------------------------
+    def forward(self, x):
+        weight = self.layers[0].weight_ih.data
+        if not backend.is_array(x):
+            raise TypeError(f"expected a NumPy or CuPy array, got {type(x).__name__}")
+        xp = backend.get_array_module(x, weight)
+        if x.ndim != 3 or x.shape[2] != self.input_size:
+            raise ValueError(f"expected input of shape (T, N, {self.input_size}), got {tuple(x.shape)}")
+        if x.dtype != weight.dtype:
+            raise TypeError(f"expected {weight.dtype} input (the layer's dtype), got {x.dtype}")
+        T, N, _ = x.shape
+        if T == 0 or N == 0:
+            raise ValueError(f"expected at least one time step and one sequence, got shape {tuple(x.shape)}")
+        if self._h is None or self._h.shape[1] != N:
+            self._h = xp.zeros((self.num_layers, N, self.hidden_size), dtype=weight.dtype)
+            self._c = xp.zeros_like(self._h)
+        masks, h_last, c_last = [], [], []
+        y = x
+        for l, layer in enumerate(self.layers):
+            if l > 0 and self.training and self.dropout > 0:
+                keep = self.rng.random(y.shape, xp, y.dtype) >= self.dropout
+                mask = keep * y.dtype.type(1 / (1 - self.dropout))
+                y = y * mask
+                masks.append(mask)
+            y, h_t, c_t = layer(y, self._h[l], self._c[l])
+            h_last.append(h_t)
+            c_last.append(c_t)
+        self._h, self._c = xp.stack(h_last), xp.stack(c_last)
+        self._masks = masks if self.training else None
+        return y
+
+    def backward(self, dy):
+        if self._masks is None:
+            raise RuntimeError("LSTM.backward called without a forward pass in training mode")
+        for l in range(self.num_layers - 1, -1, -1):
+            dy = self.layers[l].backward(dy)
+            if l > 0 and self._masks:
+                dy *= self._masks[l - 1]   # dy is the fresh ∂L/∂x of layer l, never the caller's array
+        return dy
+
+    def _clear_cache(self):
+        """Forget cached activations; keep the carried state, moved to the parameters' device and dtype."""
+        self._masks = None
+        if self._h is not None:
+            weight = self.layers[0].weight_ih.data
+            xp = backend.get_array_module(weight)
+            device = backend.device_of(weight)
+            self._h = xp.asarray(backend.to_device(self._h, device), dtype=weight.dtype)
+            self._c = xp.asarray(backend.to_device(self._c, device), dtype=weight.dtype)
+
+    def extra_repr(self):
+        return f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}, dropout={self.dropout}"
