@@ -1,6 +1,8 @@
 """Batches: the data set moved once, every sample once per epoch, exact resume from a pickle-free state."""
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from minibng.backend import device_of, get_array_module
 from minibng.data import synthetic
@@ -101,3 +103,33 @@ def test_synthetic_sets_are_deterministic_and_balanced(device):
         assert np.argmax(img[0].mean(axis=1)) // 2 == label   # the bright band is the class's rows
     stream = synthetic.tokens(500, vocab=7, seed=1)
     assert stream.dtype == np.int64 and stream.min() >= 0 and stream.max() < 7
+
+
+def two_epochs(loader):
+    return [host(yb).tolist() for _ in range(2) for _, yb in loader]
+
+
+@settings(max_examples=10)
+@given(n=st.integers(1, 40), batch_size=st.integers(1, 12), drop_last=st.booleans(), seed=st.integers(0, 2**31),
+       stop=st.integers(0, 30))
+def test_drawn_sizes_visit_each_sample_once_and_resume_anywhere(n, batch_size, drop_last, seed, stop, device):
+    if drop_last and n < batch_size:
+        return
+    x, y = indexed(n)
+    make = lambda s: Batches(x, y, batch_size, seed=s, drop_last=drop_last, device=device)  # noqa: E731
+    expected = two_epochs(make(seed))
+    for epoch in (expected[:len(expected) // 2], expected[len(expected) // 2:]):
+        flat = [v for b in epoch for v in b]
+        assert len(set(flat)) == len(flat) == (n // batch_size * batch_size if drop_last else n)
+    first, got = make(seed), []
+    stop = min(stop, len(expected))
+    while len(got) < stop:                             # consume `stop` batches, possibly across the epoch end
+        for _, yb in first:
+            got.append(host(yb).tolist())
+            if len(got) == stop:
+                break
+    resumed = make(0)
+    resumed.set_state(first.state())
+    while len(got) < len(expected):
+        got += [host(yb).tolist() for _, yb in resumed]
+    assert got == expected

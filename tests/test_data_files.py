@@ -202,3 +202,33 @@ def test_extraction_renames_and_verifies_members(tmp_path, device):
     assert not (tmp_path / "out2" / "pkg" / "c.txt").exists()
     with pytest.raises(DatasetError, match="missing"):
         archive.extract(tar, tmp_path / "out3", ["pkg/nope.txt"])
+
+
+def test_real_http_client_against_a_local_server(isolated, monkeypatch, device):
+    """The real opener (urllib) end to end, served from localhost: progress, Content-Length, verification."""
+    import functools
+    import http.server
+    import threading
+
+    for var in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    served = isolated / "served"
+    served.mkdir()
+    (served / "blob.bin").write_bytes(PAYLOAD)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}/"
+        spec = spec_for(PAYLOAD, urls=(base + "missing.bin", base + "blob.bin"))
+        path = download.fetch("toy", spec, data_dir=isolated / "arg")
+        assert path.read_bytes() == PAYLOAD
+        wrong = FileSpec("blob.bin", ("0" * 64,), len(PAYLOAD), (base + "blob.bin",))
+        with pytest.raises(DatasetError, match="HTTP Error 404|SHA-256"):
+            download.fetch("toy2", wrong, data_dir=isolated / "arg")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert os.listdir(isolated / "arg" / "toy2") == []

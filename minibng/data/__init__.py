@@ -12,11 +12,12 @@ from . import augment, cifar, mnist, ptb, rt_polarity, synthetic
 from .augment import Compose, RandomCropFlip, pad_to_32, random_crop_flip
 from .batching import Batches
 from .checksums import ChecksumError, DatasetError, FileSpec
+from .mnist import ImageData
 from .root import search_roots
 
 __all__ = ["augment", "cifar", "mnist", "ptb", "rt_polarity", "synthetic", "Batches", "RandomCropFlip",
-           "Compose", "random_crop_flip", "pad_to_32", "DatasetError", "ChecksumError", "FileSpec", "search_roots",
-           "load"]
+           "Compose", "random_crop_flip", "pad_to_32", "DatasetError", "ChecksumError", "FileSpec", "ImageData",
+           "search_roots", "load"]
 
 _LOADERS = {"mnist": mnist.load, "fashion-mnist": mnist.load, "cifar-10": cifar.load, "cifar-100": cifar.load}
 
