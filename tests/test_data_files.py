@@ -232,3 +232,23 @@ def test_real_http_client_against_a_local_server(isolated, monkeypatch, device):
         server.shutdown()
         server.server_close()
     assert os.listdir(isolated / "arg" / "toy2") == []
+
+
+def test_connection_closed_early_is_reported(isolated, monkeypatch, device):
+    import http.client
+
+    class Broken(FakeResponse):
+        def read(self, size=-1):
+            raise http.client.IncompleteRead(b"partial", 1000)
+
+    monkeypatch.setattr(download, "_open_url", lambda url, timeout: Broken(PAYLOAD))
+    with pytest.raises(DatasetError, match="IncompleteRead"):
+        download.fetch("toy", spec_for(PAYLOAD), data_dir=isolated / "arg")
+    assert os.listdir(isolated / "arg" / "toy") == []
+
+
+def test_truncated_archive_is_refused(tmp_path, device):
+    tar = make_tar(tmp_path / "a.tar.gz", [("pkg/a.txt", bytes(range(256)) * 400)])
+    (tmp_path / "cut.tar.gz").write_bytes(tar.read_bytes()[:300])
+    with pytest.raises(DatasetError):
+        archive.extract(tmp_path / "cut.tar.gz", tmp_path / "out")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import posixpath
 import tarfile
+import zlib
 from pathlib import Path, PurePosixPath
 
 from .checksums import DatasetError, FileSpec, sha256_file
@@ -55,7 +56,7 @@ def extract(archive, dest_dir, members=None, specs: dict[str, FileSpec] | None =
     with tar:
         try:
             infos = tar.getmembers()
-        except (tarfile.TarError, OSError, EOFError) as e:
+        except (tarfile.TarError, OSError, EOFError, zlib.error) as e:
             raise DatasetError(f"{archive}: damaged tar archive ({e})") from e
         for info in infos:
             reason = unsafe_member_reason(info)

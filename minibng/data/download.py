@@ -17,6 +17,7 @@ machine fails in seconds instead of hanging.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import socket
 import tempfile
@@ -161,7 +162,7 @@ def fetch(dataset: str, spec: FileSpec, data_dir=None, download: bool = True,
             return download_file(url, dest, spec, timeout)
         except ChecksumError as e:
             failures.append(f"{url}: {e}")
-        except (urllib.error.URLError, OSError, ValueError) as e:
+        except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as e:
             reason = getattr(e, "reason", e)
             failures.append(f"{url}: {type(e).__name__}: {reason}")
             if isinstance(e, (socket.timeout, TimeoutError)) or isinstance(reason, (socket.timeout, TimeoutError)):
