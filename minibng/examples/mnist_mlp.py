@@ -11,56 +11,46 @@ with its checkpoint and logs; ``--resume`` continues every run from its last fin
 """
 from __future__ import annotations
 
-import argparse
 import os
-import sys
 
 import numpy as np
 
 from .. import backend, models, nn, optim, plot
 from ..checkpoint import write_table
-from ..data import Batches, DatasetError, mnist
-from ..train import NonFiniteError, Trainer
+from ..data import Batches, mnist
+from .common import add_common_flags, load_or_exit, optimizer_list, parser, print_table, run_folder, train_run
 
 PAPER_OPTIMIZERS = ["sgdm", "sgdmng", "adagrad", "adagradng", "adam", "adamng"]
 PAPER_EPOCHS = {6: 20, 12: 30, 18: 50}  # Figure 1's x axes
+DEFAULT_EPOCHS = 8
 COLUMNS = ["optimizer", "depth", "epoch", "train_loss", "test_loss", "test_accuracy", "seconds"]
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(prog="python -m minibng.examples.mnist_mlp", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = parser("mnist_mlp", __doc__)
     p.add_argument("--depth", default="18", help="number of weight layers, one or a comma list (default 18)")
     p.add_argument("--optimizers", default="adam,adamng",
                    help=f"comma list of preset names, or 'paper' for {','.join(PAPER_OPTIMIZERS)}")
-    p.add_argument("--epochs", type=int, default=None, help="epochs per run (default 8; --paper: 20/30/50 by depth)")
+    p.add_argument("--epochs", type=int, default=None,
+                   help=f"epochs per run (default {DEFAULT_EPOCHS}; --paper: 20/30/50 for depth 6/12/18)")
     p.add_argument("--batch-size", type=int, default=100)
     p.add_argument("--lr", type=float, default=None, help="override every optimizer's learning rate")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu", help="cpu, gpu or gpu:N")
     p.add_argument("--dataset", choices=["mnist", "fashion-mnist"], default="mnist")
-    p.add_argument("--data-dir", default=None, help="folder holding mnist/ or fashion-mnist/ (default: search)")
-    p.add_argument("--out", default="runs/mnist_mlp", help="output folder (default runs/mnist_mlp)")
-    p.add_argument("--resume", action="store_true", help="continue each run from its last checkpoint")
-    p.add_argument("--paper", action="store_true", help="Figure 1's protocol: depths 6,12,18, six optimizers")
     p.add_argument("--limit", type=int, default=None, help="train on the first N training images only (quick trials)")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    p.add_argument("--paper", action="store_true", help="Figure 1's protocol: depths 6,12,18, six optimizers")
+    add_common_flags(p, "runs/mnist_mlp")
     args = p.parse_args(argv)
     if args.paper:
         args.depth, args.optimizers = "6,12,18", "paper"
     args.depths = [int(d) for d in str(args.depth).split(",")]
-    args.optimizer_names = PAPER_OPTIMIZERS if args.optimizers == "paper" else args.optimizers.split(",")
-    unknown = [n for n in args.optimizer_names if n not in optim.preset_names()]
-    if unknown:
-        p.error(f"unknown optimizer(s) {unknown}; choose from {', '.join(optim.preset_names())}")
+    args.optimizer_names = optimizer_list(p, args.optimizers, PAPER_OPTIMIZERS)
     return args
 
 
 def load_data(args):
-    try:
-        train_x, train_y, test_x, test_y = mnist.load(args.dataset, data_dir=args.data_dir)
-    except DatasetError as e:
-        raise SystemExit(f"error: {e}") from None
+    """Pixels scaled to [0, 1] and flattened to 784 features; the whole set moved to the device once."""
+    train_x, train_y, test_x, test_y = load_or_exit(mnist.load, args.dataset, data_dir=args.data_dir)
     train_x, train_y = train_x[:args.limit], train_y[:args.limit]
     scale = lambda images: (images.reshape(len(images), -1) / np.float32(255)).astype(np.float32)  # noqa: E731
     train = Batches(scale(train_x), train_y.astype(np.int64), args.batch_size, shuffle=True, seed=args.seed,
@@ -70,22 +60,15 @@ def load_data(args):
 
 
 def run_one(args, depth, name, train, test):
-    """Train one (depth, optimizer) pair; returns its history (possibly cut short by divergence)."""
+    """Train one (depth, optimizer) pair from the same seed; returns (history, note)."""
     backend.manual_seed(args.seed)
     model = models.mlp(depth).to(args.device)
-    overrides = {} if args.lr is None else {"lr": args.lr}
-    opt = optim.create(name, model, **overrides)
-    epochs = args.epochs or (PAPER_EPOCHS.get(depth, 20) if args.paper else 8)
+    opt = optim.create(name, model, **({} if args.lr is None else {"lr": args.lr}))
+    epochs = args.epochs or (PAPER_EPOCHS.get(depth, 20) if args.paper else DEFAULT_EPOCHS)
     config = {"depth": depth, "optimizer": name, "epochs": epochs, "batch_size": args.batch_size, "lr": opt.lr,
               "seed": args.seed, "dataset": args.dataset}
-    trainer = Trainer(model, nn.SoftmaxCrossEntropy(), opt, train, epochs, evaluate={"test": test},
-                      out=os.path.join(args.out, f"depth{depth}-{name}"), config=config,
-                      progress=not args.no_progress, description=f"depth {depth} {name}")
-    try:
-        return trainer.fit(resume=args.resume), None
-    except NonFiniteError as e:
-        print(f"  {e}", file=sys.stderr)
-        return trainer.history, "diverged"
+    return train_run(model, nn.SoftmaxCrossEntropy(), opt, train, epochs, {"test": test},
+                     run_folder(args.out, f"depth{depth}", name), config, args, f"depth {depth} {name}")
 
 
 def main(argv=None):
@@ -94,37 +77,31 @@ def main(argv=None):
     rows, histories, notes = [], {}, {}
     for depth in args.depths:
         for name in args.optimizer_names:
-            history, note = run_one(args, depth, name, train, test)
-            histories[(depth, name)], notes[(depth, name)] = history, note
+            history, notes[depth, name] = run_one(args, depth, name, train, test)
+            histories[depth, name] = history
             rows += [{"optimizer": name, "depth": depth, **h} for h in history]
-            last = history[-1] if history else {}
-            print(f"depth {depth:>2} {name:<10} epoch {last.get('epoch', 0):>3}  train {last.get('train_loss', float('nan')):.4f}  "
-                  f"test {last.get('test_loss', float('nan')):.4f}  acc {last.get('test_accuracy', float('nan')):.4f}"
-                  + (f"  ({note})" if note else ""), flush=True)
-    os.makedirs(args.out, exist_ok=True)
+            if history:
+                h = history[-1]
+                print(f"depth {depth:>2} {name:<10} epoch {h['epoch']:>3}  train {h['train_loss']:.4f}  "
+                      f"test {h['test_loss']:.4f}  accuracy {h['test_accuracy']:.4f}  {notes[depth, name] or ''}",
+                      flush=True)
     write_table(os.path.join(args.out, "metrics.csv"), rows, COLUMNS)
     plot.curves(rows, os.path.join(args.out, "curves.png"), metrics=("train_loss", "test_loss"),
                 title=f"{args.dataset}: sigmoid MLP, batch {args.batch_size}")
     deepest = max(args.depths)
-    plot.block_norm_map({name: histories[(deepest, name)] for name in args.optimizer_names if histories[(deepest, name)]},
+    plot.block_norm_map({n: histories[deepest, n] for n in args.optimizer_names if histories[deepest, n]},
                         os.path.join(args.out, "gradnorms.png"),
                         title=f"depth {deepest}: mean $\\|g^i\\|$ per layer (bottom = first layer)")
-    print_table(rows, args, notes)
+
+    def cell(name, depth):
+        h = histories[depth, name]
+        text = f"{h[-1]['train_loss']:.3f}/{h[-1]['test_loss']:.3f}" if h else "—"
+        return text + ("!" if notes[depth, name] else "")
+
+    print_table(f"final training/test objective ({args.dataset}; ! = diverged, stopped early)",
+                args.optimizer_names, [f"depth {d}" for d in args.depths],
+                lambda name, column: cell(name, int(column.split()[1])), width=16)
     print(f"\nwrote {os.path.join(args.out, 'metrics.csv')}, curves.png and gradnorms.png")
-
-
-def print_table(rows, args, notes):
-    print(f"\nfinal epoch ({args.dataset}):")
-    print(f"{'depth':>5}  {'optimizer':<11} {'epochs':>6} {'train loss':>10} {'test loss':>10} {'test acc':>9}")
-    for depth in args.depths:
-        for name in args.optimizer_names:
-            mine = [r for r in rows if r["depth"] == depth and r["optimizer"] == name]
-            if not mine:
-                print(f"{depth:>5}  {name:<11} {'—':>6}  {notes.get((depth, name)) or ''}")
-                continue
-            r = mine[-1]
-            print(f"{depth:>5}  {name:<11} {r['epoch']:>6} {r['train_loss']:>10.4f} {r['test_loss']:>10.4f} "
-                  f"{r['test_accuracy']:>9.4f}  {notes.get((depth, name)) or ''}")
 
 
 if __name__ == "__main__":

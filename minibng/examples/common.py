@@ -1,0 +1,67 @@
+"""What every experiment script shares: its common flags, loading data with a clear error, one training run
+that survives divergence, and the printed table."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from .. import optim
+from ..data import DatasetError
+from ..train import NonFiniteError, Trainer
+
+
+def parser(prog, doc):
+    return argparse.ArgumentParser(prog=f"python -m minibng.examples.{prog}", description=doc,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def add_common_flags(p, default_out):
+    """--device, --data-dir, --out, --resume, --no-progress."""
+    p.add_argument("--device", default="cpu", help="cpu, gpu or gpu:N (default cpu)")
+    p.add_argument("--data-dir", default=None, help="folder holding the data set's folder (default: search)")
+    p.add_argument("--out", default=default_out, help=f"output folder (default {default_out})")
+    p.add_argument("--resume", action="store_true", help="continue each run from its last checkpoint")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+
+
+def optimizer_list(p, text, paper):
+    """Parse a comma list of preset names ('paper' → ``paper``); unknown names are a usage error."""
+    names = list(paper) if text == "paper" else [n for n in text.split(",") if n]
+    unknown = [n for n in names if n not in optim.preset_names()]
+    if unknown:
+        p.error(f"unknown optimizer(s) {unknown}; choose from {', '.join(optim.preset_names())}")
+    return names
+
+
+def load_or_exit(load, *args, **kwargs):
+    """``load(*args, **kwargs)``, turning a missing or corrupt data set into a clean exit with its instructions."""
+    try:
+        return load(*args, **kwargs)
+    except DatasetError as e:
+        raise SystemExit(f"error: {e}") from None
+
+
+def train_run(model, loss_fn, opt, train, epochs, evaluate, out, config, args, description, **trainer_options):
+    """Train one configuration into ``out``; returns (history, note) where note is "diverged" or None."""
+    trainer = Trainer(model, loss_fn, opt, train, epochs, evaluate=evaluate, out=out, config=config,
+                      progress=not args.no_progress, description=description, **trainer_options)
+    try:
+        return trainer.fit(resume=args.resume), None
+    except NonFiniteError as e:
+        print(f"  {e}", file=sys.stderr)
+        return trainer.history, "diverged"
+
+
+def print_table(title, row_names, column_names, cell, row_header="optimizer", width=12):
+    """Print a table: one row per ``row_names``, one column per ``column_names``, text from ``cell(row, column)``."""
+    print(f"\n{title}")
+    print(f"{row_header:<12}" + "".join(f"{str(c):>{width}}" for c in column_names))
+    for r in row_names:
+        print(f"{r:<12}" + "".join(f"{cell(r, c):>{width}}" for c in column_names))
+
+
+def run_folder(out, *parts):
+    folder = os.path.join(out, "-".join(str(p) for p in parts))
+    os.makedirs(folder, exist_ok=True)
+    return folder
