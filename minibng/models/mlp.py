@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import nn
+from .. import nn
 
 __all__ = ["mlp"]
 
