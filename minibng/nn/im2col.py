@@ -48,7 +48,9 @@ def pad_images(x, padding, value=0):
     if ph == 0 and pw == 0:
         return x
     n, c, h, w = x.shape
-    padded = get_array_module(x).full((n, c, h + 2 * ph, w + 2 * pw), value, dtype=x.dtype)
+    xp = get_array_module(x)
+    shape = (n, c, h + 2 * ph, w + 2 * pw)
+    padded = xp.zeros(shape, dtype=x.dtype) if value == 0 else xp.full(shape, value, dtype=x.dtype)
     padded[:, :, ph:ph + h, pw:pw + w] = x
     return padded
 
