@@ -82,13 +82,15 @@ class MaxPool2d(_Pool2d):
         padded = pad_images(x, self.padding, value=float("-inf"))
         positions = self._positions()
         y = kernel_window(padded, 0, 0, self.stride, out_hw).copy()
-        argmax = xp.zeros(y.shape, dtype="uint8" if len(positions) <= 256 else "int32")
+        index_dtype = "uint8" if len(positions) <= 256 else "int32"
+        argmax = xp.zeros(y.shape, dtype=index_dtype)
+        indices = xp.arange(len(positions), dtype=index_dtype)  # 0-d device views, no host scalar per step
         for p, (i, j) in enumerate(positions[1:], start=1):
             candidate = kernel_window(padded, i, j, self.stride, out_hw)
             wins = candidate > y
             wins |= candidate != candidate  # NaN
             xp.copyto(y, candidate, where=wins)
-            xp.copyto(argmax, p, where=wins)
+            xp.copyto(argmax, indices[p], where=wins)
         self._input_shape, self._argmax = (x.shape, argmax) if self.training else (None, None)
         return y
 
