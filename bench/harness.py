@@ -1,0 +1,63 @@
+"""Shared benchmark machinery: each measurement in its own subprocess, configurations interleaved, medians.
+
+NumPy's and PyTorch's thread pools collide inside one process (small matrix products become ~100× slower), so
+every framework runs in a fresh interpreter with the same thread count.  Rounds interleave the
+configurations so that a burst of load elsewhere on the machine hits all of them alike; the median over
+rounds is reported.  A worker is a module in bench/ with a ``worker(config) -> seconds`` function; it is run
+as ``python bench/<module>.py --worker '<json config>'`` and prints its time as JSON.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+
+def torch_available() -> bool:
+    return importlib.util.find_spec("torch") is not None
+
+
+def thread_env(threads: int) -> dict:
+    names = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
+    return {**os.environ, **{name: str(threads) for name in names}}
+
+
+def measure(script: str, configs: list[dict], rounds: int, threads: int) -> list[list]:
+    """Run every config once per round, interleaved; returns each config's list of results (one per round)."""
+    results = [[] for _ in configs]
+    for r in range(rounds):
+        for i, config in enumerate(configs):
+            out = subprocess.run([sys.executable, script, "--worker", json.dumps({**config, "threads": threads})],
+                                 capture_output=True, text=True, env=thread_env(threads), check=False)
+            if out.returncode != 0:
+                raise RuntimeError(f"worker {config} failed:\n{out.stderr[-3000:]}")
+            results[i].append(json.loads(out.stdout.strip().splitlines()[-1]))
+        print(f"  round {r + 1}/{rounds} done", file=sys.stderr, flush=True)
+    return results
+
+
+def median(values):
+    return statistics.median(values)
+
+
+def worker_main(worker):
+    """Entry point of a worker process: ``worker(config)`` and print its JSON result."""
+    config = json.loads(sys.argv[sys.argv.index("--worker") + 1])
+    print(json.dumps(worker(config)))
+
+
+def time_steps(step, steps: int, warmup: int = 3) -> float:
+    """Median wall time of ``step()`` over ``steps`` calls after ``warmup`` calls."""
+    import time
+
+    for _ in range(warmup):
+        step()
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
