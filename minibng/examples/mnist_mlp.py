@@ -28,7 +28,8 @@ COLUMNS = ["optimizer", "depth", "epoch", "train_loss", "test_loss", "test_accur
 
 def parse_args(argv=None):
     p = parser("mnist_mlp", __doc__)
-    p.add_argument("--depth", default="18", help="number of weight layers, one or a comma list (default 18)")
+    p.add_argument("--depth", default=None,
+                   help="number of weight layers, one or a comma list (default 18; --paper: 6,12,18)")
     p.add_argument("--optimizers", default="adam,adamng",
                    help=f"comma list of preset names, or 'paper' for {','.join(PAPER_OPTIMIZERS)}")
     p.add_argument("--epochs", type=int, default=None,
@@ -38,12 +39,13 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--dataset", choices=["mnist", "fashion-mnist"], default="mnist")
     p.add_argument("--limit", type=int, default=None, help="train on the first N training images only (quick trials)")
-    p.add_argument("--paper", action="store_true", help="Figure 1's protocol: depths 6,12,18, six optimizers")
+    p.add_argument("--paper", action="store_true",
+                   help="Figure 1's protocol: six optimizers, depths 6,12,18 (or --depth), 20/30/50 epochs")
     add_common_flags(p, "runs/mnist_mlp")
     args = p.parse_args(argv)
     if args.paper:
-        args.depth, args.optimizers = "6,12,18", "paper"
-    args.depths = [int(d) for d in str(args.depth).split(",")]
+        args.depth, args.optimizers = args.depth or "6,12,18", "paper"
+    args.depths = [int(d) for d in str(args.depth or 18).split(",")]
     args.optimizer_names = optimizer_list(p, args.optimizers, PAPER_OPTIMIZERS)
     return args
 
