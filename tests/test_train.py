@@ -84,6 +84,7 @@ def test_resume_after_a_kill_mid_epoch(device, tmp_path):
     assert [h["test_loss"] for h in history] == [h["test_loss"] for h in expected]
 
 
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
 def test_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(device, tmp_path):
     trainer = make_trainer(device, out=str(tmp_path), epochs=3, optimizer="sgd", lr=1.0)
     trainer.fit()  # 3 good epochs
