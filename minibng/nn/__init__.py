@@ -8,11 +8,11 @@ from .linear import Flatten, Linear
 from .loss import NonFiniteValueError, SoftmaxCrossEntropy
 from .module import Module, Parameter
 from .norm import BatchNorm1d, BatchNorm2d
-from .pool import AvgPool2d, GlobalAvgPool2d, MaxPool2d
+from .pool import AvgPool2d, GlobalAvgPool2d, GlobalMaxPool2d, MaxPool2d
 from .recurrent import LSTM
 
 __all__ = [
     "Module", "Parameter", "Sequential", "Residual", "Concat", "Linear", "Flatten", "Conv2d", "MaxPool2d",
-    "AvgPool2d", "GlobalAvgPool2d", "BatchNorm1d", "BatchNorm2d", "ReLU", "Sigmoid", "Tanh", "Dropout",
+    "AvgPool2d", "GlobalAvgPool2d", "GlobalMaxPool2d", "BatchNorm1d", "BatchNorm2d", "ReLU", "Sigmoid", "Tanh", "Dropout",
     "Embedding", "LSTM", "SoftmaxCrossEntropy", "NonFiniteValueError",
 ]

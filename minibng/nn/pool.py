@@ -1,4 +1,4 @@
-"""Pooling over NCHW images: MaxPool2d, AvgPool2d and GlobalAvgPool2d.
+"""Pooling over NCHW images: MaxPool2d, AvgPool2d, GlobalAvgPool2d and GlobalMaxPool2d.
 
 Notation as in :mod:`minibng.nn.im2col`: window (h, w) covers x̃[n, c, s_h·h + i, s_w·w + j] for kernel
 positions (i, j); x̃ is x padded by (p_h, p_w).  Each pass loops over the k_h·k_w kernel positions, every
@@ -10,7 +10,7 @@ from ..backend import get_array_module
 from .im2col import kernel_window, output_size, pad_images, pair
 from .module import Module
 
-__all__ = ["MaxPool2d", "AvgPool2d", "GlobalAvgPool2d"]
+__all__ = ["MaxPool2d", "AvgPool2d", "GlobalAvgPool2d", "GlobalMaxPool2d"]
 
 
 class _Pool2d(Module):
@@ -152,3 +152,44 @@ class GlobalAvgPool2d(Module):
 
     def _clear_cache(self):
         self._input_shape = None
+
+
+class GlobalMaxPool2d(Module):
+    """y[n, c] = max_{h,w} x[n, c, h, w]: (N, C, H, W) → (N, C).  Over a (N, C, T, 1) feature map this is the
+    max-over-time pooling of Kim (2014): ĉ = max_t c_t, one value per filter.
+
+    Backward: the whole of dy[n, c] goes to the argmax (h*, w*) of x[n, c]; every other position gets 0.
+    Ties: the first maximal position in row-major order (h, then w), as MaxPool2d; a NaN counts as the
+    maximum (the output is NaN).
+    """
+
+    def __init__(self):
+        super().__init__()
+        self._input_shape, self._argmax = None, None
+
+    def forward(self, x):
+        self.check_input(x, ndim=4)
+        n, c, h, w = x.shape
+        if h * w == 0:
+            raise ValueError(f"expected a non-empty spatial extent, got input of shape {tuple(x.shape)}")
+        flat = x.reshape(n * c, h * w)
+        argmax = flat.argmax(axis=1)  # NumPy and CuPy both return the first maximum, NaN first
+        xp = get_array_module(x)
+        rows = xp.arange(n * c)
+        y = flat[rows, argmax].reshape(n, c)
+        self._input_shape, self._argmax = (x.shape, argmax) if self.training else (None, None)
+        return y
+
+    def backward(self, dy):
+        if self._input_shape is None:
+            raise RuntimeError("GlobalMaxPool2d.backward called without a forward pass in training mode")
+        n, c, h, w = self._input_shape
+        if tuple(dy.shape) != (n, c):
+            raise ValueError(f"expected upstream gradient of shape {(n, c)}, got {tuple(dy.shape)}")
+        xp = get_array_module(dy)
+        dx = xp.zeros((n * c, h * w), dtype=dy.dtype)
+        dx[xp.arange(n * c), self._argmax] = dy.reshape(-1)
+        return dx.reshape(self._input_shape)
+
+    def _clear_cache(self):
+        self._input_shape, self._argmax = None, None
