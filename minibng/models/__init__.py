@@ -1,4 +1,5 @@
 """The paper's networks, one file each, built from minibng.nn modules (models import only nn and backend)."""
 from .mlp import mlp
+from .text_cnn import text_cnn
 
-__all__ = ["mlp"]
+__all__ = ["mlp", "text_cnn"]
