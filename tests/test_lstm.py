@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
+from minibng import backend
 from minibng.gradcheck import check
 from minibng.nn.containers import Sequential
 from minibng.nn.module import Module
@@ -114,9 +115,9 @@ def test_state_setter_validates_and_getter_copies(device):
     lstm = LSTM(2, 3, 2).to(device)
     with pytest.raises(ValueError, match=r"LSTM state must be \(h, c\) of shape \(2, N, 3\)"):
         lstm.state = (on(device, np.zeros((1, 4, 3))), on(device, np.zeros((1, 4, 3))))
-    lstm.state = (on(device, np.ones((2, 4, 3))), on(device, np.ones((2, 4, 3))))
+    lstm.state = (np.ones((2, 4, 3)), np.ones((2, 4, 3)))      # host float64 arrays, as from a checkpoint
     h, _ = lstm.state
-    assert h.dtype == np.float32
+    assert h.dtype == np.float32 and backend.device_of(h) == lstm.device
     h[...] = 5
     assert float(lstm.state[0].max()) == 1.0
 

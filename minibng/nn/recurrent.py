@@ -216,7 +216,10 @@ class LSTM(Module):
     # -- carried state --------------------------------------------------------------------------------------
     @property
     def state(self):
-        """(h, c), copies of the state the next forward starts from, each (num_layers, N, H); or None."""
+        """(h, c), copies of the state the next forward starts from, each (num_layers, N, H); or None.
+
+        Assigning (h, c) (NumPy or CuPy arrays, moved to the parameters' device and dtype) sets it;
+        assigning None resets it."""
         return None if self._h is None else (self._h.copy(), self._c.copy())
 
     @state.setter
@@ -226,12 +229,15 @@ class LSTM(Module):
             return
         h, c = value
         weight = self.layers[0].weight_ih.data
-        xp = backend.get_array_module(h, c, weight)
+        xp = backend.get_array_module(weight)
+        if not (backend.is_array(h) and backend.is_array(c)):
+            raise TypeError(f"LSTM state must be a pair of arrays, got {type(h).__name__}, {type(c).__name__}")
         if h.shape != c.shape or h.ndim != 3 or h.shape[0] != self.num_layers or h.shape[2] != self.hidden_size:
             raise ValueError(f"LSTM state must be (h, c) of shape ({self.num_layers}, N, {self.hidden_size}) each, "
                              f"got {tuple(h.shape)} and {tuple(c.shape)}")
-        self._h = xp.array(h, dtype=weight.dtype)
-        self._c = xp.array(c, dtype=weight.dtype)
+        device = backend.device_of(weight)   # host arrays from a checkpoint go to the parameters' device
+        self._h = xp.array(backend.to_device(h, device), dtype=weight.dtype)
+        self._c = xp.array(backend.to_device(c, device), dtype=weight.dtype)
 
     def reset_state(self):
         """Start the next forward from zeros (e.g. at the start of an epoch or of a new text)."""
