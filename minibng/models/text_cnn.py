@@ -41,8 +41,7 @@ class WordsToChannels(Module):
     def forward(self, x):
         self.check_input(x, ndim=3)
         self._shape = x.shape
-        xp = get_array_module(x)
-        return xp.ascontiguousarray(x.transpose(0, 2, 1))[..., None]
+        return x.transpose(0, 2, 1).copy()[..., None]  # a C-ordered copy, never a view of x
 
     def backward(self, dy):
         if self._shape is None:
@@ -50,8 +49,7 @@ class WordsToChannels(Module):
         n, length, k = self._shape
         if tuple(dy.shape) != (n, k, length, 1):
             raise ValueError(f"expected upstream gradient of shape {(n, k, length, 1)}, got {tuple(dy.shape)}")
-        xp = get_array_module(dy)
-        return xp.ascontiguousarray(dy[..., 0].transpose(0, 2, 1))
+        return dy[..., 0].transpose(0, 2, 1).copy()
 
     def _clear_cache(self):
         self._shape = None

@@ -1,0 +1,75 @@
+"""Table 4's command end to end on the real RT polarity data (a few hundred sentences, so it runs in seconds)."""
+import csv
+
+import numpy as np
+import pytest
+
+from minibng.examples import rt_cnn
+from support import real_data_root
+
+
+def read(path):
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def quick(out, *extra):
+    return ["--epochs", "2", "--limit", "150", "--data-dir", str(real_data_root("rt-polarity")), "--out", str(out),
+            "--no-progress", *extra]
+
+
+def test_table_metrics_curves_over_two_seeds(tmp_path, capsys):
+    rt_cnn.main(quick(tmp_path, "--optimizers", "adamng,sgdm", "--seeds", "2"))
+    rows = read(tmp_path / "metrics.csv")
+    assert list(rows[0]) == ["optimizer", "seed", "epoch", "train_loss", "val_accuracy", "seconds"]
+    assert [(r["optimizer"], r["seed"], r["epoch"]) for r in rows] == [
+        (o, s, e) for s in "01" for o in ("adamng", "sgdm") for e in "12"]
+    assert all(0 <= float(r["val_accuracy"]) <= 1 and float(r["train_loss"]) > 0 for r in rows)
+    best = read(tmp_path / "best.csv")
+    for b in best:
+        mine = [float(r["val_accuracy"]) for r in rows if (r["optimizer"], r["seed"]) == (b["optimizer"], b["seed"])]
+        assert float(b["best_val_accuracy"]) == max(mine)
+    assert (tmp_path / "curves.png").stat().st_size > 10_000
+    assert (tmp_path / "adamng-seed1" / "checkpoint.npz").exists()
+    printed = capsys.readouterr().out
+    assert "best validation accuracy over 2 epochs (2 seed(s), 90/10 split" in printed
+    values = [100 * float(b["best_val_accuracy"]) for b in best if b["optimizer"] == "adamng"]
+    assert f"{np.mean(values):.2f} ± {np.std(values, ddof=1):.2f}" in printed
+    assert "77.11" in printed and "64.35" in printed and "Kim CNN-rand" in printed and "76.10" in printed
+
+
+def test_cross_validation_writes_a_fold_column(tmp_path, monkeypatch):
+    monkeypatch.setattr(rt_cnn, "FOLDS", 2)
+    rt_cnn.main(quick(tmp_path, "--optimizers", "adam", "--cv", "--epochs", "1"))
+    rows = read(tmp_path / "metrics.csv")
+    assert list(rows[0]) == ["optimizer", "seed", "fold", "epoch", "train_loss", "val_accuracy", "seconds"]
+    assert [r["fold"] for r in rows] == ["0", "1"]
+
+
+def test_splits_are_seeded_and_folds_partition_the_data():
+    args = rt_cnn.parse_args(["--seeds", "2", "--cv"])
+    runs = rt_cnn.splits(103, args)
+    assert [(s, f) for s, f, _, _ in runs] == [(s, f) for s in (0, 1) for f in range(10)]
+    for seed in (0, 1):
+        held_out = np.concatenate([va for s, _, _, va in runs if s == seed])
+        assert sorted(held_out) == list(range(103))
+    plain = rt_cnn.splits(1000, rt_cnn.parse_args(["--seeds", "2"]))
+    (_, _, train0, val0), (_, _, _, val1) = plain
+    assert len(val0) == 100 and not set(train0) & set(val0) and not np.array_equal(val0, val1)
+
+
+def test_resume_gives_the_same_table(tmp_path):
+    args = quick(tmp_path, "--optimizers", "adagradng")
+    rt_cnn.main(args)
+    first = (tmp_path / "metrics.csv").read_text()
+    rt_cnn.main(args + ["--resume"])
+    strip = lambda text: [line.rsplit(",", 1)[0] for line in text.splitlines()]  # noqa: E731 - drop seconds
+    assert strip((tmp_path / "metrics.csv").read_text()) == strip(first)
+
+
+def test_bad_flags_are_rejected(capsys):
+    with pytest.raises(SystemExit):
+        rt_cnn.main(["--optimizers", "adamm"])
+    assert "unknown optimizer(s) ['adamm']" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        rt_cnn.main(["--seeds", "0"])
