@@ -14,8 +14,8 @@ from support import host, on, run_forward_backward
 
 def distinct_values(shape, seed):
     """Values at least 0.1 apart, so the maximum is unique and stays so within a finite-difference step."""
-    rng = np.random.default_rng(seed)
-    return (rng.permutation(int(np.prod(shape))) * 0.1 - 1 + rng.uniform(-0.01, 0.01, int(np.prod(shape)))).reshape(shape)
+    rng, size = np.random.default_rng(seed), int(np.prod(shape))
+    return (rng.permutation(size) * 0.1 - 1 + rng.uniform(-0.01, 0.01, size)).reshape(shape)
 
 
 def naive_global_max(x, dy):

@@ -85,12 +85,12 @@ def run_one(args, name, data, seed, fold, train_index, val_index):
                      run_folder(args.out, *parts), config, args, label, callbacks=callbacks)
 
 
-def mean_curves(rows):
+def mean_curves(rows, label):
     """Mean training objective and validation accuracy per (optimizer, epoch) over seeds and folds."""
     groups = {}
     for r in rows:
         groups.setdefault((r["optimizer"], r["epoch"]), []).append(r)
-    return [{"optimizer": o, "epoch": e, "data": "RT polarity", "train_loss": float(np.mean([r["train_loss"] for r in g])),
+    return [{"optimizer": o, "epoch": e, "data": label, "train_loss": float(np.mean([r["train_loss"] for r in g])),
              "val_accuracy": float(np.mean([r["val_accuracy"] for r in g]))} for (o, e), g in groups.items()]
 
 
@@ -127,9 +127,11 @@ def main(argv=None):
     write_table(os.path.join(args.out, "best.csv"), best,
                 ["optimizer", *where_columns, "best_val_accuracy", "best_epoch", "epochs", "note"])
     if rows:
-        plot.curves(mean_curves(rows), os.path.join(args.out, "curves.png"), metrics=("train_loss", "val_accuracy"),
-                    group="data", title=f"Kim's CNN, batch {args.batch_size}, mean over "
-                                        f"{len(best) // max(1, len(args.optimizer_names))} run(s)")
+        label = f"RT polarity, {f'{FOLDS}-fold CV' if args.cv else '90/10 split'}"
+        runs_each = len(best) // max(1, len(args.optimizer_names))
+        plot.curves(mean_curves(rows, label), os.path.join(args.out, "curves.png"),
+                    metrics=("train_loss", "val_accuracy"), group="data",
+                    title=f"Kim's CNN, batch {args.batch_size}, mean over {runs_each} run(s)")
     runs = f"{args.seeds} seed(s)" + (f" × {FOLDS} folds" if args.cv else ", 90/10 split")
     diverged = {b["optimizer"] for b in best if b["note"]}
     cells = {"measured %": lambda n: summary(best, n) + ("!" if n in diverged else ""),

@@ -84,7 +84,7 @@ def text_cnn(vocab_size, embed=128, widths=(3, 4, 5), maps=100, dropout=0.5, cla
 class MaxNorm:
     """Kim's max-norm constraint as a Trainer callback: after each optimizer step,
 
-        w_j ← w_j · min(1, s / ‖w_j‖₂)      for every output unit j (column j of ``layer.weight``, shape (in, out))
+        w_j ← w_j · min(1, s / ‖w_j‖₂)      for every output unit j (column j of ``layer.weight`` (in, out))
 
     so no output unit's weight vector is longer than s (Kim: s = 3).  ``layer`` is a Linear (for text_cnn, the
     model's last layer: ``MaxNorm(model[-1])``).  The weights are rescaled in place, which keeps them views into
