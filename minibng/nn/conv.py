@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from .. import backend
-from .im2col import batch_chunks, col2im_add, im2col, output_size, pad_images, pair
+from .im2col import batch_chunks, col2im_add, im2col, output_size, pad_channels_last, pair
 from .init import check_init, init_bias, init_weight
 from .module import Module, Parameter
 
@@ -18,14 +18,18 @@ class Conv2d(Module):
     """y[n, o, h, w] = b[o] + Σ_{c,i,j} W[o, c, i, j] · x̃[n, c, s_h·h + i, s_w·w + j]
 
     Shapes: x (N, C, H, W), W (O, C, k_h, k_w), b (O,), y (N, O, H_o, W_o) with x̃ = x zero-padded by
-    (p_h, p_w) and H_o = ⌊(H + 2p_h − k_h)/s_h⌋ + 1, W_o likewise.  With the im2col matrix
-    X = cols(x̃) of shape (C·k_h·k_w, N·H_o·W_o) (see :mod:`minibng.nn.im2col`) and W̄ = W reshaped to
-    (O, C·k_h·k_w), the forward pass is one GEMM, Ȳ = W̄ X (+ b), and for the upstream gradient dy = ∂L/∂y
-    reshaped to dȲ (O, N·H_o·W_o):
-        ∂L/∂W̄ = dȲ Xᵀ       ∂L/∂b = Σ_{n,h,w} dy[n, :, h, w]       ∂L/∂x = crop(col2im(W̄ᵀ dȲ))
-    The columns are recomputed in backward (only x is cached), and images are processed in chunks so that
-    the column buffer (X, and in backward W̄ᵀdȲ after X is freed) never exceeds ``max_columns_bytes`` —
-    except that a chunk always holds at least one image.
+    (p_h, p_w) and H_o = ⌊(H + 2p_h − k_h)/s_h⌋ + 1, W_o likewise.  With the pixel-major im2col matrix
+    X (N·H_o·W_o, k_h·k_w·C) of :mod:`minibng.nn.im2col`, Wᶜ = W arranged as (k_h·k_w·C, O) (row (i, j, c),
+    column o) and the outputs as rows Yᵀ[(n, h, w), o] = y[n, o, h, w], the forward pass is one GEMM,
+    Yᵀ = X Wᶜ (+ b), and for the upstream gradient dy = ∂L/∂y arranged the same way as dYᵀ:
+        ∂L/∂Wᶜ = Xᵀ dYᵀ        ∂L/∂b = Σ_{n,h,w} dy[n, :, h, w]
+        ∂L/∂x̃ = col2im(dYᵀ Wᶜᵀ)                      (any stride), or, for stride 1 with p ≤ k − 1,
+        ∂L/∂x[n, c, h, w] = Σ_{o,i,j} dỹ[n, o, h + i, w + j] · W[o, c, k_h−1−i, k_w−1−j]
+    the second form being a stride-1 convolution of dy zero-padded by (k_h−1−p_h, k_w−1−p_w) with the kernel
+    rotated by 180° and its channel axes swapped — one more im2col and GEMM, and no scattered additions.
+    Training forward caches only the padded channels-last copy of x; backward recomputes the columns.  Images
+    are processed in chunks so that a column buffer never exceeds ``max_columns_bytes`` — except that a chunk
+    always holds at least one image (the rotated-kernel form is used only when one image's columns of dy fit).
 
     Initialization (``init``): "torch" (default) uniform(±1/√(C·k_h·k_w)) for W and b; "he" as
     fb.resnet.torch, W ~ N(0, 2/(k_h·k_w·O)) and b = 0; "xavier" with fan_in = C·k_h·k_w and
@@ -53,7 +57,7 @@ class Conv2d(Module):
         weight_fan = fan_out if init == "he" else fan_in
         self.weight = Parameter(init_weight(shape, weight_fan, fan_out, init, rng, dtype))
         self.bias = Parameter(init_bias((self.out_channels,), fan_in, init, rng, dtype)) if bias else None
-        self._x = None
+        self._padded = None  # x̃ᵀ, the padded channels-last input, in training mode
 
     # -- helpers ----------------------------------------------------------------------------------------------
     def _check(self, x):
@@ -64,63 +68,84 @@ class Conv2d(Module):
             raise TypeError(f"expected {self.weight.data.dtype} input (the layer's dtype), got {x.dtype}")
         return output_size(x.shape[2], x.shape[3], self.kernel_size, self.stride, self.padding)
 
-    def _chunks(self, x, out_hw):
+    def _chunks(self, x, bytes_per_image):
         """Chunks of the batch whose column buffer stays within the byte limit."""
-        limit = self.max_columns_bytes
+        return batch_chunks(x.shape[0], bytes_per_image, self._column_limit(x))
+
+    def _column_limit(self, x):
         if backend.array_library_name(x) == "NumPy":
-            limit = min(limit, _CPU_CHUNK_BYTES)
-        rows = self.in_channels * self.kernel_size[0] * self.kernel_size[1]
-        return batch_chunks(x.shape[0], rows * out_hw[0] * out_hw[1] * x.dtype.itemsize, limit)
+            return min(self.max_columns_bytes, _CPU_CHUNK_BYTES)
+        return self.max_columns_bytes
+
+    def _weight_columns(self):
+        """Wᶜ (k_h·k_w·C, O): Wᶜ[(i, j, c), o] = W[o, c, i, j]."""
+        return self.weight.data.transpose(2, 3, 1, 0).reshape(-1, self.out_channels)
 
     # -- forward and backward ---------------------------------------------------------------------------------
     def forward(self, x):
-        ho, wo = out_hw = self._check(x)
-        xp = backend.get_array_module(x)
-        w_mat = self.weight.data.reshape(self.out_channels, -1)
-        y = xp.empty((x.shape[0], self.out_channels, ho, wo), dtype=x.dtype)
-        for start, stop in self._chunks(x, out_hw):
-            cols = im2col(pad_images(x[start:stop], self.padding), self.kernel_size, self.stride, out_hw)
-            y_chunk = (w_mat @ cols).reshape(self.out_channels, stop - start, ho, wo).transpose(1, 0, 2, 3)
-            if self.bias is not None:
-                xp.add(y_chunk, self.bias.data.reshape(-1, 1, 1), out=y[start:stop])
-            else:
-                y[start:stop] = y_chunk
-        self._x = x if self.training else None
+        out_hw = self._check(x)
+        padded = pad_channels_last(x, self.padding)
+        y = _correlate(padded, self._weight_columns(), self.kernel_size, self.stride, out_hw, self._chunks)
+        if self.bias is not None:
+            y += self.bias.data.reshape(-1, 1, 1)
+        self._padded = padded if self.training else None
         return y
 
     def backward(self, dy):
-        x = self._x
-        if x is None:
+        padded = self._padded
+        if padded is None:
             raise RuntimeError("Conv2d.backward called without a forward pass in training mode")
-        out_hw = output_size(x.shape[2], x.shape[3], self.kernel_size, self.stride, self.padding)
-        expected = (x.shape[0], self.out_channels) + out_hw
+        n, (ph, pw), (kh, kw) = padded.shape[0], self.padding, self.kernel_size
+        h, w = padded.shape[1] - 2 * ph, padded.shape[2] - 2 * pw
+        out_hw = output_size(h, w, self.kernel_size, self.stride, self.padding)
+        expected = (n, self.out_channels) + out_hw
         if tuple(dy.shape) != expected:
             raise ValueError(f"expected upstream gradient of shape {expected}, got {tuple(dy.shape)}")
-        xp = backend.get_array_module(x, dy)
-        (ph, pw), (h, w) = self.padding, x.shape[2:]
-        w_mat = self.weight.data.reshape(self.out_channels, -1)
-        w_grad = xp.zeros_like(w_mat)
-        dx = xp.zeros_like(x) if ph == pw == 0 else xp.empty_like(x)
-        for start, stop in self._chunks(x, out_hw):
-            cols = im2col(pad_images(x[start:stop], self.padding), self.kernel_size, self.stride, out_hw)
-            dy_mat = xp.ascontiguousarray(dy[start:stop].transpose(1, 0, 2, 3)).reshape(self.out_channels, -1)
-            w_grad += dy_mat @ cols.T
-            del cols  # so that the column buffer and its gradient never coexist
-            cols_grad = w_mat.T @ dy_mat
-            if ph == pw == 0:
-                col2im_add(dx[start:stop], cols_grad, self.kernel_size, self.stride, out_hw)
-            else:
-                padded_grad = xp.zeros((stop - start, self.in_channels, h + 2 * ph, w + 2 * pw), dtype=x.dtype)
-                col2im_add(padded_grad, cols_grad, self.kernel_size, self.stride, out_hw)
-                dx[start:stop] = padded_grad[:, :, ph:ph + h, pw:pw + w]
-        self.weight.grad += w_grad.reshape(self.weight.data.shape)
+        xp = backend.get_array_module(padded, dy)
+        rows = out_hw[0] * out_hw[1]
+        dy_rows = xp.ascontiguousarray(dy.transpose(0, 2, 3, 1)).reshape(-1, self.out_channels)  # dYᵀ
+        weight_cols_grad = xp.zeros((kh * kw * self.in_channels, self.out_channels), dtype=dy.dtype)
+        for start, stop in self._chunks(padded, kh * kw * self.in_channels * rows * dy.dtype.itemsize):
+            cols = im2col(padded[start:stop], self.kernel_size, self.stride, out_hw)
+            weight_cols_grad += cols.T @ dy_rows[start * rows:stop * rows]
+            del cols  # so that two column buffers never coexist
+        self.weight.grad += weight_cols_grad.reshape(kh, kw, self.in_channels, self.out_channels).transpose(3, 2, 0, 1)
         if self.bias is not None:
             self.bias.grad += dy.sum(axis=(0, 2, 3))
-        return dx
+        rotated_bytes = kh * kw * self.out_channels * h * w * dy.dtype.itemsize
+        if self.stride == (1, 1) and ph < kh and pw < kw and rotated_bytes <= self._column_limit(dy):
+            flipped = self.weight.data[:, :, ::-1, ::-1].transpose(2, 3, 0, 1).reshape(-1, self.in_channels)
+            return _correlate(pad_channels_last(dy, (kh - 1 - ph, kw - 1 - pw)), flipped, self.kernel_size, (1, 1),
+                              (h, w), self._chunks)
+        return self._col2im_input_gradient(padded, dy_rows, out_hw, xp)
+
+    def _col2im_input_gradient(self, padded, dy_rows, out_hw, xp):
+        """∂L/∂x = crop(col2im(dYᵀ Wᶜᵀ)), chunk by chunk."""
+        (ph, pw), rows = self.padding, out_hw[0] * out_hw[1]
+        h, w = padded.shape[1] - 2 * ph, padded.shape[2] - 2 * pw
+        weight_rows = self._weight_columns().T
+        padded_grad = xp.zeros_like(padded)
+        for start, stop in self._chunks(padded, weight_rows.shape[1] * rows * padded.dtype.itemsize):
+            cols_grad = dy_rows[start * rows:stop * rows] @ weight_rows
+            col2im_add(padded_grad[start:stop], cols_grad, self.kernel_size, self.stride, out_hw)
+            del cols_grad
+        return xp.ascontiguousarray(padded_grad[:, ph:ph + h, pw:pw + w, :].transpose(0, 3, 1, 2))
 
     def _clear_cache(self):
-        self._x = None
+        self._padded = None
 
     def extra_repr(self):
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
                 f"padding={self.padding}, bias={self.bias is not None}")
+
+
+def _correlate(padded_last, weight_cols, kernel, stride, out_hw, chunks):
+    """y (N, O, H_o, W_o) = the rows X Wᶜ of every chunk of images, moved back to NCHW (no bias)."""
+    xp = backend.get_array_module(padded_last)
+    n, rows, outputs = padded_last.shape[0], out_hw[0] * out_hw[1], weight_cols.shape[1]
+    y_rows = xp.empty((n * rows, outputs), dtype=padded_last.dtype)
+    for start, stop in chunks(padded_last, weight_cols.shape[0] * rows * padded_last.dtype.itemsize):
+        cols = im2col(padded_last[start:stop], kernel, stride, out_hw)
+        xp.matmul(cols, weight_cols, out=y_rows[start * rows:stop * rows])
+        del cols
+    return xp.ascontiguousarray(y_rows.reshape(n, out_hw[0], out_hw[1], outputs).transpose(0, 3, 1, 2))

@@ -4,13 +4,17 @@ Notation (NCHW): x (N, C, H, W), kernel (k_h, k_w), stride (s_h, s_w), padding (
 x̃ (N, C, H + 2p_h, W + 2p_w), output size H_o = ⌊(H + 2p_h − k_h)/s_h⌋ + 1 (likewise W_o).  Window
 (h, w) of the output reads x̃[n, c, s_h·h + i, s_w·w + j] for kernel position (i, j), 0 ≤ i < k_h, 0 ≤ j < k_w.
 
-im2col arranges those reads as a matrix with one row per (c, i, j) and one column per (n, h, w):
+Convolution works on the channels-last copy x̃ᵀ[n, h, w, c] = x̃[n, c, h, w] (:func:`pad_channels_last`), and
+im2col arranges the window reads as a matrix with one *row* per output pixel (n, h, w) and one column per
+(i, j, c):
 
-    cols[(c, i, j), (n, h, w)] = x̃[n, c, s_h·h + i, s_w·w + j]          cols (C·k_h·k_w, N·H_o·W_o)
+    X[(n, h, w), (i, j, c)] = x̃[n, c, s_h·h + i, s_w·w + j]          X (N·H_o·W_o, k_h·k_w·C)
 
-built from an ``as_strided`` *view* of x̃ (no Python loop over pixels) and copied once into contiguous
-memory for the GEMM.  col2im is its adjoint: it adds every column entry back onto the input pixel it was
-read from, looping over the k_h·k_w kernel positions only (each iteration is one strided array addition).
+built from an ``as_strided`` *view* of x̃ᵀ (no Python loop over pixels; the innermost axis c is contiguous) and
+copied once into contiguous memory for the GEMM.  This pixel-major orientation makes every GEMM of a layer
+with few channels a tall-skinny product, which BLAS runs about twice as fast as the wide one (measured with
+OpenBLAS on ResNet-20's 16-channel layers).  col2im is the adjoint of im2col: it adds every entry back onto
+the pixel it was read from, looping over the k_h·k_w kernel positions only (each one strided array addition).
 """
 from __future__ import annotations
 
@@ -18,7 +22,8 @@ import operator
 
 from ..backend import get_array_module
 
-__all__ = ["pair", "output_size", "pad_images", "kernel_window", "im2col", "col2im_add", "batch_chunks"]
+__all__ = ["pair", "output_size", "pad_images", "pad_channels_last", "kernel_window", "im2col", "col2im_add",
+           "batch_chunks"]
 
 
 def pair(value, name, minimum):
@@ -55,43 +60,54 @@ def pad_images(x, padding, value=0):
     return padded
 
 
+def pad_channels_last(x, padding):
+    """x̃ᵀ (N, H + 2p_h, W + 2p_w, C): ``x`` (N, C, H, W) zero-padded and moved to channels-last, one new array."""
+    (ph, pw), (n, c, h, w) = padding, x.shape
+    xp = get_array_module(x)
+    padded = xp.empty((n, h + 2 * ph, w + 2 * pw, c), dtype=x.dtype)
+    if ph or pw:  # zero only the border: the interior is overwritten next
+        padded[:, :ph], padded[:, ph + h:], padded[:, :, :pw], padded[:, :, pw + w:] = 0, 0, 0, 0
+    padded[:, ph:ph + h, pw:pw + w, :] = x.transpose(0, 2, 3, 1)
+    return padded
+
+
 def kernel_window(padded, i, j, stride, out_hw):
     """The view x̃[:, :, s_h·h + i, s_w·w + j] over all output positions (h, w): shape (N, C, H_o, W_o)."""
     (sh, sw), (ho, wo) = stride, out_hw
     return padded[:, :, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw]
 
 
-def _window_view(padded, kernel, stride, out_hw):
-    """The im2col view of x̃ with axes (C, k_h, k_w, N, H_o, W_o); no data is copied."""
-    xp = get_array_module(padded)
-    sn, sc, sh, sw = padded.strides
-    n, c = padded.shape[:2]
-    shape = (c, kernel[0], kernel[1], n, out_hw[0], out_hw[1])
-    strides = (sc, sh, sw, sn, sh * stride[0], sw * stride[1])
-    return xp.lib.stride_tricks.as_strided(padded, shape=shape, strides=strides)
+def _window_view(padded_last, kernel, stride, out_hw):
+    """The im2col view of x̃ᵀ (N, H̃, W̃, C) with axes (N, H_o, W_o, k_h, k_w, C); no data is copied."""
+    xp = get_array_module(padded_last)
+    sn, sh, sw, sc = padded_last.strides
+    n, c = padded_last.shape[0], padded_last.shape[3]
+    shape = (n, out_hw[0], out_hw[1], kernel[0], kernel[1], c)
+    strides = (sn, sh * stride[0], sw * stride[1], sh, sw, sc)
+    return xp.lib.stride_tricks.as_strided(padded_last, shape=shape, strides=strides)
 
 
-def im2col(padded, kernel, stride, out_hw):
-    """cols (C·k_h·k_w, N·H_o·W_o), contiguous, from the padded images x̃ (N, C, H̃, W̃)."""
-    xp = get_array_module(padded)
-    view = _window_view(padded, kernel, stride, out_hw)
-    return xp.ascontiguousarray(view).reshape(view.shape[0] * kernel[0] * kernel[1], -1)
+def im2col(padded_last, kernel, stride, out_hw):
+    """X (N·H_o·W_o, k_h·k_w·C), contiguous, from the channels-last padded images x̃ᵀ (N, H̃, W̃, C)."""
+    xp = get_array_module(padded_last)
+    view = _window_view(padded_last, kernel, stride, out_hw)
+    return xp.ascontiguousarray(view).reshape(-1, kernel[0] * kernel[1] * padded_last.shape[3])
 
 
-def col2im_add(padded_grad, cols_grad, kernel, stride, out_hw):
-    """padded_grad[n, c, s_h·h + i, s_w·w + j] += cols_grad[(c, i, j), (n, h, w)], the adjoint of :func:`im2col`.
+def col2im_add(padded_grad_last, cols_grad, kernel, stride, out_hw):
+    """x̃ᵀ_grad[n, s_h·h + i, s_w·w + j, c] += cols_grad[(n, h, w), (i, j, c)], the adjoint of :func:`im2col`.
 
-    ``padded_grad`` (N, C, H̃, W̃) is updated in place; one strided addition per kernel position (i, j)
+    ``padded_grad_last`` (N, H̃, W̃, C) is updated in place; one strided addition per kernel position (i, j)
     (windows of different (i, j) overlap when the stride is smaller than the kernel, so they are added in turn).
     """
-    n, c = padded_grad.shape[:2]
-    per_position = cols_grad.reshape(c, kernel[0], kernel[1], n, out_hw[0], out_hw[1])
-    channels_first = padded_grad.transpose(1, 0, 2, 3)  # (C, N, H̃, W̃) view, to match the column layout
+    n, c = padded_grad_last.shape[0], padded_grad_last.shape[3]
+    (sh, sw), (ho, wo) = stride, out_hw
+    per_position = cols_grad.reshape(n, ho, wo, kernel[0], kernel[1], c)
     for i in range(kernel[0]):
         for j in range(kernel[1]):
-            window = kernel_window(channels_first, i, j, stride, out_hw)
-            window += per_position[:, i, j]  # on a name, not window[...] +=, which would copy it back onto itself
-    return padded_grad
+            window = padded_grad_last[:, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw, :]
+            window += per_position[:, :, :, i, j]  # on a name, not window[...] +=, which would copy it back onto itself
+    return padded_grad_last
 
 
 def batch_chunks(batch, bytes_per_image, max_bytes):
