@@ -179,6 +179,15 @@ def test_bad_cifar_resnet_arguments(kwargs, message):
         resnet_cifar(**{"depth": 20, **kwargs})
 
 
-def test_bad_preact_depth():
+def test_bad_preact_arguments():
     with pytest.raises(ValueError, match="18, 34"):
         preact_resnet(50)
+    with pytest.raises(ValueError, match="'A' or 'B'"):
+        preact_resnet(34, shortcut="C")
+
+
+def test_preact_resnet_option_a_has_no_projections(device):
+    model = preact_resnet(18, num_classes=5, shortcut="A", rng=0)
+    assert not [s for s in _conv_shapes(model) if s[2:] == (1, 1)]
+    y = model.to(device)(on(device, np.random.default_rng(0).standard_normal((2, 3, 32, 32)).astype(np.float32)))
+    assert y.shape == (2, 5)

@@ -97,7 +97,8 @@ class PreActBlock(nn.Sequential):
     shape changes) the BN → ReLU runs before the split, so the shortcut sees the activated input; otherwise the
     shortcut sees the raw x.  ``preact=False`` drops the leading BN → ReLU (the first block after the stem)."""
 
-    def __init__(self, c_in, c_out, stride=1, preact=True, preact_both=False, dtype=np.float32, rng=None):
+    def __init__(self, c_in, c_out, stride=1, preact=True, preact_both=False, shortcut="B", dtype=np.float32,
+                 rng=None):
         layers, branch = [], []
         if preact and preact_both:
             layers += [nn.BatchNorm2d(c_in, dtype=dtype), nn.ReLU()]
@@ -105,7 +106,7 @@ class PreActBlock(nn.Sequential):
             branch += [nn.BatchNorm2d(c_in, dtype=dtype), nn.ReLU()]
         branch += [_conv(c_in, c_out, 3, stride, dtype, rng), nn.BatchNorm2d(c_out, dtype=dtype), nn.ReLU(),
                    _conv(c_out, c_out, 3, 1, dtype, rng)]
-        layers.append(nn.Residual(nn.Sequential(*branch), _shortcut(c_in, c_out, stride, "B", dtype, rng)))
+        layers.append(nn.Residual(nn.Sequential(*branch), _shortcut(c_in, c_out, stride, shortcut, dtype, rng)))
         super().__init__(*layers)
 
 
@@ -141,12 +142,16 @@ def resnet_cifar(depth=20, num_classes=10, shortcut="A", in_channels=3, widths=(
 _PREACT_STAGES = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3)}
 
 
-def preact_resnet(depth=34, num_classes=1000, in_channels=3, dtype=np.float32, rng=None):
+def preact_resnet(depth=34, num_classes=1000, shortcut="B", in_channels=3, dtype=np.float32, rng=None):
     """Pre-activation ResNet for ImageNet (He et al. 2016b; §4.3 uses depth 34), as fb.resnet.torch's preresnet:
     conv7×7/2 (64) → BN → ReLU → max-pool 3×3/2 → four stages of basic pre-activation blocks (64, 128, 256, 512
-    channels; 3, 4, 6, 3 blocks for depth 34, 2, 2, 2, 2 for 18; option-B shortcuts) → BN → ReLU → global
-    average pool → linear.  A 224×224 input gives 7×7 maps before the pool; any input of at least 32×32 runs.
+    channels; 3, 4, 6, 3 blocks for depth 34, 2, 2, 2, 2 for 18) → BN → ReLU → global average pool → linear.
+    ``shortcut`` "B" (default: 1×1 projection + BN where the shape changes, He et al. 2016a's ImageNet choice)
+    or "A" (zero padding; what fb.resnet.torch builds when no -shortcutType is given).  A 224×224 input gives
+    7×7 maps before the pool; any input of at least 32×32 runs.
     """
+    if shortcut not in ("A", "B"):
+        raise ValueError(f"preact_resnet: shortcut must be 'A' or 'B', got {shortcut!r}")
     if depth not in _PREACT_STAGES:
         raise ValueError(f"preact_resnet: depth must be one of {sorted(_PREACT_STAGES)} (basic blocks), got {depth!r}")
     layers = [nn.Conv2d(in_channels, 64, 7, stride=2, padding=3, bias=False, init="he", dtype=dtype, rng=rng),
@@ -157,7 +162,7 @@ def preact_resnet(depth=34, num_classes=1000, in_channels=3, dtype=np.float32, r
         for b in range(count):
             first = b == 0
             blocks.append(PreActBlock(c_in, width, 2 if (first and stage > 0) else 1, preact=not (first and stage == 0),
-                                      preact_both=first and stage > 0, dtype=dtype, rng=rng))
+                                      preact_both=first and stage > 0, shortcut=shortcut, dtype=dtype, rng=rng))
             c_in = width
         layers.append(nn.Sequential(*blocks))
     layers += [nn.BatchNorm2d(c_in, dtype=dtype), nn.ReLU(), nn.GlobalAvgPool2d(),
