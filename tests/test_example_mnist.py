@@ -53,3 +53,13 @@ def test_unknown_optimizer_is_rejected(capsys):
     with pytest.raises(SystemExit):
         mnist_mlp.main(["--optimizers", "adamm"])
     assert "unknown optimizer(s) ['adamm']" in capsys.readouterr().err
+
+
+def test_a_run_does_not_depend_on_the_runs_before_it(tmp_path):
+    """Every (depth, optimizer) run starts from the same weights and the same data order."""
+    common = ["--depth", "3", "--epochs", "1", "--limit", "1000", "--data-dir", str(real_data_root()), "--no-progress"]
+    mnist_mlp.main(common + ["--optimizers", "adam,adamng", "--out", str(tmp_path / "both")])
+    mnist_mlp.main(common + ["--optimizers", "adamng", "--out", str(tmp_path / "alone")])
+    read = lambda folder: [line.rsplit(",", 1)[0] for line in (folder / "metrics.csv").read_text().splitlines()  # noqa: E731
+                           if line.startswith("adamng")]
+    assert read(tmp_path / "both") == read(tmp_path / "alone")

@@ -51,18 +51,17 @@ def parse_args(argv=None):
 
 
 def load_data(args):
-    """Pixels scaled to [0, 1] and flattened to 784 features; the whole set moved to the device once."""
+    """Pixels scaled to [0, 1] and flattened to 784 features (host arrays; each run moves them to the device once)."""
     train_x, train_y, test_x, test_y = load_or_exit(mnist.load, args.dataset, data_dir=args.data_dir)
     train_x, train_y = train_x[:args.limit], train_y[:args.limit]
     scale = lambda images: (images.reshape(len(images), -1) / np.float32(255)).astype(np.float32)  # noqa: E731
-    train = Batches(scale(train_x), train_y.astype(np.int64), args.batch_size, shuffle=True, seed=args.seed,
-                    device=args.device)
-    test = Batches(scale(test_x), test_y.astype(np.int64), 1000, shuffle=False, device=args.device)
-    return train, test
+    return (scale(train_x), train_y.astype(np.int64)), (scale(test_x), test_y.astype(np.int64))
 
 
-def run_one(args, depth, name, train, test):
-    """Train one (depth, optimizer) pair from the same seed; returns (history, note)."""
+def run_one(args, depth, name, train_set, test_set):
+    """Train one (depth, optimizer) pair from the same seed and the same data order; returns (history, note)."""
+    train = Batches(*train_set, args.batch_size, shuffle=True, seed=args.seed, device=args.device)
+    test = Batches(*test_set, 1000, shuffle=False, device=args.device)
     backend.manual_seed(args.seed)
     model = models.mlp(depth).to(args.device)
     opt = optim.create(name, model, **({} if args.lr is None else {"lr": args.lr}))
@@ -75,11 +74,11 @@ def run_one(args, depth, name, train, test):
 
 def main(argv=None):
     args = parse_args(argv)
-    train, test = load_data(args)
+    train_set, test_set = load_data(args)
     rows, histories, notes = [], {}, {}
     for depth in args.depths:
         for name in args.optimizer_names:
-            history, notes[depth, name] = run_one(args, depth, name, train, test)
+            history, notes[depth, name] = run_one(args, depth, name, train_set, test_set)
             histories[depth, name] = history
             rows += [{"optimizer": name, "depth": depth, **h} for h in history]
             if history:
