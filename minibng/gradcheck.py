@@ -6,7 +6,7 @@ has ∂L/∂x = backward(u) and ∂L/∂θ = the accumulated ``.grad``.  Each co
 difference (L(· + ε e_k) − L(· − ε e_k)) / 2ε, in float64, on a copy of the module.  The error of a tensor is
     max_k |analytic_k − numeric_k| / max(max_k |analytic_k|, max_k |numeric_k|, floor)
 (the worst error relative to the tensor's scale).  Any randomness inside the module (dropout) is replayed
-identically for every evaluation.
+identically for every evaluation, and so is a carried recurrent state (an LSTM's ``.state``).
 
     report = mb.gradcheck.check(my_layer, x)     # raises GradcheckError if a tensor is off
     print(report)                                # worst relative error per tensor
@@ -45,6 +45,11 @@ def _streams(module):
     return [m.rng for m in module.modules() if isinstance(getattr(m, "rng", None), backend.RandomStream)]
 
 
+def _carried(module):
+    """Modules that carry state from one call to the next (they have ``reset_state`` and ``state``)."""
+    return [m for m in module.modules() if hasattr(m, "reset_state") and hasattr(m, "state")]
+
+
 def check(module, *inputs, dy=None, eps=1e-6, tolerance=1e-6, floor=1e-7, seed=0, raise_on_failure=True,
           max_coordinates=None):
     """Compare ``module``'s backward with central differences for every floating input and every parameter.
@@ -60,12 +65,15 @@ def check(module, *inputs, dy=None, eps=1e-6, tolerance=1e-6, floor=1e-7, seed=0
     xp = backend.get_array_module(*inputs)
     xs = [x.astype(np.float64) if x.dtype.kind == "f" else x for x in inputs]
     rng = np.random.default_rng(seed)
-    streams = _streams(model)
+    streams, carriers = _streams(model), _carried(model)
     saved = [s.state() for s in streams]
+    carried = [m.state for m in carriers]
 
     def run():
         for s, state in zip(streams, saved):
             s.set_state(state)
+        for m, state in zip(carriers, carried):
+            m.state = state
         return model(*xs)
 
     y = run()

@@ -42,3 +42,13 @@ def test_subsampled_coordinates_still_catch_a_bug(device):
     layer = WrongBiasGradient(30, 20).to(device)
     with pytest.raises(GradcheckError):
         check(layer, on(device, np.random.default_rng(0).standard_normal((4, 30))), max_coordinates=50)
+
+
+def test_a_carried_recurrent_state_is_replayed(device):
+    """A bare LSTM continues from the state of its previous call; the checker must start every evaluation there."""
+    lstm = nn.LSTM(3, 4, num_layers=2).astype(np.float64).to(device)
+    rng = np.random.default_rng(0)
+    lstm(on(device, rng.standard_normal((3, 2, 3))))  # leaves a non-zero carried state
+    assert lstm.state is not None
+    report = check(lstm, on(device, rng.standard_normal((4, 2, 3))))
+    assert report.ok and len(report.errors) == 1 + 3 * 2
