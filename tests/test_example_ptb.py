@@ -1,0 +1,124 @@
+"""Figure 3's command end to end on the real Penn Treebank (a few short windows, so it runs in seconds), and the
+BPTT window adapter it trains on (order, length, resumable position)."""
+import csv
+import math
+import re
+
+import numpy as np
+import pytest
+
+from minibng.data import ptb
+from minibng.examples import ptb_lstm
+from support import host, real_data_root
+
+
+def read(path):
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def quick(out, *extra):
+    return ["--epochs", "1", "--limit", "3", "--batch-size", "10", "--bptt", "8", "--data-dir",
+            str(real_data_root("ptb")), "--out", str(out), "--no-progress", *extra]
+
+
+def test_metrics_curves_and_table(tmp_path, capsys):
+    ptb_lstm.main(quick(tmp_path, "--optimizers", "adamng,adam", "--bptt", "6,9", "--epochs", "2"))
+    rows = read(tmp_path / "metrics.csv")
+    assert list(rows[0]) == ["optimizer", "bptt", "epoch", "train_ppl", "valid_ppl", "test_ppl", "seconds"]
+    assert [(r["bptt"], r["optimizer"], r["epoch"]) for r in rows] == [
+        (b, o, e) for b in ("6", "9") for o in ("adamng", "adam") for e in "12"]
+    for r in rows:
+        run = read(tmp_path / f"bptt{r['bptt']}-{r['optimizer']}" / "metrics.csv")[int(r["epoch"]) - 1]
+        for split in ("train", "valid", "test"):   # perplexity = exp(mean cross-entropy per token)
+            assert float(r[f"{split}_ppl"]) == pytest.approx(math.exp(float(run[f"{split}_loss"])), rel=1e-9)
+        # A few steps from uniform(±0.1): still close to the vocabulary size, and already below it.
+        assert 5_000 < float(r["valid_ppl"]) < 10_000 and float(r["test_ppl"]) < 10_000
+    assert float(rows[1]["train_ppl"]) < float(rows[0]["train_ppl"])
+    assert (tmp_path / "curves.png").stat().st_size > 10_000
+    assert (tmp_path / "bptt9-adam" / "checkpoint.npz").exists()
+    printed = capsys.readouterr().out
+    assert re.search(r"bptt 6 adamng +epoch +2 +perplexity train +[0-9.]+ +valid +[0-9.]+ +test +[0-9.]+", printed)
+    assert "validation/test perplexity after epoch 2" in printed
+    last = rows[3]
+    assert f"{float(last['valid_ppl']):.1f}/{float(last['test_ppl']):.1f}" in printed
+
+
+def test_resume_gives_the_same_table(tmp_path):
+    args = quick(tmp_path, "--optimizers", "sgdmng")
+    ptb_lstm.main(args)
+    first = (tmp_path / "metrics.csv").read_text()
+    ptb_lstm.main(args + ["--resume"])
+    strip = lambda text: [line.rsplit(",", 1)[0] for line in text.splitlines()]  # noqa: E731 - drop seconds
+    assert strip((tmp_path / "metrics.csv").read_text()) == strip(first)
+
+
+def test_paper_flags_and_defaults():
+    args = ptb_lstm.parse_args([])
+    assert (args.bptts, args.optimizer_names, args.epochs, args.batch_size) == ([40], ["adam", "adamng"], 10, 100)
+    paper = ptb_lstm.parse_args(["--paper"])
+    assert paper.bptts == [40, 400, 1000] and paper.epochs == 50
+    assert paper.optimizer_names == ["sgdm", "sgdmng", "adagrad", "adagradng", "adam", "adamng"]
+    assert ptb_lstm.parse_args(["--paper", "--bptt", "40", "--epochs", "3"]).bptts == [40]
+
+
+@pytest.mark.parametrize("flags, message", [(["--optimizers", "adamm"], "unknown optimizer(s) ['adamm']"),
+                                            (["--bptt", "40,x"], "--bptt must be a comma list"),
+                                            (["--bptt", "0"], "--bptt must be positive"),
+                                            (["--limit", "0"], "--limit must be positive")])
+def test_bad_flags_are_rejected(capsys, flags, message):
+    with pytest.raises(SystemExit):
+        ptb_lstm.parse_args(flags)
+    assert message in capsys.readouterr().err
+
+
+def test_perplexity_overflows_to_infinity():
+    assert ptb_lstm.perplexity(0.0) == 1.0
+    assert ptb_lstm.perplexity(1000.0) == math.inf
+    assert math.isnan(ptb_lstm.perplexity(math.nan))
+
+
+def test_windows_follow_the_streams_and_keep_every_token(device):
+    ids = np.arange(103) * 7 % 101
+    stream = ptb.batchify(ids, 4)                                   # (25, 4)
+    train = ptb.Windows(ids, 4, bptt=6, device=device)
+    assert len(train) == 4 and train.tokens == 4 * 6 * 4          # ⌊24 / 6⌋ full windows
+    expected = list(ptb.bptt_windows(stream, 6))
+    for (x, y), (ex, ey) in zip(train, expected, strict=True):
+        assert x.shape == y.shape == (6, 4)
+        np.testing.assert_array_equal(host(x), ex)
+        np.testing.assert_array_equal(host(y), ey)
+    evaluation = ptb.Windows(ids, 4, bptt=7, drop_last=False, device=device)
+    targets = np.concatenate([host(y) for _, y in evaluation])
+    assert len(evaluation) == 4 and evaluation.tokens == targets.size == 24 * 4
+    np.testing.assert_array_equal(targets, stream[1:])             # every token after each stream's first
+    assert len(ptb.Windows(ids, 4, bptt=7, drop_last=False, limit=2)) == 2
+
+
+def test_windows_resume_mid_epoch(device):
+    ids = np.random.default_rng(3).integers(0, 50, 200)
+    whole = ptb.Windows(ids, 5, bptt=4, device=device)
+    epoch0 = [host(x) for x, _ in whole]
+    assert whole.state() == {"epoch": 1, "window": 0}
+    part = ptb.Windows(ids, 5, bptt=4, device=device)
+    seen = []
+    for x, _ in part:
+        seen.append(host(x))
+        if len(seen) == 3:
+            state = {k: np.asarray(v) for k, v in part.state().items()}   # as read back from an .npz
+            break
+    resumed = ptb.Windows(ids, 5, bptt=4, device=device)
+    resumed.set_state(state)
+    seen += [host(x) for x, _ in resumed]
+    assert len(seen) == len(epoch0) == 9
+    for a, b in zip(seen, epoch0):
+        np.testing.assert_array_equal(a, b)
+    assert resumed.state() == {"epoch": 1, "window": 0}
+    assert [host(x) for x, _ in resumed][0].tolist() == epoch0[0].tolist()   # next epoch starts over
+
+
+def test_windows_reject_bad_arguments():
+    with pytest.raises(ValueError, match="bptt"):
+        ptb.Windows(np.arange(50), 2, bptt=0)
+    with pytest.raises(ValueError, match="limit"):
+        ptb.Windows(np.arange(50), 2, bptt=3, limit=0)
