@@ -22,3 +22,16 @@ DEVICES = ["cpu"] + (["gpu"] if os.environ.get("MINIBNG_TEST_DEVICE", "cpu").sta
 def device(request):
     """The device a test body runs on: "cpu", and "gpu" too when MINIBNG_TEST_DEVICE=gpu."""
     return request.param
+
+
+@pytest.fixture
+def isolated(tmp_path, monkeypatch):
+    """A working directory and environment in which no data root holds anything: only what the test places."""
+    from minibng.data import checksums, root
+
+    monkeypatch.delenv("MINIBNG_DATA", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setattr(root, "SYSTEM_ROOTS", ())
+    monkeypatch.chdir(tmp_path)
+    checksums._verified.clear()
+    return tmp_path

@@ -15,16 +15,6 @@ from minibng.data.idx import encode_idx, parse_idx, read_idx
 from support import host, on
 
 
-@pytest.fixture
-def isolated(tmp_path, monkeypatch):
-    monkeypatch.delenv("MINIBNG_DATA", raising=False)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    monkeypatch.setattr(root, "SYSTEM_ROOTS", ())
-    monkeypatch.chdir(tmp_path)
-    checksums._verified.clear()
-    return tmp_path
-
-
 @given(shape=st.lists(st.integers(0, 5), min_size=1, max_size=3),
        dtype=st.sampled_from([np.uint8, np.int8, np.int16, np.int32, np.float32, np.float64]))
 def test_idx_round_trip(shape, dtype):

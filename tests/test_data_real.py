@@ -27,16 +27,6 @@ def real_root(variable="MINIBNG_TEST_DATA", default=REPO.parent / "shared" / "da
     return folder
 
 
-@pytest.fixture
-def isolated(tmp_path, monkeypatch):
-    monkeypatch.delenv("MINIBNG_DATA", raising=False)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    monkeypatch.setattr(root, "SYSTEM_ROOTS", ())
-    monkeypatch.chdir(tmp_path)
-    checksums._verified.clear()
-    return tmp_path
-
-
 MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 MNIST_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 

@@ -11,16 +11,6 @@ from minibng.data.checksums import ChecksumError, FileSpec
 from support import host, on
 
 
-@pytest.fixture
-def isolated(tmp_path, monkeypatch):
-    monkeypatch.delenv("MINIBNG_DATA", raising=False)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    monkeypatch.setattr(root, "SYSTEM_ROOTS", ())
-    monkeypatch.chdir(tmp_path)
-    checksums._verified.clear()
-    return tmp_path
-
-
 def place(folder, name, data: bytes) -> FileSpec:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / name).write_bytes(data)

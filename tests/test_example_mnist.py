@@ -33,20 +33,15 @@ def test_resume_skips_finished_runs_and_gives_the_same_table(tmp_path, capsys):
     assert strip((tmp_path / "metrics.csv").read_text()) == strip(first)
 
 
-def test_missing_data_fails_fast_with_instructions(tmp_path, monkeypatch):
-    monkeypatch.setenv("MINIBNG_DATA", str(tmp_path / "empty"))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.chdir(tmp_path)
-    from minibng.data import download, root
-
-    monkeypatch.setattr(root, "SYSTEM_ROOTS", ())
+def test_missing_data_fails_fast_with_instructions(isolated, monkeypatch):
+    from minibng.data import download
 
     def offline(*args, **kwargs):
         raise OSError("network is unreachable")
 
     monkeypatch.setattr(download, "_open_url", offline, raising=True)
     with pytest.raises(SystemExit, match=r"(?s)train-images-idx3-ubyte.gz.*Looked in.*place it by hand"):
-        mnist_mlp.main(["--out", str(tmp_path / "run"), "--no-progress"])
+        mnist_mlp.main(["--out", str(isolated / "run"), "--no-progress"])
 
 
 def test_unknown_optimizer_is_rejected(capsys):
