@@ -48,10 +48,10 @@ class SoftmaxCrossEntropy(Module):
                 raise NonFiniteValueError("logits contain NaN or infinity")
         rows = xp.arange(z.shape[0])
         shifted = z - z.max(axis=1, keepdims=True)
-        exp = xp.exp(shifted)
+        picked = shifted[rows, y]
+        exp = xp.exp(shifted, out=shifted)      # in place: the logits of a language model are large
         sum_exp = exp.sum(axis=1)
-        log_sum_exp = xp.log(sum_exp)
-        loss = (log_sum_exp - shifted[rows, y]).mean(dtype=z.dtype)
+        loss = (xp.log(sum_exp) - picked).mean(dtype=z.dtype)
         if self.training:
             exp /= sum_exp[:, None]
             exp[rows, y] -= 1
