@@ -57,17 +57,19 @@ _call_depth = threading.local()
 
 
 def _annotated(method, phase):
+    forward = phase == "forward"
+
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
         depth = getattr(_call_depth, "value", 0)
         _call_depth.value = depth + 1
         try:
-            if phase == "backward":
-                _check_upstream_shape(self, args[0] if args else kwargs.get("dy"))
-            result = method(self, *args, **kwargs)
-            if phase == "forward":
-                object.__setattr__(self, "_output_shape", getattr(result, "shape", None))
-            return result
+            if forward:
+                result = method(self, *args, **kwargs)
+                self.__dict__["_output_shape"] = getattr(result, "shape", None)
+                return result
+            _check_upstream_shape(self, args[0] if args else kwargs.get("dy"))
+            return method(self, *args, **kwargs)
         except (ValueError, TypeError) as e:
             if getattr(e, "_minibng_module", None) is None:
                 e._minibng_module = self
@@ -116,8 +118,12 @@ class Module:
 
     # -- registration ---------------------------------------------------------------------------------------
     def __setattr__(self, name, value):
-        if "_parameters" not in self.__dict__:
+        registries = self.__dict__.get("_parameters"), self.__dict__.get("_modules"), self.__dict__.get("_buffers")
+        if registries[0] is None:
             raise RuntimeError(f"{type(self).__name__}.__init__ must call super().__init__() before assigning {name}")
+        if not isinstance(value, (Parameter, Module)) and not any(name in r for r in registries):
+            object.__setattr__(self, name, value)   # a plain attribute (e.g. a cached activation): the hot path
+            return
         if name in self._buffers and backend.is_array(value):
             object.__setattr__(self, name, value)
             return
@@ -149,7 +155,7 @@ class Module:
         if not backend.is_array(x):
             raise TypeError(f"expected a NumPy or CuPy array, got {type(x).__name__}")
         for p in self._parameters.values():
-            if backend.array_library_name(p.data) != backend.array_library_name(x):
+            if type(p.data) is not type(x) and backend.array_library_name(p.data) != backend.array_library_name(x):
                 raise TypeError(
                     f"input is a {backend.array_library_name(x)} array but the parameters are "
                     f"{backend.array_library_name(p.data)} arrays; move the input or call .to(device)"
