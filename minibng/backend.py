@@ -12,7 +12,7 @@ import numpy
 
 __all__ = [
     "get_array_module", "cupy_or_none", "parse_device", "device_of", "to_device", "asnumpy",
-    "manual_seed", "host_rng", "RandomStream", "scatter_add", "is_array", "array_library_name",
+    "manual_seed", "host_rng", "host_zeros", "RandomStream", "scatter_add", "is_array", "array_library_name",
 ]
 
 _CUPY_INSTALL_HINT = (
@@ -149,6 +149,11 @@ def manual_seed(seed: int) -> None:
     """Seed the host generator that initializes every layer created afterwards (like ``torch.manual_seed``)."""
     global _host_rng
     _host_rng = numpy.random.default_rng(seed)
+
+
+def host_zeros(shape, dtype):
+    """A host array of zeros (initializers build every array on the host, then models move to a device)."""
+    return numpy.zeros(shape, dtype=dtype)
 
 
 def host_rng(rng=None) -> numpy.random.Generator:

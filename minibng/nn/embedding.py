@@ -1,8 +1,6 @@
 """Embedding: a lookup table of learned vectors, indexed by integer ids."""
 from __future__ import annotations
 
-import numpy as np
-
 from .. import backend
 from .module import Module, Parameter
 
@@ -28,7 +26,7 @@ class Embedding(Module):
     skips it.
     """
 
-    def __init__(self, num_embeddings, embedding_dim, init="normal", dtype=np.float32, rng=None, check=True):
+    def __init__(self, num_embeddings, embedding_dim, init="normal", dtype="float32", rng=None, check=True):
         super().__init__()
         if int(num_embeddings) <= 0 or int(embedding_dim) <= 0:
             raise ValueError(f"Embedding: num_embeddings and embedding_dim must be positive, "

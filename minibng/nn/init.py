@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from .. import backend
 
 __all__ = ["init_weight", "init_bias", "check_init"]
@@ -48,5 +46,5 @@ def init_bias(shape, fan_in, init, rng, dtype):
     if init == "torch":
         return rng.uniform(-1 / math.sqrt(fan_in), 1 / math.sqrt(fan_in), shape).astype(dtype)
     if init in ("he", "xavier"):
-        return np.zeros(shape, dtype=dtype)
+        return backend.host_zeros(shape, dtype)
     return rng.uniform(-init, init, shape).astype(dtype)

@@ -1,8 +1,6 @@
 """Dense layers: Linear and Flatten."""
 from __future__ import annotations
 
-import numpy as np
-
 from .init import check_init, init_bias, init_weight
 from .module import Module, Parameter
 
@@ -18,7 +16,7 @@ class Linear(Module):
     Initialization (``init``): Torch7's uniform(±1/√in) by default; see :mod:`minibng.nn.init`.
     """
 
-    def __init__(self, in_features, out_features, bias=True, init="torch", dtype=np.float32, rng=None):
+    def __init__(self, in_features, out_features, bias=True, init="torch", dtype="float32", rng=None):
         super().__init__()
         if in_features <= 0 or out_features <= 0:
             raise ValueError(f"Linear: in_features and out_features must be positive, got {in_features}, {out_features}")

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from .. import backend
 from .module import Module, Parameter
 
@@ -46,7 +44,7 @@ class LSTMLayer(Module):
     ``forward(x, h0, c0)`` returns (y, h_T, c_T); ``backward(dy)`` returns ∂L/∂x.
     """
 
-    def __init__(self, input_size, hidden_size, init="torch", dtype=np.float32, rng=None):
+    def __init__(self, input_size, hidden_size, init="torch", dtype="float32", rng=None):
         super().__init__()
         self.input_size, self.hidden_size = int(input_size), int(hidden_size)
         init = _check_lstm_init(init)
@@ -193,7 +191,7 @@ class LSTM(Module):
     two biases so; here the single bias is drawn once), or a float a for uniform(±a) (0.1 in Zaremba et al.).
     """
 
-    def __init__(self, input_size, hidden_size, num_layers=1, dropout=0.0, init="torch", dtype=np.float32,
+    def __init__(self, input_size, hidden_size, num_layers=1, dropout=0.0, init="torch", dtype="float32",
                  rng=None, seed=None):
         super().__init__()
         for name, value in (("input_size", input_size), ("hidden_size", hidden_size), ("num_layers", num_layers)):

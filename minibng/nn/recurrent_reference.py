@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from .. import backend
 from .module import Module, Parameter
 
@@ -73,7 +71,7 @@ class LSTMReference(Module):
     """Per-step LSTM with the interface of :class:`minibng.nn.recurrent.LSTM` (carried state, dropout
     between layers drawn from ``self.rng`` in the same order, ``reset_state``, ``state``)."""
 
-    def __init__(self, input_size, hidden_size, num_layers=1, dropout=0.0, init="torch", dtype=np.float32,
+    def __init__(self, input_size, hidden_size, num_layers=1, dropout=0.0, init="torch", dtype="float32",
                  rng=None, seed=None):
         super().__init__()
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
