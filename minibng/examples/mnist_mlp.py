@@ -1,6 +1,6 @@
 """Figure 1 of the paper: deep sigmoid MLPs on MNIST, block-normalized optimizers against their plain versions.
 
-    python -m minibng.examples.mnist_mlp                       # depth 18, Adam vs AdamNG (~3 min on a laptop CPU)
+    python -m minibng.examples.mnist_mlp                       # depth 18, Adam vs AdamNG (under a minute on 2 cores)
     python -m minibng.examples.mnist_mlp --device gpu
     python -m minibng.examples.mnist_mlp --paper               # Figure 1: depths 6/12/18, six optimizers
     python -m minibng.examples.mnist_mlp --depth 12 --optimizers adam,adamng --epochs 3
