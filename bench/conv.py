@@ -60,11 +60,7 @@ def _minibng_step(config, x, y):
     loss_fn = nn.SoftmaxCrossEntropy()
     opt = optim.create("sgdm", model, nesterov=True, weight_decay=1e-4)
 
-    def step():
-        loss_fn(model(x), y)
-        opt.zero_grad()
-        model.backward(loss_fn.backward())
-        opt.step()
+    step = harness.training_step(model, loss_fn, opt, x, y)
     return step
 
 

@@ -49,6 +49,16 @@ def worker_main(worker):
     print(json.dumps(worker(config)))
 
 
+def training_step(model, loss_fn, opt, x, y):
+    """A closure running one minibng training step: forward, loss, backward, optimizer step."""
+    def step():
+        loss_fn(model(x), y)
+        opt.zero_grad()
+        model.backward(loss_fn.backward())
+        opt.step()
+    return step
+
+
 def time_steps(step, steps: int, warmup: int = 3) -> float:
     """Median wall time of ``step()`` over ``steps`` calls after ``warmup`` calls."""
     import time

@@ -31,11 +31,7 @@ def minibng_part(part, optimizer, ids, targets, hidden, dy):
         model, loss_fn = models.lstm_lm(VOCAB, EMBED, HIDDEN, LAYERS, DROPOUT), nn.SoftmaxCrossEntropy()
         opt = optim.create(optimizer, model)
 
-        def step():
-            loss_fn(model(ids), targets)
-            opt.zero_grad()
-            model.backward(loss_fn.backward())
-            opt.step()
+        step = harness.training_step(model, loss_fn, opt, ids, targets)
     elif part == "output":
         layer, loss_fn = nn.Linear(HIDDEN, VOCAB, init=0.1), nn.SoftmaxCrossEntropy()
 

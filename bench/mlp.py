@@ -33,11 +33,7 @@ def worker(config):
         loss_fn = nn.SoftmaxCrossEntropy(check=False)
         opt = optim.create(config["optimizer"], model)
 
-        def step():
-            loss_fn(model(x), y)
-            opt.zero_grad()
-            model.backward(loss_fn.backward())
-            opt.step()
+        step = harness.training_step(model, loss_fn, opt, x, y)
     elif kind == "torch":
         import torch
 

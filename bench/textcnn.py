@@ -32,11 +32,7 @@ def _minibng_step(config, ids, labels):
     loss_fn = nn.SoftmaxCrossEntropy(check=False)
     opt = optim.create(config["optimizer"], model)
 
-    def step():
-        loss_fn(model(ids), labels)
-        opt.zero_grad()
-        model.backward(loss_fn.backward())
-        opt.step()
+    step = harness.training_step(model, loss_fn, opt, ids, labels)
     return step
 
 
