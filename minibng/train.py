@@ -147,21 +147,22 @@ class Trainer:
         start = time.perf_counter()
         bar = _progress_bar(len(self.train_batches), f"{self.description} epoch {epoch}/{self.epochs}", self.progress)
         try:
-            loss_sum, norm_sum, steps, loss = self._run_steps(epoch, bar)
+            loss_sum, norm_sum, steps = self._run_steps(epoch, bar)
         finally:
             if bar is not None:
                 bar.close()
         if steps:
-            self._guard(loss, epoch, steps)
+            self._guard(loss_sum, norm_sum, epoch, steps, parameters=True)
         seconds = time.perf_counter() - start
-        mean_norms = backend.asnumpy(norm_sum / steps) if steps else np.zeros(len(opt.blocks))
+        tracked = steps and backend.is_array(norm_sum)
+        mean_norms = backend.asnumpy(norm_sum / steps) if tracked else np.full(len(opt.blocks), math.nan)
         return {"epoch": epoch, "train_loss": float(loss_sum) / steps if steps else math.nan, "lr": opt.lr,
                 "seconds": previous_seconds + seconds, "block_norms": [float(v) for v in np.atleast_1d(mean_norms)]}
 
     def _run_steps(self, epoch, bar):
         """One pass over the training batches; sums stay on the device (read every ``check_every`` steps)."""
         model, opt = self.model, self.optimizer
-        loss_sum, norm_sum, steps, loss = 0, 0, 0, None
+        loss_sum, norm_sum, steps = 0, 0, 0
         for x, y in self.train_batches:
             try:
                 loss = self.loss_fn(model(x), y)
@@ -173,18 +174,25 @@ class Trainer:
             for callback in self.callbacks:
                 if hasattr(callback, "on_step_end"):
                     callback.on_step_end(self)
-            loss_sum, norm_sum, steps = loss_sum + loss, norm_sum + opt.block_norms, steps + 1
+            norms = opt.block_norms          # None when the optimizer was built with track_norms=False
+            loss_sum, steps = loss_sum + loss, steps + 1
+            norm_sum = norm_sum if norms is None else norm_sum + norms
             if steps % self.check_every == 0:
-                self._guard(loss, epoch, steps)
+                self._guard(loss_sum, norm_sum, epoch, steps)
                 if bar is not None:
                     bar.set_postfix(loss=f"{float(loss_sum) / steps:.4f}", refresh=False)
             if bar is not None:
                 bar.update()
-        return loss_sum, norm_sum, steps, loss
+        return loss_sum, norm_sum, steps
 
-    def _guard(self, loss, epoch, step):
-        xp = backend.get_array_module(loss)
-        if not bool(xp.isfinite(loss) & xp.isfinite(self.optimizer.block_norms).all()):
+    def _guard(self, loss_sum, norm_sum, epoch, step, parameters=False):
+        """Stop if any loss or block norm since the epoch began (their running sums) is NaN/∞, or, before a
+        checkpoint is written, if any parameter is; one device→host read."""
+        xp = backend.get_array_module(loss_sum)
+        checks = [xp.isfinite(loss_sum), xp.isfinite(xp.asarray(norm_sum)).all()]
+        if parameters:
+            checks += [xp.isfinite(p.data).all() for p in self.model.parameters()]
+        if not bool(xp.stack(checks).all()):
             self._raise_non_finite(epoch, step)
 
     def _raise_non_finite(self, epoch, step):

@@ -101,3 +101,34 @@ def test_evaluate_counts_every_row(device):
     result = evaluate(trainer.model, trainer.loss_fn, trainer.evaluate_sets["test"])
     assert 0 <= result["accuracy"] <= 1 and result["loss"] > 0
     assert trainer.model.training  # evaluation restores the mode
+
+
+def test_an_optimizer_without_norm_tracking_still_trains(device):
+    x, y = synthetic.blobs(n=100, features=4, classes=2, seed=0)
+    model = nn.Sequential(nn.Linear(4, 2)).to(device)
+    trainer = Trainer(model, nn.SoftmaxCrossEntropy(), optim.SGD(model, lr=0.1, track_norms=False),
+                      Batches(x, y, 25, device=device), epochs=2, progress=False)
+    history = trainer.fit()
+    assert len(history) == 2 and all(np.isnan(h["block_norms"]).all() for h in history)
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+def test_parameters_made_infinite_by_the_last_step_are_never_checkpointed(device, tmp_path):
+    trainer = make_trainer(device, out=str(tmp_path), epochs=1)
+    trainer.fit()
+    good = (tmp_path / "checkpoint.npz").read_bytes()
+
+    class PoisonLastStep:
+        def on_step_end(self, trainer):
+            if trainer.train_batches.batch == 0:  # the iterator has just handed out the epoch's last batch
+                trainer.model[0].weight.data[...] = np.inf
+
+        def on_epoch_end(self, trainer, metrics):
+            pass
+
+    trainer.epochs, trainer.check_every = 2, 10_000
+    trainer.callbacks.append(PoisonLastStep())
+    with pytest.raises(NonFiniteError, match="epoch 2"):
+        trainer.fit()
+    assert (tmp_path / "checkpoint.npz").read_bytes() == good
