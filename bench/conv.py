@@ -56,7 +56,7 @@ def _torch_resnet20(torch):
 def _minibng_step(config, x, y):
     from minibng import models, nn, optim
 
-    model = models.resnet_cifar(20)
+    model = models.resnet_cifar(20, input_grad=False)  # as PyTorch's step: no gradient for the images
     loss_fn = nn.SoftmaxCrossEntropy()
     opt = optim.create("sgdm", model, nesterov=True, weight_decay=1e-4)
 

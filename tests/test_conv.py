@@ -164,3 +164,15 @@ def test_bad_inputs_name_the_layer(device, shape, dtype, error, message):
 def test_invalid_hyperparameters_are_rejected(kwargs, message):
     with pytest.raises(ValueError, match=message):
         Conv2d(2, 3, **kwargs)
+
+
+def test_conv_without_input_gradient_returns_none_and_the_same_parameter_gradients(device):
+    rng = np.random.default_rng(0)
+    x = on(device, rng.standard_normal((2, 3, 6, 6)).astype(np.float32))
+    dy = on(device, rng.standard_normal((2, 4, 6, 6)).astype(np.float32))
+    full = Conv2d(3, 4, 3, padding=1, rng=1).to(device)
+    first = Conv2d(3, 4, 3, padding=1, rng=1, input_grad=False).to(device)
+    full(x), first(x)
+    assert full.backward(dy) is not None and first.backward(dy) is None
+    for p, q in zip(full.parameters(), first.parameters()):
+        np.testing.assert_array_equal(host(p.grad), host(q.grad))

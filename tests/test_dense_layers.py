@@ -117,3 +117,14 @@ def test_backward_accumulates_into_grad(device):
     once = host(layer.weight.grad).copy()
     layer.backward(dy)
     np.testing.assert_allclose(host(layer.weight.grad), 2 * once, rtol=1e-6)
+
+
+def test_linear_without_input_gradient_returns_none_and_the_same_parameter_gradients(device):
+    x = on(device, np.random.default_rng(0).standard_normal((4, 3)).astype(np.float32))
+    dy = on(device, np.random.default_rng(1).standard_normal((4, 2)).astype(np.float32))
+    full, first = linear_with_nonzero_bias(3, 2, 0).to(device), linear_with_nonzero_bias(3, 2, 0).to(device)
+    first.input_grad = False
+    full(x), first(x)
+    assert full.backward(dy) is not None and first.backward(dy) is None
+    for p, q in zip(full.parameters(), first.parameters()):
+        np.testing.assert_array_equal(host(p.grad), host(q.grad))

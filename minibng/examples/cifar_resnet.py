@@ -146,7 +146,8 @@ def run_one(args, data, depth, name, seed):
     train, evaluate = batches(args, data, seed)
     backend.manual_seed(seed)
     channels = data[0]["train"][0].shape[1]
-    model = models.resnet_cifar(depth, num_classes=data[2], shortcut=args.shortcut, in_channels=channels)
+    model = models.resnet_cifar(depth, num_classes=data[2], shortcut=args.shortcut, in_channels=channels,
+                                input_grad=False)
     model.to(args.device)
     opt = make_optimizer(name, model)
     config = {"dataset": args.dataset, "depth": depth, "optimizer": name, "seed": seed, "epochs": args.epochs,

@@ -117,18 +117,22 @@ def _classifier(features, classes, dtype, rng):
 
 
 def resnet_cifar(depth=20, num_classes=10, shortcut="A", in_channels=3, widths=(16, 32, 64), dtype=np.float32,
-                 rng=None):
+                 rng=None, input_grad=True):
     """He et al.'s CIFAR ResNet with ``depth`` = 6n + 2 weight layers (see the module docstring).
 
     Input (N, ``in_channels``, 32, 32) (any size divisible by 4 works); output logits (N, ``num_classes``).
     ``shortcut`` "A" (zero-padding identity, the paper's CIFAR choice) or "B" (1×1 projection + BN).
+    ``input_grad=False`` makes backward skip the gradient with respect to the images (returning None), which
+    training never uses — PyTorch skips it as well; the examples and benchmarks build it so.
     """
     if not isinstance(depth, int) or depth < 8 or (depth - 2) % 6:
         raise ValueError(f"resnet_cifar: depth must be 6n + 2 with n >= 1 (8, 14, 20, 32, 44, 56, 110, …), got {depth!r}")
     if shortcut not in ("A", "B"):
         raise ValueError(f"resnet_cifar: shortcut must be 'A' or 'B', got {shortcut!r}")
     n = (depth - 2) // 6
-    layers = [_conv(in_channels, widths[0], 3, 1, dtype, rng), nn.BatchNorm2d(widths[0], dtype=dtype), nn.ReLU()]
+    stem = _conv(in_channels, widths[0], 3, 1, dtype, rng)
+    stem.input_grad = bool(input_grad)
+    layers = [stem, nn.BatchNorm2d(widths[0], dtype=dtype), nn.ReLU()]
     c_in = widths[0]
     for stage, width in enumerate(widths):
         blocks = [BasicBlock(c_in if b == 0 else width, width, 2 if (b == 0 and stage > 0) else 1, shortcut, dtype, rng)

@@ -34,11 +34,15 @@ class Conv2d(Module):
     Initialization (``init``): "torch" (default) uniform(±1/√(C·k_h·k_w)) for W and b; "he" as
     fb.resnet.torch, W ~ N(0, 2/(k_h·k_w·O)) and b = 0; "xavier" with fan_in = C·k_h·k_w and
     fan_out = O·k_h·k_w; a float a for uniform(±a).
+
+    ``input_grad=False`` (for a network's first layer, whose input is data) skips ∂L/∂x: backward then returns
+    None, as PyTorch skips the gradient of an input that does not require one.
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True, init="torch",
-                 dtype="float32", rng=None, max_columns_bytes=256 * 2**20):
+                 dtype="float32", rng=None, max_columns_bytes=256 * 2**20, input_grad=True):
         super().__init__()
+        self.input_grad = bool(input_grad)
         if int(in_channels) <= 0 or int(out_channels) <= 0:
             raise ValueError(f"Conv2d: in_channels and out_channels must be positive, got {in_channels}, "
                              f"{out_channels}")
@@ -112,6 +116,8 @@ class Conv2d(Module):
         self.weight.grad += weight_cols_grad.reshape(kh, kw, self.in_channels, self.out_channels).transpose(3, 2, 0, 1)
         if self.bias is not None:
             self.bias.grad += dy.sum(axis=(0, 2, 3))
+        if not self.input_grad:
+            return None
         rotated_bytes = kh * kw * self.out_channels * h * w * dy.dtype.itemsize
         if self.stride == (1, 1) and ph < kh and pw < kw and rotated_bytes <= self._column_limit(dy):
             flipped = self.weight.data[:, :, ::-1, ::-1].transpose(2, 3, 0, 1).reshape(-1, self.in_channels)

@@ -14,10 +14,13 @@ class Linear(Module):
     Backward, for upstream gradient dy = ∂L/∂y, with x and dy flattened to (M, in) and (M, out):
         ∂L/∂W = xᵀ dy      ∂L/∂b = Σ_m dy_m      ∂L/∂x = dy Wᵀ
     Initialization (``init``): Torch7's uniform(±1/√in) by default; see :mod:`minibng.nn.init`.
+    ``input_grad=False`` (for a network's first layer, whose input is data) skips ∂L/∂x: backward returns None.
     """
 
-    def __init__(self, in_features, out_features, bias=True, init="torch", dtype="float32", rng=None):
+    def __init__(self, in_features, out_features, bias=True, init="torch", dtype="float32", rng=None,
+                 input_grad=True):
         super().__init__()
+        self.input_grad = bool(input_grad)
         if in_features <= 0 or out_features <= 0:
             raise ValueError(f"Linear: in_features and out_features must be positive, got {in_features}, {out_features}")
         self.in_features, self.out_features = int(in_features), int(out_features)
@@ -47,7 +50,7 @@ class Linear(Module):
         self.weight.grad += x2.T @ dy2
         if self.bias is not None:
             self.bias.grad += dy2.sum(axis=0)
-        return dy @ self.weight.data.T
+        return dy @ self.weight.data.T if self.input_grad else None
 
     def _clear_cache(self):
         self._x = None
