@@ -3,7 +3,8 @@
     python bench/mlp.py [--depths 6,18] [--rounds 5] [--steps 50] [--threads 1]
 
 Per depth: minibng with Adam and AdamNG, PyTorch with Adam (when installed, same thread count), and the
-floor: the step's matrix products alone in NumPy (forward x W, backward xᵀ dy and dy Wᵀ per layer).
+floor: the step's matrix products alone in NumPy (forward x W, backward xᵀ dy per layer and dy Wᵀ for every
+layer but the first, whose input is data).
 Targets (issue 4): minibng ≤ 0.8× PyTorch, ≤ 1.5× the floor, AdamNG ≤ 1.1× Adam.
 """
 from __future__ import annotations
@@ -29,7 +30,7 @@ def worker(config):
     if kind == "minibng":
         from minibng import models, nn, optim
 
-        model = models.mlp(depth)
+        model = models.mlp(depth, input_grad=False)  # as PyTorch's step: no gradient for the images
         loss_fn = nn.SoftmaxCrossEntropy(check=False)
         opt = optim.create(config["optimizer"], model)
 
@@ -59,9 +60,10 @@ def worker(config):
         def step():
             for a, w in zip(acts, weights):
                 a @ w
-            for a, g, w in zip(acts, grads, weights):
+            for k, (a, g, w) in enumerate(zip(acts, grads, weights)):
                 a.T @ g
-                g @ w.T
+                if k:  # the first layer's input gradient is not needed (neither framework computes it)
+                    g @ w.T
     return harness.time_steps(step, config["steps"])
 
 

@@ -63,7 +63,7 @@ def run_one(args, depth, name, train_set, test_set):
     train = Batches(*train_set, args.batch_size, shuffle=True, seed=args.seed, device=args.device)
     test = Batches(*test_set, 1000, shuffle=False, device=args.device)
     backend.manual_seed(args.seed)
-    model = models.mlp(depth).to(args.device)
+    model = models.mlp(depth, input_grad=False).to(args.device)
     opt = optim.create(name, model, **({} if args.lr is None else {"lr": args.lr}))
     epochs = args.epochs or (PAPER_EPOCHS.get(depth, 20) if args.paper else DEFAULT_EPOCHS)
     config = {"depth": depth, "optimizer": name, "epochs": epochs, "batch_size": args.batch_size, "lr": opt.lr,
