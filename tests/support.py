@@ -61,3 +61,10 @@ def real_data_root(needs="mnist"):
     assert (folder / needs).is_dir(), (f"real data missing: {folder / needs} does not exist; set MINIBNG_TEST_DATA "
                                        f"to the folder holding {needs}/ (see docs/data.md)")
     return folder
+
+
+def metrics_rows(path):
+    """The lines of a metrics CSV without its last column, ``seconds`` (wall time differs between runs)."""
+    from pathlib import Path
+
+    return [line.rsplit(",", 1)[0] for line in Path(path).read_text().splitlines()]

@@ -4,7 +4,7 @@ import csv
 import pytest
 
 from minibng.examples import mnist_mlp
-from support import real_data_root
+from support import metrics_rows, real_data_root
 
 
 def test_mnist_mlp_writes_metrics_figures_and_a_table(tmp_path, capsys):
@@ -27,10 +27,9 @@ def test_resume_skips_finished_runs_and_gives_the_same_table(tmp_path, capsys):
     args = ["--depth", "3", "--optimizers", "adamng", "--epochs", "2", "--limit", "1000",
             "--data-dir", str(real_data_root()), "--out", str(tmp_path), "--no-progress"]
     mnist_mlp.main(args)
-    first = (tmp_path / "metrics.csv").read_text()
+    first = metrics_rows(tmp_path / "metrics.csv")
     mnist_mlp.main(args + ["--resume"])
-    strip = lambda text: [line.rsplit(",", 1)[0] for line in text.splitlines()]  # noqa: E731 - drop seconds
-    assert strip((tmp_path / "metrics.csv").read_text()) == strip(first)
+    assert metrics_rows(tmp_path / "metrics.csv") == first
 
 
 def test_missing_data_fails_fast_with_instructions(isolated, monkeypatch):
@@ -55,6 +54,5 @@ def test_a_run_does_not_depend_on_the_runs_before_it(tmp_path):
     common = ["--depth", "3", "--epochs", "1", "--limit", "1000", "--data-dir", str(real_data_root()), "--no-progress"]
     mnist_mlp.main(common + ["--optimizers", "adam,adamng", "--out", str(tmp_path / "both")])
     mnist_mlp.main(common + ["--optimizers", "adamng", "--out", str(tmp_path / "alone")])
-    read = lambda folder: [line.rsplit(",", 1)[0] for line in (folder / "metrics.csv").read_text().splitlines()  # noqa: E731
-                           if line.startswith("adamng")]
+    read = lambda folder: [row for row in metrics_rows(folder / "metrics.csv") if row.startswith("adamng")]  # noqa: E731
     assert read(tmp_path / "both") == read(tmp_path / "alone")
