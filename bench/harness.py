@@ -43,6 +43,14 @@ def median(values):
     return statistics.median(values)
 
 
+def entry(worker, main):
+    """A benchmark script's entry point: a worker process when called with ``--worker``, else the driver."""
+    if "--worker" in sys.argv:
+        worker_main(worker)
+    else:
+        main()
+
+
 def worker_main(worker):
     """Entry point of a worker process: ``worker(config)`` and print its JSON result."""
     config = json.loads(sys.argv[sys.argv.index("--worker") + 1])

@@ -131,7 +131,4 @@ def main():
 
 
 if __name__ == "__main__":
-    if "--worker" in sys.argv:
-        harness.worker_main(worker)
-    else:
-        main()
+    harness.entry(worker, main)
