@@ -12,7 +12,7 @@ import numpy
 
 __all__ = [
     "get_array_module", "cupy_or_none", "parse_device", "device_of", "to_device", "asnumpy",
-    "manual_seed", "host_rng", "host_zeros", "RandomStream", "scatter_add", "is_array", "array_library_name",
+    "manual_seed", "host_rng", "host_zeros", "RandomStream", "scatter_add", "segment_sum", "is_array", "array_library_name",
 ]
 
 _CUPY_INSTALL_HINT = (
@@ -127,13 +127,60 @@ def asnumpy(a):
 
 
 def scatter_add(target, indices, values):
-    """``target[indices] += values`` with repeated indices accumulated (``np.add.at`` / ``cupyx.scatter_add``)."""
-    if _is_cupy_array(target):
+    """``target[indices] += values`` with repeated indices accumulated (``np.add.at`` / ``cupy.add.at``)."""
+    if _is_cupy_array(target) and not hasattr(cupy_or_none().add, "at"):  # CuPy < 13
         import cupyx  # noqa: PLC0415
 
         cupyx.scatter_add(target, indices, values)
     else:
-        numpy.add.at(target, indices, values)
+        get_array_module(target).add.at(target, indices, values)
+
+
+def segment_sum(values, starts, out):
+    """``out[i] = Σ values[starts[i] : starts[i + 1]]`` (the last segment runs to the end) for 1-D ``values``.
+
+    NumPy's ``add.reduceat``.  On the GPU one thread block sums each segment directly, in a fixed order (the same
+    result on every run): CuPy 14.2's ``add.reduceat`` returned sums wrong from the 12th digit on, and NaN for a
+    final one-element segment, in this project's GPU test run.
+    """
+    if not _is_cupy_array(values):
+        return numpy.add.reduceat(values, starts, out=out)
+    kernel = _segment_sum_kernel(values.dtype)
+    segments = len(starts)
+    kernel((segments,), (_SEGMENT_THREADS,),
+           (values, starts, numpy.int64(values.size), numpy.int64(segments), out))
+    return out
+
+
+_SEGMENT_THREADS = 256
+_SEGMENT_SUM_SOURCE = r"""
+extern "C" __global__ void segment_sum(const T* values, const long long* starts, const long long size,
+                                       const long long segments, T* out) {
+    __shared__ T partial[THREADS];
+    const long long segment = blockIdx.x;
+    const long long end = segment + 1 < segments ? starts[segment + 1] : size;
+    T sum = 0;
+    for (long long i = starts[segment] + threadIdx.x; i < end; i += THREADS) sum += values[i];
+    partial[threadIdx.x] = sum;
+    __syncthreads();
+    for (int half = THREADS / 2; half > 0; half /= 2) {
+        if (threadIdx.x < half) partial[threadIdx.x] += partial[threadIdx.x + half];
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) out[segment] = partial[0];
+}
+"""
+_segment_sum_kernels = {}
+
+
+def _segment_sum_kernel(dtype):
+    ctype = {"float32": "float", "float64": "double"}.get(numpy.dtype(dtype).name)
+    if ctype is None:
+        raise TypeError(f"segment_sum on the GPU sums float32 or float64, got {dtype}")
+    if ctype not in _segment_sum_kernels:
+        source = f"typedef {ctype} T;\n#define THREADS {_SEGMENT_THREADS}\n" + _SEGMENT_SUM_SOURCE
+        _segment_sum_kernels[ctype] = cupy_or_none().RawKernel(source, "segment_sum")
+    return _segment_sum_kernels[ctype]
 
 
 # ---------------------------------------------------------------------------------------------------------------

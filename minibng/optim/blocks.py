@@ -113,7 +113,7 @@ def resolve_partition(params, blocks="layer"):
 class Blocks:
     """Flat storage ``x``, ``g`` and the block layout: names, starts, sizes, and per-coordinate block ids.
 
-    ``norms(v)`` gives ‖v^i‖₂ for every block in one segment-sum call (``add.reduceat``), and ``expand(s)``
+    ``norms(v)`` gives ‖v^i‖₂ for every block in one segment-sum call (``backend.segment_sum``), and ``expand(s)``
     turns a per-block scale s ∈ R^B into the per-coordinate vector (s_1 1_{d_1}, …, s_B 1_{d_B}) ∈ R^d.
     """
 
@@ -186,7 +186,7 @@ class Blocks:
         """‖v^i‖₂ for every block i, written to ``out`` (B,); ``scratch`` (d,) receives v²."""
         xp = self.xp
         xp.multiply(v, v, out=scratch)
-        xp.add.reduceat(scratch, self.starts_array, out=self._sum_sq)
+        backend.segment_sum(scratch, self.starts_array, out=self._sum_sq)
         return xp.sqrt(self._sum_sq, out=out)
 
     def expand(self, scale, out):
