@@ -1,6 +1,7 @@
 """Conv2d forward+backward on ResNet-20's layer shapes, and a whole ResNet-20 training step, minibng vs PyTorch.
 
     python bench/conv.py [--rounds 3] [--steps 5] [--threads 1] [--batch 128] [--skip-layers]
+    python bench/conv.py --device gpu        # the ResNet-20 step on CuPy against PyTorch on CUDA (time only)
 
 Every measurement runs in its own process (bench/harness.py), rounds interleaved, medians reported.
 Time: median wall time of ``steps`` calls after 2 warm-up calls.  Peak memory: the rise of the process's
@@ -56,20 +57,38 @@ def _torch_resnet20(torch):
 def _minibng_step(config, x, y):
     from minibng import models, nn, optim
 
-    model = models.resnet_cifar(20, input_grad=False)  # as PyTorch's step: no gradient for the images
+    model = models.resnet_cifar(20, input_grad=False).to(config["device"])  # no gradient for the images, as PyTorch
     loss_fn = nn.SoftmaxCrossEntropy()
     opt = optim.create("sgdm", model, nesterov=True, weight_decay=1e-4)
+    return harness.training_step(model, loss_fn, opt, *_on(config["device"], x, y))
 
-    step = harness.training_step(model, loss_fn, opt, x, y)
-    return step
+
+def _on(device, *arrays):
+    from minibng import backend
+
+    return [backend.to_device(a, device) for a in arrays]
+
+
+def _sync(config):
+    """A function that waits for the configuration's device to finish its queued work."""
+    if config["device"] == "cpu":
+        return lambda: None
+    if config["kind"] == "torch":
+        import torch
+
+        return torch.cuda.synchronize
+    import cupy
+
+    return cupy.cuda.Device().synchronize
 
 
 def _torch_step(config, x, y):
     import torch
 
-    model = _torch_resnet20(torch)
+    where = "cpu" if config["device"] == "cpu" else "cuda"
+    model = _torch_resnet20(torch).to(where)
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-4)
-    tx, ty = torch.from_numpy(x), torch.from_numpy(y)
+    tx, ty = torch.from_numpy(x).to(where), torch.from_numpy(y).to(where)
 
     def step():
         opt.zero_grad()
@@ -114,6 +133,9 @@ def worker(config):
         y = rng.integers(0, 10, batch)
         make = _minibng_step if config["kind"] == "minibng" else _torch_step
         run = make(config, x, y)
+        if config["device"] != "cpu":  # host memory says nothing of the device's: time only
+            return {"seconds": harness.time_steps(run, config["steps"], warmup=2, sync=_sync(config)),
+                    "peak_mb": None, "traced_mb": None}
         warm_up = lambda n: make(config, x[:n], y[:n])()  # noqa: E731
     else:
         c_in, c_out, size, stride = config["layer"]
@@ -146,20 +168,22 @@ def main():
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--skip-layers", action="store_true", help="time only the whole training step")
+    p.add_argument("--device", default="cpu", help="cpu (default) or gpu: the training step only, on the GPU")
     args = p.parse_args()
+    args.skip_layers |= args.device != "cpu"
     kinds = ["minibng"] + (["torch"] if harness.torch_available() else [])
     configs = [] if args.skip_layers else [{"what": "conv", "layer": list(layer), "kind": k} for layer in LAYERS
                                            for k in kinds]
     configs += [{"what": "step", "kind": k} for k in kinds]
     for c in configs:
-        c.update(steps=args.steps, batch=args.batch)
+        c.update(steps=args.steps, batch=args.batch, device=args.device)
     results = harness.measure(__file__, configs, args.rounds, args.threads)
     summary = {}
     for c, rs in zip(configs, results):
         key = (c["what"], tuple(c.get("layer", ())), c["kind"])
         summary[key] = {field: harness.median([r[field] for r in rs]) if rs[0][field] is not None else None
                         for field in ("seconds", "peak_mb", "traced_mb")}
-    print(f"\nbatch {args.batch}, {args.threads} thread(s), median of {args.rounds} rounds × {args.steps} calls; "
+    print(f"\n{args.device}, batch {args.batch}, {args.threads} thread(s), median of {args.rounds} rounds × {args.steps} calls; "
           f"memory: rise of peak RSS over one pass (tracemalloc peak for minibng in brackets)")
     print(f"{'what':<24}{'minibng ms':>11}{'torch ms':>10}{'ratio':>7}{'minibng MB':>18}{'torch MB':>10}{'ratio':>7}")
     for what, layer in dict.fromkeys((k[0], k[1]) for k in summary):
@@ -167,9 +191,10 @@ def main():
         name = "ResNet-20 training step" if what == "step" else "conv {}→{} {}² s{}".format(*layer)
         t_ms = f"{theirs['seconds'] * 1e3:>10.1f}" if theirs else f"{'—':>10}"
         t_ratio = f"{mine['seconds'] / theirs['seconds']:>7.2f}" if theirs else f"{'—':>7}"
-        mem = f"{mine['peak_mb']:.0f} [{mine['traced_mb']:.0f}]"
-        t_mem = f"{theirs['peak_mb']:>10.0f}" if theirs else f"{'—':>10}"
-        m_ratio = f"{mine['peak_mb'] / max(theirs['peak_mb'], 1e-9):>7.2f}" if theirs else f"{'—':>7}"
+        measured = mine["peak_mb"] is not None
+        mem = f"{mine['peak_mb']:.0f} [{mine['traced_mb']:.0f}]" if measured else "—"
+        t_mem = f"{theirs['peak_mb']:>10.0f}" if theirs and measured else f"{'—':>10}"
+        m_ratio = f"{mine['peak_mb'] / max(theirs['peak_mb'], 1e-9):>7.2f}" if theirs and measured else f"{'—':>7}"
         print(f"{name:<24}{mine['seconds'] * 1e3:>11.1f}{t_ms}{t_ratio}{mem:>18}{t_mem}{m_ratio}")
 
 

@@ -67,15 +67,18 @@ def training_step(model, loss_fn, opt, x, y):
     return step
 
 
-def time_steps(step, steps: int, warmup: int = 3) -> float:
-    """Median wall time of ``step()`` over ``steps`` calls after ``warmup`` calls."""
+def time_steps(step, steps: int, warmup: int = 3, sync=lambda: None) -> float:
+    """Median wall time of ``step()`` over ``steps`` calls after ``warmup`` calls; ``sync()`` waits for the device
+    (a GPU step returns before its kernels finish)."""
     import time
 
     for _ in range(warmup):
         step()
+    sync()
     times = []
     for _ in range(steps):
         start = time.perf_counter()
         step()
+        sync()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
