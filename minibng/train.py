@@ -11,7 +11,8 @@ Per epoch the history holds ``epoch``, ``train_loss`` (the mean of the epoch's m
 device every step, summarised once per epoch).  With ``out`` set, the loop writes ``out/metrics.csv``,
 ``out/metrics.jsonl`` and ``out/checkpoint.npz`` after every epoch; ``fit(resume=True)`` continues from that
 checkpoint and, because the model, the optimizer, the data order and every random stream are restored,
-produces the same numbers as an uninterrupted run.
+produces the same numbers as an uninterrupted run.  With ``bn_batches`` set, every BatchNorm's running statistics
+are re-estimated for the epoch's final weights (:func:`update_batchnorm`) before evaluation and the checkpoint.
 """
 from __future__ import annotations
 
@@ -23,9 +24,9 @@ import numpy as np
 
 from . import backend
 from .checkpoint import load_npz, save_npz, write_jsonl, write_table
-from .nn import NonFiniteValueError
+from .nn import BatchNorm1d, BatchNorm2d, NonFiniteValueError
 
-__all__ = ["Trainer", "NonFiniteError", "evaluate"]
+__all__ = ["Trainer", "NonFiniteError", "evaluate", "update_batchnorm"]
 
 
 class NonFiniteError(RuntimeError):
@@ -64,13 +65,52 @@ def evaluate(model, loss_fn, batches):
     return {"loss": float(loss_sum) / rows, "accuracy": float(correct) / rows}
 
 
+def update_batchnorm(model, batches, max_batches=None):
+    """Re-estimate every BatchNorm's running mean and variance for the model's current weights ("precise BN",
+    as PyTorch's ``torch.optim.swa_utils.update_bn``); returns the number of batches used.
+
+    During training the running statistics are exponential averages with momentum m (0.1) of batch statistics
+    taken under weights that kept changing, so after steps at a high learning rate they describe weights a few
+    steps old.  Here they are reset and replaced by the equal-weight mean over the batches of ``batches`` (at
+    most ``max_batches``) of train-mode batch statistics under the current weights: batch k is folded in with
+    momentum 1/k.  Only forward passes: no gradient, no step; random streams (dropout) are restored afterwards.
+    """
+    layers = [m for m in model.modules() if isinstance(m, (BatchNorm1d, BatchNorm2d))]
+    if not layers:
+        return 0
+    momenta = [m.momentum for m in layers]
+    streams = _random_streams(model)
+    stream_states = {name: s.state() for name, s in streams.items()}
+    was_training, used = model.training, 0
+    model.train()
+    _reset_carried_state(model)
+    try:
+        for x, _ in batches:
+            if max_batches is not None and used >= max_batches:
+                break
+            used += 1
+            for m in layers:
+                m.momentum = 1.0 / used
+            model(x)
+    finally:
+        for m, momentum in zip(layers, momenta):
+            m.momentum = momentum
+        for name, s in streams.items():
+            s.set_state(stream_states[name])
+        model.train(was_training)
+    if used == 0:
+        raise ValueError("update_batchnorm: no batches to estimate the BatchNorm statistics from")
+    return used
+
+
 class Trainer:
     """The loop; see the module docstring.  ``callbacks`` receive ``on_step_end(trainer)`` after every optimizer
-    step (e.g. a max-norm constraint) and ``on_epoch_end(trainer, metrics)``."""
+    step (e.g. a max-norm constraint) and ``on_epoch_end(trainer, metrics)``.  ``bn_batches``: batches (a fixed,
+    unshuffled set) on which BatchNorm statistics are re-estimated after every epoch, or None."""
 
     def __init__(self, model, loss_fn, optimizer, train_batches, epochs, evaluate=None, schedule=None,
                  callbacks=(), out=None, config=None, progress=True, description="train", check_every=25,
-                 extra_streams=None):
+                 extra_streams=None, bn_batches=None):
         if epochs < 0:
             raise ValueError(f"epochs must be >= 0, got {epochs}")
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
@@ -80,6 +120,7 @@ class Trainer:
         self.out, self.config = out, dict(config or {})
         self.progress, self.description, self.check_every = progress, description, max(1, int(check_every))
         self.extra_streams = dict(extra_streams or {})  # e.g. augmentation: name -> RandomStream
+        self.bn_batches = bn_batches
         self.history: list[dict] = []
 
     # -- files ----------------------------------------------------------------------------------------------
@@ -128,6 +169,8 @@ class Trainer:
             if self.schedule is not None:
                 self.schedule.apply(self.optimizer, epoch)
             metrics = self._train_epoch(epoch)
+            if self.bn_batches is not None:
+                update_batchnorm(self.model, self.bn_batches)
             for name, batches in self.evaluate_sets.items():
                 for key, value in evaluate(self.model, self.loss_fn, batches).items():
                     metrics[f"{name}_{key}"] = value

@@ -86,6 +86,14 @@ def test_resume_gives_the_same_metrics(fake_cifar_root, tmp_path):
         [{k: v for k, v in r.items() if k != "seconds"} for r in first]
 
 
+def test_bn_update_changes_the_evaluation_only(fake_cifar_root, tmp_path):
+    run(fake_cifar_root, tmp_path / "plain", "--optimizers", "sgdm")
+    run(fake_cifar_root, tmp_path / "precise", "--optimizers", "sgdm", "--bn-update", "2")
+    plain, precise = read_rows(tmp_path / "plain" / "metrics.csv"), read_rows(tmp_path / "precise" / "metrics.csv")
+    assert precise[0]["train_loss"] == plain[0]["train_loss"]
+    assert precise[0]["test_loss"] != plain[0]["test_loss"]
+
+
 def test_paper_tables_are_complete():
     for table in cifar_resnet.PAPER_TABLES.values():
         assert sorted(table) == sorted(cifar_resnet.PAPER_OPTIMIZERS)
@@ -94,7 +102,8 @@ def test_paper_tables_are_complete():
 
 
 @pytest.mark.parametrize("argv,message", [(["--depth", "21"], "6n\\+2"), (["--optimizers", "sgdx"], "unknown optimizer"),
-                                          (["--dataset", "svhn"], "invalid choice")])
+                                          (["--dataset", "svhn"], "invalid choice"),
+                                          (["--bn-update", "-1"], "--bn-update must be >= 0")])
 def test_bad_arguments_are_usage_errors(argv, message, capsys):
     with pytest.raises(SystemExit):
         cifar_resnet.main(argv)

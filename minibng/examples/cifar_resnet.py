@@ -76,6 +76,9 @@ def parse_args(argv=None):
     p.add_argument("--shortcut", choices=["A", "B"], default="A", help="A: zero-padding identity (default), B: 1×1 conv")
     p.add_argument("--augment", choices=["auto", "crop-flip", "crop", "none"], default="auto",
                    help="auto: pad-4 crop and flip, but no flip for mnist")
+    p.add_argument("--bn-update", type=int, default=0, metavar="N",
+                   help="after every epoch, re-estimate BatchNorm's statistics on N training batches before "
+                        "evaluating (precise BN; default 0: the running averages, as the paper)")
     p.add_argument("--limit", type=int, default=None, help="use the first N training and N test images (quick trials)")
     add_common_flags(p, "runs/cifar_resnet")
     args = p.parse_args(argv)
@@ -87,6 +90,8 @@ def parse_args(argv=None):
     args.milestone_list = [int(m) for m in args.milestones.split(",") if m]
     if args.seeds < 1:
         p.error("--seeds must be >= 1")
+    if args.bn_update < 0:
+        p.error("--bn-update must be >= 0")
     return args
 
 
@@ -132,7 +137,10 @@ def batches(args, data, seed):
                     transform=Compose(*steps))
     evaluate = {name: Batches(*splits[name], 500, shuffle=False, device=args.device, transform=normalize)
                 for name in ("test", "valid") if name in splits}
-    return train, evaluate
+    bn_rows = args.bn_update * args.batch_size  # the first rows of the (once permuted) training split
+    bn_batches = Batches(splits["train"][0][:bn_rows], splits["train"][1][:bn_rows], args.batch_size,
+                         shuffle=False, device=args.device, transform=normalize) if args.bn_update else None
+    return train, evaluate, bn_batches
 
 
 def make_optimizer(name, model):
@@ -143,7 +151,7 @@ def make_optimizer(name, model):
 
 def run_one(args, data, depth, name, seed):
     """Train one (depth, optimizer, seed); returns (history, note)."""
-    train, evaluate = batches(args, data, seed)
+    train, evaluate, bn_batches = batches(args, data, seed)
     backend.manual_seed(seed)
     channels = data[0]["train"][0].shape[1]
     model = models.resnet_cifar(depth, num_classes=data[2], shortcut=args.shortcut, in_channels=channels,
@@ -152,10 +160,12 @@ def run_one(args, data, depth, name, seed):
     opt = make_optimizer(name, model)
     config = {"dataset": args.dataset, "depth": depth, "optimizer": name, "seed": seed, "epochs": args.epochs,
               "batch_size": args.batch_size, "lr": opt.lr, "milestones": args.milestone_list,
-              "shortcut": args.shortcut, "holdout": args.holdout, "limit": args.limit or 0}
+              "shortcut": args.shortcut, "holdout": args.holdout, "limit": args.limit or 0,
+              "bn_update": args.bn_update}
     return train_run(model, nn.SoftmaxCrossEntropy(), opt, train, args.epochs, evaluate,
                      run_folder(args.out, f"depth{depth}", name, f"seed{seed}"), config, args,
-                     f"ResNet-{depth} {name} seed {seed}", schedule=optim.MultiStep(args.milestone_list, 0.1))
+                     f"ResNet-{depth} {name} seed {seed}", schedule=optim.MultiStep(args.milestone_list, 0.1),
+                     bn_batches=bn_batches)
 
 
 def mean_over_seeds(rows, metrics):
