@@ -3,7 +3,7 @@
 #   1. the whole test suite with MINIBNG_TEST_DEVICE=gpu (every test taking `device` runs on CuPy too),
 #   2. the README's GPU command, python -m minibng.examples.mnist_mlp --device gpu (2 epochs),
 #   3. bench/conv.py --device gpu: the ResNet-20 training step on CuPy against PyTorch on CUDA,
-#   4. ResNet-20 for one epoch of Fashion-MNIST on the GPU, sgdm and sgdmngadap, three seeds.
+#   4. ResNet-20 for one epoch of Fashion-MNIST on the GPU, sgdm and sgdmngadap, three seeds (docs/experiments/cifar.md).
 # Needs CuPy (pip install "minibng[gpu]") and the data sets under $MINIBNG_DATA (tests: $MINIBNG_TEST_DATA).
 # Usage: bash bench/gpu_check.sh [LOG_FOLDER]     (default /tmp/minibng-gpu-check); PYTHON=python3 to choose.
 set -uo pipefail
@@ -40,5 +40,5 @@ part mnist_mlp 90 "$py" -m minibng.examples.mnist_mlp --device gpu --epochs 2 --
 part bench 90 "$py" bench/conv.py --device gpu --rounds 2 --steps 20
 grep -A3 "^what" "$logs/bench.log"
 part resnet "${GPU_CHECK_RESNET_S:-300}" "$py" -m minibng.examples.cifar_resnet --dataset fashion-mnist --epochs 1 \
-    --optimizers sgdm,sgdmngadap --augment none --seeds 3 --device gpu --no-progress --out "$logs/resnet"
+    --optimizers sgdm,sgdmngadap --augment none --bn-update 100 --seeds 3 --device gpu --no-progress --out "$logs/resnet"
 grep -E "epoch +1 " "$logs/resnet.log"

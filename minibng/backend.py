@@ -12,7 +12,8 @@ import numpy
 
 __all__ = [
     "get_array_module", "cupy_or_none", "parse_device", "device_of", "to_device", "asnumpy",
-    "manual_seed", "host_rng", "host_zeros", "RandomStream", "scatter_add", "segment_sum", "is_array", "array_library_name",
+    "manual_seed", "host_rng", "host_zeros", "RandomStream", "scatter_add", "segment_sum", "is_array",
+    "array_library_name",
 ]
 
 _CUPY_INSTALL_HINT = (
