@@ -57,6 +57,22 @@ def test_scatter_add_accumulates_repeated_indices(device):
     np.testing.assert_array_equal(backend.asnumpy(target), expected)
 
 
+@pytest.mark.parametrize("dtype, eps", [(np.float64, 2.0 ** -52), (np.float32, 2.0 ** -23)])
+def test_segment_sum_equals_a_loop_over_segments(device, dtype, eps):
+    """Segments shorter and far longer than the GPU kernel's 256 threads, a large one before small ones; every sum
+    within 64·eps·Σ|v| of the float64 sum (a summation order's rounding, however the terms are grouped)."""
+    sizes = [1, 5000, 3, 257, 1, 40000, 2]
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    scales = np.repeat(10.0 ** np.arange(-3, 4), sizes)
+    values = (np.random.default_rng(0).standard_normal(sum(sizes)) * scales).astype(dtype)
+    out = backend.to_device(np.full(len(sizes), np.nan, dtype=dtype), device)
+    result = backend.segment_sum(backend.to_device(values, device), backend.to_device(starts, device), out=out)
+    assert result is out
+    exact = np.array([values[a:a + n].astype(np.float64).sum() for a, n in zip(starts, sizes)])
+    magnitude = np.array([np.abs(values[a:a + n]).astype(np.float64).sum() for a, n in zip(starts, sizes)])
+    assert np.all(np.abs(backend.asnumpy(out) - exact) <= 64 * eps * magnitude)
+
+
 def test_random_stream_replays_from_its_state(device):
     xp = backend.get_array_module(backend.to_device(np.zeros(1), device))
     stream = backend.RandomStream(seed=7)
