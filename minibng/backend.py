@@ -129,7 +129,7 @@ def asnumpy(a):
 
 def scatter_add(target, indices, values):
     """``target[indices] += values`` with repeated indices accumulated (``np.add.at`` / ``cupy.add.at``)."""
-    if _is_cupy_array(target) and not hasattr(cupy_or_none().add, "at"):  # CuPy < 13
+    if _is_cupy_array(target) and not hasattr(cupy_or_none().add, "at"):  # an older CuPy without ufunc.at
         import cupyx  # noqa: PLC0415
 
         cupyx.scatter_add(target, indices, values)
@@ -138,7 +138,8 @@ def scatter_add(target, indices, values):
 
 
 def segment_sum(values, starts, out):
-    """``out[i] = Σ values[starts[i] : starts[i + 1]]`` (the last segment runs to the end) for 1-D ``values``.
+    """``out[i] = Σ values[starts[i] : starts[i + 1]]`` (the last segment runs to the end) for 1-D ``values`` and
+    strictly increasing ``starts``; ``out`` has the dtype of ``values``.
 
     NumPy's ``add.reduceat``.  On the GPU one thread block sums each segment directly, in a fixed order (the same
     result on every run): CuPy 14.2's ``add.reduceat`` returned sums wrong from the 12th digit on, and NaN for a
@@ -146,10 +147,15 @@ def segment_sum(values, starts, out):
     """
     if not _is_cupy_array(values):
         return numpy.add.reduceat(values, starts, out=out)
+    cupy = cupy_or_none()
+    if out.dtype != values.dtype or not out.flags.c_contiguous or out.size != len(starts):
+        raise TypeError(f"segment_sum: out must be a contiguous {values.dtype} array of {len(starts)} elements, "
+                        f"got {out.dtype} {out.shape}")
     kernel = _segment_sum_kernel(values.dtype)
-    segments = len(starts)
-    kernel((segments,), (_SEGMENT_THREADS,),
-           (values, starts, numpy.int64(values.size), numpy.int64(segments), out))
+    values, starts = cupy.ascontiguousarray(values), cupy.ascontiguousarray(starts, dtype=cupy.int64)
+    if len(starts):
+        kernel((len(starts),), (_SEGMENT_THREADS,),
+               (values, starts, numpy.int64(values.size), numpy.int64(len(starts)), out))
     return out
 
 

@@ -16,6 +16,7 @@ are re-estimated for the epoch's final weights (:func:`update_batchnorm`) before
 """
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import time
@@ -70,30 +71,38 @@ def update_batchnorm(model, batches, max_batches=None):
     as PyTorch's ``torch.optim.swa_utils.update_bn``); returns the number of batches used.
 
     During training the running statistics are exponential averages with momentum m (0.1) of batch statistics
-    taken under weights that kept changing, so after steps at a high learning rate they describe weights a few
-    steps old.  Here they are reset and replaced by the equal-weight mean over the batches of ``batches`` (at
-    most ``max_batches``) of train-mode batch statistics under the current weights: batch k is folded in with
-    momentum 1/k.  Only forward passes: no gradient, no step; random streams (dropout) are restored afterwards.
+    taken under weights that kept changing.  Here they are reset (mean 0, variance 1) and replaced by the
+    equal-weight mean, over the first ``max_batches`` (default: all) batches of ``batches``, of the train-mode
+    batch statistics under the current weights: batch k is folded in with momentum 1/k.  Only forward passes: no
+    gradient, no step.  Dropout is active during them, as in PyTorch; random streams are restored afterwards, and
+    if a forward pass fails the running statistics are restored too.  Carried LSTM state is reset.
     """
     layers = [m for m in model.modules() if isinstance(m, (BatchNorm1d, BatchNorm2d))]
     if not layers:
         return 0
-    momenta = [m.momentum for m in layers]
+    if max_batches is not None and max_batches < 1:
+        raise ValueError(f"update_batchnorm: max_batches must be >= 1, got {max_batches}")
+    saved = [(m.momentum, m.running_mean.copy(), m.running_var.copy()) for m in layers]
     streams = _random_streams(model)
     stream_states = {name: s.state() for name, s in streams.items()}
     was_training, used = model.training, 0
     model.train()
     _reset_carried_state(model)
     try:
-        for x, _ in batches:
-            if max_batches is not None and used >= max_batches:
-                break
+        for m in layers:
+            m.running_mean[...] = 0
+            m.running_var[...] = 1
+        for x, _ in itertools.islice(batches, max_batches):
             used += 1
             for m in layers:
                 m.momentum = 1.0 / used
             model(x)
+    except BaseException:
+        for m, (_, mean, var) in zip(layers, saved):
+            m.running_mean[...], m.running_var[...] = mean, var
+        raise
     finally:
-        for m, momentum in zip(layers, momenta):
+        for m, (momentum, _, _) in zip(layers, saved):
             m.momentum = momentum
         for name, s in streams.items():
             s.set_state(stream_states[name])
@@ -105,8 +114,9 @@ def update_batchnorm(model, batches, max_batches=None):
 
 class Trainer:
     """The loop; see the module docstring.  ``callbacks`` receive ``on_step_end(trainer)`` after every optimizer
-    step (e.g. a max-norm constraint) and ``on_epoch_end(trainer, metrics)``.  ``bn_batches``: batches (a fixed,
-    unshuffled set) on which BatchNorm statistics are re-estimated after every epoch, or None."""
+    step (e.g. a max-norm constraint) and ``on_epoch_end(trainer, metrics)``.  ``bn_batches``: an unshuffled set of
+    batches on which BatchNorm statistics are re-estimated after every epoch, or None (a shuffled set would draw
+    a different order after a resume)."""
 
     def __init__(self, model, loss_fn, optimizer, train_batches, epochs, evaluate=None, schedule=None,
                  callbacks=(), out=None, config=None, progress=True, description="train", check_every=25,
@@ -120,6 +130,9 @@ class Trainer:
         self.out, self.config = out, dict(config or {})
         self.progress, self.description, self.check_every = progress, description, max(1, int(check_every))
         self.extra_streams = dict(extra_streams or {})  # e.g. augmentation: name -> RandomStream
+        if getattr(bn_batches, "shuffle", False):
+            raise ValueError("bn_batches must not shuffle (Batches(..., shuffle=False)): a resumed run must "
+                             "re-estimate BatchNorm statistics on the same batches")
         self.bn_batches = bn_batches
         self.history: list[dict] = []
 

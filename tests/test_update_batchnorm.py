@@ -5,7 +5,7 @@ import pytest
 import minibng as mb
 from minibng import nn, optim
 from minibng.data import Batches, synthetic
-from minibng.train import Trainer, update_batchnorm
+from minibng.train import Trainer, evaluate, update_batchnorm
 from support import host, on
 
 
@@ -48,16 +48,33 @@ def test_models_without_batchnorm_are_left_alone_and_empty_input_is_an_error(dev
     assert update_batchnorm(nn.Sequential(nn.Linear(3, 2)).to(device), batch_list(device, [(4, 3)])) == 0
     with pytest.raises(ValueError, match="no batches"):
         update_batchnorm(nn.Sequential(nn.BatchNorm1d(3)).to(device), [])
+    with pytest.raises(ValueError, match="max_batches must be >= 1"):
+        update_batchnorm(nn.Sequential(nn.BatchNorm1d(3)).to(device), batch_list(device, [(4, 3)]), max_batches=0)
+
+
+def test_non_finite_old_statistics_are_replaced_and_a_failure_restores_them(device):
+    model = nn.Sequential(nn.BatchNorm1d(3)).to(device)
+    model[0].running_var[...] = float("nan")
+    update_batchnorm(model, batch_list(device, [(5, 3)]))
+    assert np.isfinite(host(model[0].running_var)).all()
+    before = host(model[0].running_mean).copy(), host(model[0].running_var).copy()
+    bad = batch_list(device, [(5, 3), (5, 4)], seed=1)  # the second batch has the wrong width
+    with pytest.raises(ValueError, match="expected input of shape"):
+        update_batchnorm(model, bad)
+    np.testing.assert_array_equal(host(model[0].running_mean), before[0])
+    np.testing.assert_array_equal(host(model[0].running_var), before[1])
+    assert model[0].momentum == 0.1
 
 
 def test_trainer_evaluates_with_statistics_re_estimated_for_the_final_weights(device):
     x, y = synthetic.blobs(n=200, features=5, classes=3, seed=0)
 
+    test = Batches(x[:60], y[:60], 30, shuffle=False, device=device)
+
     def fit(bn_batches):
         mb.manual_seed(0)
         model = nn.Sequential(nn.Linear(5, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 3)).to(device)
         train = Batches(x, y, 20, shuffle=True, seed=0, device=device)
-        test = Batches(x[:60], y[:60], 30, shuffle=False, device=device)
         trainer = Trainer(model, nn.SoftmaxCrossEntropy(), optim.create("sgdm", model, lr=0.5), train, 2,
                           evaluate={"test": test}, progress=False, bn_batches=bn_batches)
         return trainer.fit(), model
@@ -67,6 +84,10 @@ def test_trainer_evaluates_with_statistics_re_estimated_for_the_final_weights(de
     precise, model = fit(bn_batches)
     assert [h["train_loss"] for h in precise] == [h["train_loss"] for h in plain]  # training itself is untouched
     assert precise[-1]["test_loss"] != plain[-1]["test_loss"]
+    assert precise[-1]["test_loss"] == evaluate(model, nn.SoftmaxCrossEntropy(), test)["loss"]  # updated, then read
     settled = host(model[1].running_var).copy()
     update_batchnorm(model, bn_batches)  # the weights did not change since: the same statistics again
     np.testing.assert_allclose(host(model[1].running_var), settled, rtol=1e-6)
+    with pytest.raises(ValueError, match="must not shuffle"):
+        Trainer(model, nn.SoftmaxCrossEntropy(), optim.create("sgdm", model), test, 1,
+                bn_batches=Batches(x, y, 20, shuffle=True, device=device))
