@@ -15,7 +15,8 @@ export MPLBACKEND=Agg PYTHONUNBUFFERED=1 HYPOTHESIS_PROFILE=ci
 export MINIBNG_DATA="${MINIBNG_DATA:-$(cd .. && pwd)/shared/data}"
 export MINIBNG_TEST_DATA="${MINIBNG_TEST_DATA:-$MINIBNG_DATA}"
 
-"$py" -c "import minibng" 2>/dev/null || "$py" -m pip install --quiet -e ".[test]" || exit 1
+# installed, not only importable from here: the teaching-script tests run the scripts from another folder
+(cd / && "$py" -c "import minibng" 2>/dev/null) || "$py" -m pip install --quiet -e ".[test]" || exit 1
 "$py" -c "import cupy" 2>/dev/null || { echo 'CuPy is missing: pip install "minibng[gpu]"'; exit 1; }
 "$py" -c "import cupy, numpy, sys; d = cupy.cuda.runtime.getDeviceProperties(0)['name'].decode()
 print(f'Python {sys.version.split()[0]}, NumPy {numpy.__version__}, CuPy {cupy.__version__} on {d}')"
