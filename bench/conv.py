@@ -89,12 +89,7 @@ def _torch_step(config, x, y):
     model = _torch_resnet20(torch).to(where)
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-4)
     tx, ty = torch.from_numpy(x).to(where), torch.from_numpy(y).to(where)
-
-    def step():
-        opt.zero_grad()
-        torch.nn.functional.cross_entropy(model(tx), ty).backward()
-        opt.step()
-    return step
+    return harness.torch_training_step(model, opt, tx, ty)
 
 
 def _conv_pass(config, x, dy):

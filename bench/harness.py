@@ -67,6 +67,17 @@ def training_step(model, loss_fn, opt, x, y):
     return step
 
 
+def torch_training_step(model, opt, x, y):
+    """The same closure for PyTorch: forward, cross-entropy, backward, optimizer step."""
+    import torch
+
+    def step():
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+    return step
+
+
 def time_steps(step, steps: int, warmup: int = 3, sync=lambda: None) -> float:
     """Median wall time of ``step()`` over ``steps`` calls after ``warmup`` calls; ``sync()`` waits for the device
     (a GPU step returns before its kernels finish)."""

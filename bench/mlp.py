@@ -46,12 +46,7 @@ def worker(config):
                 layers.append(torch.nn.Sigmoid())
         model = torch.nn.Sequential(*layers)
         opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-        tx, ty = torch.from_numpy(x), torch.from_numpy(y)
-
-        def step():
-            opt.zero_grad()
-            torch.nn.functional.cross_entropy(model(tx), ty).backward()
-            opt.step()
+        step = harness.torch_training_step(model, opt, torch.from_numpy(x), torch.from_numpy(y))
     else:  # the floor: the matrix products of one step, nothing else
         weights = [rng.standard_normal((a, b)).astype(np.float32) for a, b in zip(widths[:-1], widths[1:])]
         acts = [rng.random((BATCH, a), dtype=np.float32) for a in widths[:-1]]

@@ -60,12 +60,7 @@ def _torch_step(config, ids, labels):
     model = TextCNN()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     tx, ty = torch.from_numpy(ids), torch.from_numpy(labels)
-
-    def step():
-        opt.zero_grad()
-        torch.nn.functional.cross_entropy(model(tx), ty).backward()
-        opt.step()
-    return step
+    return harness.torch_training_step(model, opt, tx, ty)
 
 
 def _floor_step(rng):
