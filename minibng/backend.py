@@ -12,7 +12,7 @@ import numpy
 
 __all__ = [
     "get_array_module", "cupy_or_none", "parse_device", "device_of", "to_device", "asnumpy",
-    "manual_seed", "host_rng", "host_zeros", "RandomStream", "scatter_add", "segment_sum", "is_array",
+    "manual_seed", "host_rng", "host_zeros", "RandomStream", "scatter_add", "segment_sum", "segment_max_abs", "is_array",
     "array_library_name",
 ]
 
@@ -139,19 +139,34 @@ def scatter_add(target, indices, values):
 
 def segment_sum(values, starts, out):
     """``out[i] = Σ values[starts[i] : starts[i + 1]]`` (the last segment runs to the end) for 1-D ``values`` and
-    strictly increasing ``starts``; ``out`` has the dtype of ``values``.
+    strictly increasing ``starts``.  ``out`` has the dtype of ``values`` or a wider one (float64 for float32 values).
 
-    NumPy's ``add.reduceat``.  On the GPU one thread block sums each segment directly, in a fixed order (the same
+    NumPy's ``add.reduceat`` (pairwise summation within each segment) in the dtype of ``values``.  On the GPU one
+    thread block sums each segment directly, accumulating in the dtype of ``out``, in a fixed order (the same
     result on every run): CuPy 14.2's ``add.reduceat`` returned sums wrong from the 12th digit on, and NaN for a
     final one-element segment, in this project's GPU test run.
     """
     if not _is_cupy_array(values):
-        return numpy.add.reduceat(values, starts, out=out)
+        out[...] = numpy.add.reduceat(values, starts)
+        return out
+    return _segment_reduce("sum", values, starts, out)
+
+
+def segment_max_abs(values, starts, out, scratch):
+    """``out[i] = max |values[starts[i] : starts[i + 1]]|``, NaN if the segment holds a NaN; ``scratch`` (the
+    shape and dtype of ``values``) receives |values| on NumPy."""
+    if not _is_cupy_array(values):
+        out[...] = numpy.maximum.reduceat(numpy.abs(values, out=scratch), starts)
+        return out
+    return _segment_reduce("max_abs", values, starts, out)
+
+
+def _segment_reduce(op, values, starts, out):
     cupy = cupy_or_none()
-    if out.dtype != values.dtype or not out.flags.c_contiguous or out.size != len(starts):
-        raise TypeError(f"segment_sum: out must be a contiguous {values.dtype} array of {len(starts)} elements, "
-                        f"got {out.dtype} {out.shape}")
-    kernel = _segment_sum_kernel(values.dtype)
+    if out.dtype.kind != "f" or out.itemsize < values.itemsize or not out.flags.c_contiguous or out.size != len(starts):
+        raise TypeError(f"segment reductions: out must be a contiguous float array of {len(starts)} elements at "
+                        f"least as wide as {values.dtype}, got {out.dtype} {out.shape}")
+    kernel = _segment_kernel(op, values.dtype, out.dtype)
     values, starts = cupy.ascontiguousarray(values), cupy.ascontiguousarray(starts, dtype=cupy.int64)
     if len(starts):
         kernel((len(starts),), (_SEGMENT_THREADS,),
@@ -160,34 +175,43 @@ def segment_sum(values, starts, out):
 
 
 _SEGMENT_THREADS = 256
-_SEGMENT_SUM_SOURCE = r"""
-extern "C" __global__ void segment_sum(const T* values, const long long* starts, const long long size,
-                                       const long long segments, T* out) {
-    __shared__ T partial[THREADS];
+# One thread block per segment: each thread folds a strided slice, then a fixed-order tree folds the threads.
+# T: the values' type; A: the accumulator's and out's type; COMBINE: + for sums, a NaN-propagating max for max_abs.
+_SEGMENT_SOURCE = r"""
+extern "C" __global__ void segment_reduce(const T* values, const long long* starts, const long long size,
+                                          const long long segments, A* out) {
+    __shared__ A partial[THREADS];
     const long long segment = blockIdx.x;
     const long long end = segment + 1 < segments ? starts[segment + 1] : size;
-    T sum = 0;
-    for (long long i = starts[segment] + threadIdx.x; i < end; i += THREADS) sum += values[i];
-    partial[threadIdx.x] = sum;
+    A acc = 0;
+    for (long long i = starts[segment] + threadIdx.x; i < end; i += THREADS) acc = COMBINE(acc, LOAD(values[i]));
+    partial[threadIdx.x] = acc;
     __syncthreads();
     for (int half = THREADS / 2; half > 0; half /= 2) {
-        if (threadIdx.x < half) partial[threadIdx.x] += partial[threadIdx.x + half];
+        if (threadIdx.x < half) partial[threadIdx.x] = COMBINE(partial[threadIdx.x], partial[threadIdx.x + half]);
         __syncthreads();
     }
     if (threadIdx.x == 0) out[segment] = partial[0];
 }
 """
-_segment_sum_kernels = {}
+_SEGMENT_OPS = {
+    "sum": "#define LOAD(v) ((A)(v))\n#define COMBINE(a, b) ((a) + (b))\n",
+    "max_abs": "#define LOAD(v) fabs((A)(v))\n#define COMBINE(a, b) ((a) > (b) || (a) != (a) ? (a) : (b))\n",
+}
+_segment_kernels = {}
 
 
-def _segment_sum_kernel(dtype):
-    ctype = {"float32": "float", "float64": "double"}.get(numpy.dtype(dtype).name)
-    if ctype is None:
-        raise TypeError(f"segment_sum on the GPU sums float32 or float64, got {dtype}")
-    if ctype not in _segment_sum_kernels:
-        source = f"typedef {ctype} T;\n#define THREADS {_SEGMENT_THREADS}\n" + _SEGMENT_SUM_SOURCE
-        _segment_sum_kernels[ctype] = cupy_or_none().RawKernel(source, "segment_sum")
-    return _segment_sum_kernels[ctype]
+def _segment_kernel(op, value_dtype, out_dtype):
+    ctypes = {"float32": "float", "float64": "double"}
+    value_type, out_type = ctypes.get(numpy.dtype(value_dtype).name), ctypes.get(numpy.dtype(out_dtype).name)
+    if value_type is None or out_type is None:
+        raise TypeError(f"segment reductions on the GPU take float32 or float64, got {value_dtype} -> {out_dtype}")
+    key = op, value_type, out_type
+    if key not in _segment_kernels:
+        source = (f"typedef {value_type} T;\ntypedef {out_type} A;\n#define THREADS {_SEGMENT_THREADS}\n"
+                  + _SEGMENT_OPS[op] + _SEGMENT_SOURCE)
+        _segment_kernels[key] = cupy_or_none().RawKernel(source, "segment_reduce")
+    return _segment_kernels[key]
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -73,6 +73,25 @@ def test_segment_sum_equals_a_loop_over_segments(device, dtype, eps):
     assert np.all(np.abs(backend.asnumpy(out) - exact) <= 64 * eps * magnitude)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_segment_max_abs_and_a_wider_segment_sum(device, dtype):
+    """max |v| per segment (NaN wins), and float32 values summed into a float64 ``out``."""
+    sizes = [1, 5000, 3, 257, 2]
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    values = (np.random.default_rng(1).standard_normal(sum(sizes)) * 1e3).astype(dtype)
+    values[starts[3] + 5] = np.nan
+    device_values, device_starts = backend.to_device(values, device), backend.to_device(starts, device)
+    largest = backend.to_device(np.zeros(len(sizes), dtype), device)
+    backend.segment_max_abs(device_values, device_starts, largest, backend.to_device(np.empty_like(values), device))
+    expected = [np.abs(values[a:a + n]).max() for a, n in zip(starts, sizes)]
+    np.testing.assert_array_equal(backend.asnumpy(largest), expected)
+    wide = backend.to_device(np.zeros(len(sizes)), device)
+    backend.segment_sum(device_values, device_starts, out=wide)
+    exact = [values[a:a + n].astype(np.float64).sum() for a, n in zip(starts, sizes)]
+    np.testing.assert_allclose(backend.asnumpy(wide), exact, rtol=1e-5)
+    assert backend.asnumpy(wide).dtype == np.float64
+
+
 def test_random_stream_replays_from_its_state(device):
     xp = backend.get_array_module(backend.to_device(np.zeros(1), device))
     stream = backend.RandomStream(seed=7)

@@ -56,12 +56,11 @@ def test_norms_and_expand_equal_a_loop_over_blocks(device, problem):
     params = make_params(device, problem)
     packed = pack(params)
     packed.g[...] = on(device, problem.grads[0])
-    xp = packed.xp
-    norms = packed.norms(packed.g, xp.empty(packed.num_blocks), xp.empty_like(packed.g))
+    norms = packed.norms(packed.g)
     expected = [np.sqrt(np.sum(b * b)) for b in problem.split(problem.grads[0])]
     np.testing.assert_allclose(host(norms), expected, rtol=1e-12)
     scale = on(device, np.arange(packed.num_blocks, dtype=np.float64) + 0.5)
-    expanded = host(packed.expand(scale, xp.empty_like(packed.g)))
+    expanded = host(packed.expand(scale))
     assert expanded.tolist() == [i + 0.5 for i, n in enumerate(problem.sizes) for _ in range(n)]
 
 

@@ -41,8 +41,10 @@ def block_gradients(draw, max_blocks=5, max_size=6, steps=1, zero_blocks=True):
 
 
 @st.composite
-def positive_per_block_scalars(draw, num_blocks):
-    return [draw(st.floats(1e-3, 1e3)) for _ in range(num_blocks)]
+def positive_per_block_scalars(draw, num_blocks, max_exponent=3):
+    """One positive factor m · 2^k per block, m ∈ [1, 2), k ∈ [−max_exponent, max_exponent]."""
+    return [draw(st.floats(1.0, 2.0, exclude_max=True)) * 2.0 ** draw(st.integers(-max_exponent, max_exponent))
+            for _ in range(num_blocks)]
 
 
 def make_params(device, problem, dtype=np.float64):

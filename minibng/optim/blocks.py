@@ -113,8 +113,9 @@ def resolve_partition(params, blocks="layer"):
 class Blocks:
     """Flat storage ``x``, ``g`` and the block layout: names, starts, sizes, and per-coordinate block ids.
 
-    ``norms(v)`` gives ‖v^i‖₂ for every block in one segment-sum call (``backend.segment_sum``), and ``expand(s)``
-    turns a per-block scale s ∈ R^B into the per-coordinate vector (s_1 1_{d_1}, …, s_B 1_{d_B}) ∈ R^d.
+    ``norms(v)`` gives ‖v^i‖₂ for every block, exact across the dtype's whole range; ``expand(s)`` turns a
+    per-block value s ∈ R^B into the per-coordinate vector (s_1 1_{d_1}, …, s_B 1_{d_B}) ∈ R^d; ``scale(v, a, b)``
+    multiplies block i of v by a_i / b_i without ever forming a ratio that overflows.
     """
 
     def __init__(self, partition):
@@ -149,7 +150,61 @@ class Blocks:
         self._host = backend.array_library_name(self.x) == "NumPy"
         # block id of every coordinate, for the gather of expand() on CuPy (NumPy uses repeat instead)
         self.block_ids = None if self._host else xp.repeat(xp.arange(len(self.sizes), dtype=xp.int64), self.sizes)
-        self._sum_sq = xp.empty(len(self.sizes), dtype=self.dtype)
+        self._finfo = xp.finfo(self.dtype)
+        # Σ_j (g^i_j)² ≥ d_i · (smallest normal) means the squares that underflowed lost less than half an ulp of it
+        self._underflow_floor = self.sizes_array * self._finfo.tiny
+        self._scratch = xp.empty_like(self.x)
+        self._sums, self._largest = xp.empty(len(self.sizes), self.dtype), xp.empty(len(self.sizes), self.dtype)
+        self._sums_wide = xp.empty(len(self.sizes), xp.float64)
+
+    def norms(self, v):
+        """‖v^i‖₂ for every block i, as float64 (B,), exact to a few ulps for every finite block of either dtype.
+
+        Σ_j v_j² in v's dtype underflows when the entries are tiny (float32 squares below ~1e-45 vanish: the
+        vanishing layers NG exists to rescue) and overflows when they are huge.  On the CPU that sum is taken
+        first and kept when no block is at risk (the common case, one pass); otherwise, and always on the GPU,
+        :meth:`_scaled_norms` computes every block exactly.  NaN and ∞ propagate.
+        """
+        xp = self.xp
+        if self._host:
+            with xp.errstate(over="ignore", under="ignore"):   # both are detected just below
+                squares = xp.multiply(v, v, out=self._scratch)
+                sums = backend.segment_sum(squares, self.starts_array, self._sums)
+            if bool(xp.all((sums >= self._underflow_floor) & (sums <= self._finfo.max))):
+                return xp.sqrt(sums.astype(xp.float64))
+        return self._scaled_norms(v)
+
+    def _scaled_norms(self, v):
+        """‖v^i‖ = 2^{-k_i} ‖2^{k_i} v^i‖ with 2^{k_i} the power of two that brings the block's largest magnitude into
+        [½, 1): the scaling is exact, no scaled square can overflow, and those that underflow are below 2^-126 of the
+        largest (k_i is clipped so that 2^{k_i} stays a normal number; NaN and ∞ pass through)."""
+        xp, finfo = self.xp, self._finfo
+        largest = backend.segment_max_abs(v, self.starts_array, self._largest, self._scratch)
+        _, exponent = xp.frexp(largest)
+        shift = xp.clip(-exponent, finfo.minexp, finfo.maxexp - 1)
+        scaled = xp.multiply(v, self.expand(xp.ldexp(xp.ones(1, self.dtype), shift)), out=self._scratch)
+        sums = backend.segment_sum(xp.multiply(scaled, scaled, out=scaled), self.starts_array, self._sums_wide)
+        return xp.ldexp(xp.sqrt(sums), -shift)
+
+    def scale(self, v, numerator, denominator, out):
+        """``out`` = block i of v times r_i = numerator_i / denominator_i (0 where denominator_i = 0), for all i.
+
+        ``numerator`` and ``denominator`` are per-block values (B,) or scalars, such as 1 and ‖g^i‖ for NG.  When
+        every r_i is 0 or a normal number of v's dtype (checked on the host: the common case) this is one multiply
+        by expand(r); otherwise, and always on the GPU, it is formed in float64 as (v^i / denominator_i) ·
+        numerator_i, so a tiny ‖g^i‖ cannot overflow 1/‖g^i‖ nor a huge one make c/‖g^i‖ subnormal.
+        """
+        xp = self.xp
+        numerator, denominator = xp.asarray(numerator, xp.float64), xp.asarray(denominator, xp.float64)
+        nonzero = denominator > 0
+        numerator, denominator = xp.where(nonzero, numerator, 0), xp.where(nonzero, denominator, 1)
+        if self._host:
+            with xp.errstate(over="ignore", under="ignore"):   # a ratio out of the dtype's range takes the float64 path
+                ratio = numerator / denominator
+            magnitude = xp.abs(ratio)
+            if bool(xp.all((numerator == 0) | ((magnitude >= self._finfo.tiny) & (magnitude <= self._finfo.max)))):
+                return xp.multiply(v, self.expand(ratio.astype(self.dtype)), out=out)
+        return xp.multiply(xp.divide(v, self.expand(denominator)), self.expand(numerator), out=out)
 
     def _check_param(self, name, p):
         if p.data.dtype != self.dtype:
@@ -182,22 +237,14 @@ class Blocks:
     def num_blocks(self):
         return len(self.sizes)
 
-    def norms(self, v, out, scratch):
-        """‖v^i‖₂ for every block i, written to ``out`` (B,); ``scratch`` (d,) receives v²."""
-        xp = self.xp
-        xp.multiply(v, v, out=scratch)
-        backend.segment_sum(scratch, self.starts_array, out=self._sum_sq)
-        return xp.sqrt(self._sum_sq, out=out)
+    def expand(self, values):
+        """The per-coordinate vector whose block i holds ``values[i]`` everywhere (d,), in the dtype of ``values``.
 
-    def expand(self, scale, out):
-        """The per-coordinate vector whose block i holds ``scale[i]`` everywhere (d,).
-
-        On CuPy a gather into ``out``; on NumPy ``repeat``, which is ~10× faster than a gather there even though
-        it returns a fresh array instead of filling ``out``.
+        NumPy's ``repeat``, ~10× faster there than a gather; CuPy gathers by block id.
         """
         if self._host:
-            return self.xp.repeat(scale, self.sizes_array)
-        return self.xp.take(scale, self.block_ids, out=out)
+            return self.xp.repeat(values, self.sizes_array)
+        return self.xp.take(values, self.block_ids)
 
     def param_slices(self):
         """(parameter name, start, stop, shape) of every parameter inside x, in packing order."""

@@ -1,22 +1,25 @@
 """Direction transforms ("normalizers"): a per-block scale computed from block norms, for all blocks at once.
 
-Every transform here is one function of the block norms, s ∈ R^B, and the optimizer applies it as
-d = g ∘ expand(s) (one gather and one multiply over the flat vector).  With n_i = ‖g^i‖₂ and p_i = ‖x^i‖₂:
+Every transform here is one per-block ratio s_i = a_i / b_i of block norms, and the optimizer applies it as
+d^i = g^i · a_i / b_i (``Blocks.scale``: one multiply over the flat vector, and never a ratio that overflows,
+so a block with ‖g^i‖ = 1e-30 is normalized as exactly as one with ‖g^i‖ = 1).  With n_i = ‖g^i‖₂ and
+p_i = ‖x^i‖₂, both exact float64 block norms (``Blocks.norms``):
 
-| transform            | s_i                                  | direction for block i           | paper       |
-|----------------------|--------------------------------------|---------------------------------|-------------|
-| ``None``             | (no scaling)                         | g^i                             | baseline    |
-| ``"block"`` (NG)     | 1/n_i, 0 if n_i = 0                  | g^i / ‖g^i‖                     | …NG         |
-| ``Adaptive(α)``      | α p_i / n_i; 1/n_i if p_i = 0        | α ‖x^i‖ g^i / ‖g^i‖             | …NGadap     |
-| ``Clip(c)``          | min(1, c / n_i)                      | g^i · min(1, c / ‖g^i‖)         | …CLIP       |
-| ``Lars(η, λ)``       | η p_i / (n_i + λ p_i); 1 if n_i or p_i = 0 | (g^i + λx^i) · s_i        | LARS        |
-| ``TrustRatio(λ)``    | p_i / ‖u^i‖; 1 if either is 0        | applied to the rule's step u    | LAMB        |
+| transform            | a_i / b_i                                   | direction for block i           | paper       |
+|----------------------|---------------------------------------------|---------------------------------|-------------|
+| ``None``             | (no scaling)                                | g^i                             | baseline    |
+| ``"block"`` (NG)     | 1 / n_i                                     | g^i / ‖g^i‖                     | …NG         |
+| ``Adaptive(α)``      | α p_i / n_i; 1 / n_i if p_i = 0             | α ‖x^i‖ g^i / ‖g^i‖             | …NGadap     |
+| ``Clip(c)``          | c / max(n_i, c)                             | g^i · min(1, c / ‖g^i‖)         | …CLIP       |
+| ``Lars(η, λ)``       | η p_i / (n_i + λ p_i); 1 if n_i or p_i = 0  | (g^i + λx^i) · s_i              | LARS        |
+| ``TrustRatio(λ)``    | p_i / ‖u^i‖; 1 if either is 0               | applied to the rule's step u    | LAMB        |
 
-Scales are computed with ``xp.where``/``xp.maximum`` on device arrays, never a Python ``if`` on a value, so a
-GPU step never waits for the host.  A zero block stays zero under every transform.
+A block whose b_i is 0 (a zero gradient block under NG) gets s_i = 0: a zero block stays zero under every
+transform.  Ratios are computed with ``xp.where``/``xp.maximum`` on device arrays, never a Python ``if`` on a
+value, so a GPU step never waits for the host.
 
-To write a new transform, subclass :class:`Normalizer` and implement ``block_scale(grad_norms, param_norms)``
-returning a (B,) array; set ``needs_param_norms = True`` if it reads ‖x^i‖.
+To write a new transform, subclass :class:`Normalizer` and implement ``block_ratio(grad_norms, param_norms)``
+returning (a, b), each a (B,) array or a scalar; set ``needs_param_norms = True`` if it reads ‖x^i‖.
 """
 from __future__ import annotations
 
@@ -33,14 +36,8 @@ def _positive(option, value):
     return float(value)
 
 
-def _reciprocal_or_zero(xp, norms):
-    """1/n where n > 0, else 0 (a zero block stays zero), without dividing by zero."""
-    positive = norms > 0
-    return xp.where(positive, 1 / xp.where(positive, norms, 1), 0)
-
-
 class Normalizer:
-    """Base class: a per-block scale from block norms.
+    """Base class: a per-block ratio a_i / b_i from block norms.
 
     ``stage``: ``"direction"`` scales the gradient before the step rule (NG, NGadap, CLIP, LARS);
     ``"step"`` scales the rule's step after it (LAMB).  ``weight_decay`` > 0 means the transform adds λx to
@@ -52,7 +49,8 @@ class Normalizer:
     weight_decay = 0.0
     name = "custom"
 
-    def block_scale(self, grad_norms, param_norms):
+    def block_ratio(self, grad_norms, param_norms):
+        """(a, b): block i of the vector is multiplied by a_i / b_i (0 where b_i = 0)."""
         raise NotImplementedError
 
     def config(self):
@@ -69,9 +67,8 @@ class BlockNormalize(Normalizer):
 
     name = "block"
 
-    def block_scale(self, grad_norms, param_norms):
-        xp = _xp(grad_norms)
-        return _reciprocal_or_zero(xp, grad_norms)
+    def block_ratio(self, grad_norms, param_norms):
+        return 1.0, grad_norms
 
 
 class Adaptive(Normalizer):
@@ -83,26 +80,24 @@ class Adaptive(Normalizer):
     def __init__(self, alpha=0.02):
         self.alpha = _positive("Adaptive: alpha", alpha)
 
-    def block_scale(self, grad_norms, param_norms):
+    def block_ratio(self, grad_norms, param_norms):
         xp = _xp(grad_norms)
-        weight = xp.where(param_norms > 0, self.alpha * param_norms, 1)
-        return weight * _reciprocal_or_zero(xp, grad_norms)
+        return xp.where(param_norms > 0, self.alpha * param_norms, 1), grad_norms
 
     def config(self):
         return {"alpha": self.alpha}
 
 
 class Clip(Normalizer):
-    """CLIP: g^i · min(1, c / ‖g^i‖), computed as c / max(‖g^i‖, c) (exactly 1 for blocks under c)."""
+    """CLIP: g^i · min(1, c / ‖g^i‖), computed as c / max(‖g^i‖, c) (exactly 1 for blocks within c)."""
 
     name = "clip"
 
     def __init__(self, threshold=0.1):
         self.threshold = _positive("Clip: threshold", threshold)
 
-    def block_scale(self, grad_norms, param_norms):
-        xp = _xp(grad_norms)
-        return self.threshold / xp.maximum(grad_norms, self.threshold)
+    def block_ratio(self, grad_norms, param_norms):
+        return self.threshold, _xp(grad_norms).maximum(grad_norms, self.threshold)
 
     def config(self):
         return {"threshold": self.threshold}
@@ -123,11 +118,11 @@ class Lars(Normalizer):
             raise ValueError(f"Lars: weight_decay must be ≥ 0, got {weight_decay!r}")
         self.weight_decay = float(weight_decay)
 
-    def block_scale(self, grad_norms, param_norms):
+    def block_ratio(self, grad_norms, param_norms):
         xp = _xp(grad_norms)
         both = (grad_norms > 0) & (param_norms > 0)
-        denominator = xp.where(both, grad_norms + self.weight_decay * param_norms, 1)
-        return xp.where(both, self.trust_coefficient * param_norms / denominator, 1)
+        return (xp.where(both, self.trust_coefficient * param_norms, 1),
+                xp.where(both, grad_norms + self.weight_decay * param_norms, 1))
 
     def config(self):
         return {"trust_coefficient": self.trust_coefficient, "weight_decay": self.weight_decay}
@@ -148,10 +143,10 @@ class TrustRatio(Normalizer):
             raise ValueError(f"TrustRatio: weight_decay must be ≥ 0, got {weight_decay!r}")
         self.weight_decay = float(weight_decay)
 
-    def block_scale(self, step_norms, param_norms):
+    def block_ratio(self, step_norms, param_norms):
         xp = _xp(step_norms)
         both = (step_norms > 0) & (param_norms > 0)
-        return xp.where(both, param_norms / xp.where(both, step_norms, 1), 1)
+        return xp.where(both, param_norms, 1), xp.where(both, step_norms, 1)
 
     def config(self):
         return {"weight_decay": self.weight_decay}

@@ -4,7 +4,7 @@ One step of Algorithm 1 (generic BNG), with λ the weight decay:
 
     1. g = ∇F(x_t, ξ_t)                      already in the flat vector g (layers' backward filled it)
     2. n_i = ‖g^i‖₂ for every block          blocks.norms(g)            one segment sum
-       ĝ = g ∘ expand(s(n, ‖x^i‖))            normalizer.block_scale      NG, NGadap, CLIP, LARS
+       ĝ^i = g^i · a_i / b_i                   normalizer.block_ratio      NG, NGadap, CLIP, LARS
        d = ĝ + λx                              weight decay after normalization (decay="before": d = s(g + λx))
     3. u = rule(d)                             step rule fed d instead of g: SGD, AdaGrad, RMSProp, Adam
     4. x_{t+1} = x_t − lr · c · u              (c: the rule's scalar step_scale; τ_t ∘ ĝ_t = lr · c · u)
@@ -48,12 +48,10 @@ class Optimizer:
         self.packed = pack(params, blocks)
         xp, x = self.packed.xp, self.packed.x
         self.rule.init_state(x)
-        self._direction, self._step, self._scratch = xp.empty_like(x), xp.empty_like(x), xp.empty_like(x)
+        self._direction, self._step = xp.empty_like(x), xp.empty_like(x)
+        self._scratch = self.packed._scratch   # shared: fewer buffers, less cache traffic
         num_blocks = self.packed.num_blocks
-        self._grad_norms = xp.zeros(num_blocks, dtype=x.dtype)
-        self._param_norms = xp.zeros(num_blocks, dtype=x.dtype)
-        self._step_norms = xp.zeros(num_blocks, dtype=x.dtype)
-        self._norms_valid = False
+        self._grad_norms = None
         self.step_count = 0
 
     # -- hyperparameters and logging ------------------------------------------------------------------------
@@ -80,7 +78,7 @@ class Optimizer:
 
         With decay="before" these are the norms of g^i + λx^i, the vector that was normalized.
         """
-        return self._grad_norms.copy() if self._norms_valid else None
+        return None if self._grad_norms is None else self._grad_norms.astype(self.packed.dtype)
 
     def __repr__(self):
         normalize = "None" if self.normalizer is None else repr(self.normalizer)
@@ -102,14 +100,13 @@ class Optimizer:
         if decay and self.decay == "before":
             direction = self._add_decay(g, x, decay, self._direction)
         if self.track_norms or (normalizer is not None and normalizer.stage == "direction"):
-            packed.norms(direction, self._grad_norms, self._scratch)
-            self._norms_valid = True
+            self._grad_norms = packed.norms(direction)
         if normalizer is not None and normalizer.stage == "direction":
-            param_norms = packed.norms(x, self._param_norms, self._scratch) if normalizer.needs_param_norms else None
-            scale = packed.expand(normalizer.block_scale(self._grad_norms, param_norms), self._scratch)
+            param_norms = packed.norms(x) if normalizer.needs_param_norms else None
+            numerator, denominator = normalizer.block_ratio(self._grad_norms, param_norms)
             if normalizer.weight_decay:
                 direction = self._add_decay(direction, x, normalizer.weight_decay, self._direction)
-            direction = xp.multiply(direction, scale, out=self._direction)
+            direction = packed.scale(direction, numerator, denominator, out=self._direction)
         if decay and self.decay == "after":
             direction = self._add_decay(direction, x, decay, self._direction)
         step = self.rule.update(direction, self.step_count, self._step, g)
@@ -133,10 +130,8 @@ class Optimizer:
         step = xp.multiply(step, step_scale, out=self._step)
         if normalizer.weight_decay:
             step = self._add_decay(step, x, normalizer.weight_decay, step)
-        step_norms = packed.norms(step, self._step_norms, self._scratch)
-        param_norms = packed.norms(x, self._param_norms, self._scratch)
-        step *= packed.expand(normalizer.block_scale(step_norms, param_norms), self._scratch)
-        return step
+        numerator, denominator = normalizer.block_ratio(packed.norms(step), packed.norms(x))
+        return packed.scale(step, numerator, denominator, out=step)
 
     def _live(self):
         if self.packed.released:
