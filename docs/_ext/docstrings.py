@@ -1,6 +1,6 @@
 """Griffe extension for the docs site: render minibng's plain-text docstrings as the authors laid them out.
 
-minibng's docstrings are free text with Unicode math, written to read well in ``help()``. Three habits of
+minibng's docstrings are free text with Unicode math, written to read well in ``help()``. Four habits of
 theirs do not survive Markdown unchanged; this extension rewrites them before mkdocstrings renders a page
 (the package's source is never touched):
 
@@ -10,7 +10,8 @@ theirs do not survive Markdown unchanged; this extension rewrites them before mk
    upstream gradient dy = ∂L/∂y:" followed by the equations) is made a code block, so it keeps its lines.
 3. A run of "name   description" lines aligned in two columns (a parameter list) becomes a two-column table.
 4. Outside code, ``_`` and ``*`` are symbols (x_t, ‖g^i‖_2, x*), not emphasis: they are escaped, except a
-   ``*word*`` emphasis; a ``<`` is escaped too, so ``<eos>`` is not taken for an HTML tag.
+   ``*word*`` emphasis; ``<`` is escaped so that ``<eos>`` is not taken for an HTML tag, and ``$`` so that
+   ``$MINIBNG_DATA … $HOME`` is not taken for math (docstrings write their math in Unicode, not LaTeX).
 """
 from __future__ import annotations
 
@@ -106,11 +107,11 @@ def _escape_prose(text: str) -> str:
 
 
 def _escape_symbols(text: str) -> str:
-    return text.replace("_", "\\_").replace("*", "\\*").replace("<", "&lt;")
+    return text.replace("_", "\\_").replace("*", "\\*").replace("$", "\\$").replace("<", "&lt;")
 
 
 def escape_symbols(text: str) -> str:
-    """Escape ``_``, ``*`` and ``<`` outside code spans, fenced blocks and indented code blocks."""
+    """Escape ``_``, ``*``, ``$`` and ``<`` outside code spans, fenced blocks and indented code blocks."""
     out, in_fence, in_block, previous_blank = [], False, False, True
     for line in text.split("\n"):
         if line.lstrip().startswith("```"):
