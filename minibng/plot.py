@@ -13,6 +13,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from .checkpoint import atomic_write
 
@@ -33,7 +34,9 @@ def save(figure, path):
 def curves(rows, path, metrics=("train_loss", "test_loss"), group="depth", series="optimizer", log_y=False,
            title=None):
     """Plot ``metrics`` against epoch from ``rows`` (dicts with ``epoch``, ``group``, ``series`` and the metrics):
-    one column per value of ``group``, one row per metric, one line per value of ``series``."""
+    one column per value of ``group``, one row per metric, one line per value of ``series``.  Rows of several
+    seeds (a ``seed`` key) draw the mean over the seeds and a band from the lowest to the highest; short curves get
+    markers, so a one-epoch run still shows its points."""
     groups = sorted({row[group] for row in rows}, key=_sort_key)
     names = list(dict.fromkeys(row[series] for row in rows))
     figure = Figure(figsize=(4.2 * len(groups) + 0.6, 3.2 * len(metrics)), layout="constrained")
@@ -43,15 +46,24 @@ def curves(rows, path, metrics=("train_loss", "test_loss"), group="depth", serie
         for i, metric in enumerate(metrics):
             ax = axes[i][j]
             for name in names:
-                points = sorted((r["epoch"], r[metric]) for r in rows
-                                if r[group] == value and r[series] == name and _finite(r.get(metric)))
-                if points:
-                    ax.plot(*zip(*points), label=name, color=colors[name],
-                            linestyle="-" if name.endswith(("ng", "ngadap", "clip")) else "--")
+                per_epoch = {}
+                for r in rows:
+                    if r[group] == value and r[series] == name and _finite(r.get(metric)):
+                        per_epoch.setdefault(r["epoch"], []).append(r[metric])
+                if not per_epoch:
+                    continue
+                epochs = sorted(per_epoch)
+                mean = [float(np.mean(per_epoch[e])) for e in epochs]
+                ax.plot(epochs, mean, label=name, color=colors[name], marker="o" if len(epochs) <= 12 else None,
+                        markersize=3, linestyle="-" if name.endswith(("ng", "ngadap", "clip")) else "--")
+                if any(len(per_epoch[e]) > 1 for e in epochs):
+                    ax.fill_between(epochs, [min(per_epoch[e]) for e in epochs], [max(per_epoch[e]) for e in epochs],
+                                    color=colors[name], alpha=0.2, linewidth=0)
             if log_y and any(_finite(r.get(metric)) and r[metric] > 0 for r in rows):
                 ax.set_yscale("log")
             ax.set_title(f"{group} {value}" if i == 0 else "")
             ax.set_ylabel(_LABELS.get(metric, metric) if j == 0 else "")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.grid(True, which="both", alpha=0.3)
         axes[-1][j].set_xlabel("epoch")
     axes[0][-1].legend(fontsize="small", loc="best")

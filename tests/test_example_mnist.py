@@ -13,14 +13,33 @@ def test_mnist_mlp_writes_metrics_figures_and_a_table(tmp_path, capsys):
                     "--data-dir", str(real_data_root()), "--out", str(out), "--no-progress"])
     with open(out / "metrics.csv") as f:
         rows = list(csv.DictReader(f))
-    assert list(rows[0]) == ["optimizer", "depth", "epoch", "train_loss", "test_loss", "test_accuracy", "seconds"]
+    assert list(rows[0]) == ["optimizer", "depth", "seed", "epoch", "train_loss", "test_loss", "test_accuracy",
+                             "seconds"]
     assert len(rows) == 2 * 2 * 2
     assert {(r["optimizer"], r["depth"]) for r in rows} == {(o, d) for o in ("adam", "adamng") for d in ("3", "4")}
     assert all(0 <= float(r["test_accuracy"]) <= 1 for r in rows)
     assert (out / "curves.png").stat().st_size > 10_000 and (out / "gradnorms.png").stat().st_size > 10_000
-    assert (out / "depth4-adamng" / "checkpoint.npz").exists()
+    assert (out / "depth4-adamng-seed0" / "checkpoint.npz").exists()
     printed = capsys.readouterr().out
     assert "final training/test objective (mnist" in printed and printed.count("adamng") >= 2
+
+
+def test_several_seeds_run_each_configuration_once_per_seed(tmp_path, capsys):
+    out = tmp_path / "run"
+    mnist_mlp.main(["--depth", "3", "--optimizers", "adamng", "--epochs", "1", "--limit", "1000", "--seeds", "4,2",
+                    "--data-dir", str(real_data_root()), "--out", str(out), "--no-progress"])
+    with open(out / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["seed"] for r in rows] == ["4", "2"] and rows[0]["train_loss"] != rows[1]["train_loss"]
+    assert (out / "depth3-adamng-seed4").is_dir() and (out / "depth3-adamng-seed2").is_dir()
+    assert "mean [lowest, highest] over seeds 4,2" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("seeds", ["", "a,b", "-1", "1,1"])
+def test_bad_seed_lists_are_usage_errors(seeds, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        mnist_mlp.main(["--seeds", seeds])
+    assert exit_info.value.code == 2 and "--seeds must be a comma list" in capsys.readouterr().err
 
 
 def test_resume_skips_finished_runs_and_gives_the_same_table(tmp_path, capsys):

@@ -65,3 +65,14 @@ def run_folder(out, *parts):
     folder = os.path.join(out, "-".join(str(p) for p in parts))
     os.makedirs(folder, exist_ok=True)
     return folder
+
+
+def seed_list(p, text):
+    """Parse ``--seeds 0,1,2`` (a comma list of integers ≥ 0, each run once); anything else is a usage error."""
+    try:
+        seeds = [int(s) for s in str(text).split(",") if s.strip()]
+    except ValueError:
+        seeds = []
+    if not seeds or any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
+        p.error(f"--seeds must be a comma list of distinct integers >= 0, such as 0,1,2; got {text!r}")
+    return seeds
