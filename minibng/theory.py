@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import backend
+from .optim.partition import Partition
 
 __all__ = ["TheoremOneBound", "adagrad_bng_bound", "average_regret", "block_sizes_of"]
 
@@ -39,15 +40,16 @@ class TheoremOneBound:
 
 
 def block_sizes_of(blocks):
-    """Block sizes d_i from a list of sizes, an optimizer's ``opt.blocks`` [(name, size)], or a Blocks."""
+    """Block sizes d_i from a list of sizes, an optimizer's ``opt.blocks`` [(name, size)], or a Partition."""
     if hasattr(blocks, "sizes"):
         return [int(s) for s in blocks.sizes]
     return [int(b[1]) if isinstance(b, tuple) else int(b) for b in blocks]
 
 
-def _block_norms(vectors, starts):
-    """‖v^i‖₂ for every row of ``vectors`` (T, d) and block i (T, B)."""
-    return np.sqrt(np.add.reduceat(vectors * vectors, starts, axis=1))
+def _block_norms(vectors, partition):
+    """‖v^i‖₂ for every row of ``vectors`` (T, d) and block i (T, B), exact across the float range
+    (:meth:`minibng.optim.Partition.norms`)."""
+    return np.stack([partition.norms(row) for row in vectors]) if len(vectors) else np.zeros((0, len(partition.sizes)))
 
 
 def adagrad_bng_bound(iterates, gradients, comparator, blocks, lr, delta):
@@ -67,9 +69,9 @@ def adagrad_bng_bound(iterates, gradients, comparator, blocks, lr, delta):
         raise ValueError(f"lr (η) and delta (δ) must be > 0, got {lr}, {delta}")
     steps, dim = xs.shape
     starts = np.cumsum([0] + sizes[:-1])
-    norms = _block_norms(gs, starts)                                         # ‖g^i_t‖, (T, B)
-    expanded = np.repeat(norms, sizes, axis=1)
-    normalized = np.divide(gs, expanded, out=np.zeros_like(gs), where=expanded > 0)   # ĝ_t
+    partition = Partition([str(i) for i in range(len(sizes))], sizes, np, np.float64)
+    norms = _block_norms(gs, partition)                                      # ‖g^i_t‖, (T, B)
+    normalized = np.stack([partition.scale(g, 1.0, n, out=np.empty_like(g)) for g, n in zip(gs, norms)])   # ĝ_t
     s_final = np.sqrt((normalized ** 2).sum(axis=0))                         # s_T
     h1 = delta + np.abs(normalized[0])                                        # diag(H_1): s_1 = |ĝ_1|
     initial_term = float(((xs[0] - u) ** 2 * h1).sum() / (2 * lr * steps))

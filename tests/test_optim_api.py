@@ -47,6 +47,9 @@ def test_preset_names_and_the_papers_defaults():
     (lambda m: optim.SGD(m, lr=0.1, decay="during"), "decay"),
     (lambda m: optim.create("adamw", m), "unknown optimizer name"),
     (lambda m: optim.create("lars", m, weight_decay=-1), "weight_decay"),
+    (lambda m: optim.Adam(m, eps=0), "eps"),
+    (lambda m: optim.AdaGrad(m, eps=0), "eps"),
+    (lambda m: optim.RMSProp(m, eps=0), "eps"),
 ])
 def test_invalid_hyperparameters_raise_value_error_naming_the_option(make, option):
     with pytest.raises(ValueError, match=option):
@@ -74,3 +77,20 @@ def test_multistep_drops_at_each_milestone_and_exponential_decays_per_epoch():
         optim.Exponential(0)
     with pytest.raises(ValueError, match="epoch"):
         schedule.lr_at(0, 0.1)
+
+
+def test_create_names_a_non_string_name():
+    with pytest.raises(TypeError, match="optimizer name must be a string"):
+        optim.create(["adam"], model())
+
+
+def test_repr_prints_the_chain_right_to_left():
+    assert repr(optim.create("adamng", model())) == \
+        "Adam(lr=0.001, beta1=0.9, beta2=0.999, eps=1e-08) ∘ BlockNormalize ∘ blocks=layer (2 blocks)"
+    assert repr(optim.create("adagradbng", model(), blocks="global")) == \
+        "GradientNormScale ∘ AdaGrad(lr=0.01, eps=1e-10) ∘ BlockNormalize ∘ blocks=global (1 blocks)"
+    decayed = optim.SGD(model(), lr=0.1, weight_decay=1e-4, decay="before", normalize=optim.Clip(0.5))
+    assert [type(t).__name__ for t in decayed.direction_transforms] == ["WeightDecay", "GradientNorms", "Clip"]
+    assert repr(decayed).startswith("SGD(lr=0.1, momentum=0.0, dampening=0.0, nesterov=False) ∘ Clip(threshold=0.5) "
+                                    "∘ WeightDecay(weight_decay=0.0001)")
+    assert optim.SGD(model(), lr=0.1, track_norms=False).direction_transforms == []

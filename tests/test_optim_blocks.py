@@ -5,7 +5,7 @@ from hypothesis import given
 
 from minibng import nn, optim
 from minibng.nn.module import Parameter
-from minibng.optim.blocks import pack
+from minibng.optim.flat import pack
 from support import host, on
 from test_optim_helpers import block_gradients, make_params
 
@@ -22,14 +22,14 @@ def test_layer_partition_names_blocks_by_module_path_and_views_share_storage(dev
     opt = optim.SGD(model, lr=0.1)
     assert opt.blocks == [("0", 16), ("2.0", 10), ("2.1", 4)]
     assert opt.param_names == ["0.weight", "0.bias", "2.0.weight", "2.0.bias", "2.1.weight"]
-    x, g = opt.packed.x, opt.packed.g
+    x, g = opt.flat.x, opt.flat.g
     assert host(x).tolist() == np.concatenate([v.reshape(-1) for v in values.values()]).tolist()
     weight = model._modules["0"].weight
     weight.data[1, 2] = 7.5                       # writing through the layer's view writes into x
     assert host(x)[1 * 4 + 2] == 7.5
     weight.grad[...] = on(device, np.arange(12.0).reshape(3, 4) + 1)
     assert host(g)[:12].tolist() == list(np.arange(12.0) + 1)
-    assert all(p.packed_by is opt.packed for p in model.parameters())
+    assert all(p.packed_by is opt.flat for p in model.parameters())
 
 
 def test_tensor_global_and_explicit_partitions(device):
@@ -54,13 +54,13 @@ def test_list_of_parameters_named_by_position_or_by_given_names(device):
 @given(problem=block_gradients())
 def test_norms_and_expand_equal_a_loop_over_blocks(device, problem):
     params = make_params(device, problem)
-    packed = pack(params)
-    packed.g[...] = on(device, problem.grads[0])
-    norms = packed.norms(packed.g)
+    flat = pack(params)
+    flat.g[...] = on(device, problem.grads[0])
+    norms = flat.partition.norms(flat.g)
     expected = [np.sqrt(np.sum(b * b)) for b in problem.split(problem.grads[0])]
     np.testing.assert_allclose(host(norms), expected, rtol=1e-12)
-    scale = on(device, np.arange(packed.num_blocks, dtype=np.float64) + 0.5)
-    expanded = host(packed.expand(scale))
+    scale = on(device, np.arange(len(problem.sizes), dtype=np.float64) + 0.5)
+    expanded = host(flat.partition.expand(scale))
     assert expanded.tolist() == [i + 0.5 for i, n in enumerate(problem.sizes) for _ in range(n)]
 
 
@@ -68,7 +68,7 @@ def test_second_optimizer_takes_over_and_the_first_refuses_to_step(device):
     model = small_model(device)
     first = optim.SGD(model, lr=0.1)
     second = optim.Adam(model)
-    assert all(p.packed_by is second.packed for p in model.parameters())
+    assert all(p.packed_by is second.flat for p in model.parameters())
     with pytest.raises(RuntimeError, match="no longer owns its parameters"):
         first.step()
     second.step()                                  # the new owner works
@@ -84,7 +84,7 @@ def test_takeover_of_some_parameters_gives_the_rest_their_own_storage(device):
     optim.SGD([a], lr=0.1)
     assert b.packed_by is None and host(b.data).tolist() == [2.0] * 3
     b.data[...] = 5.0                              # b no longer writes into the released vector
-    assert host(first.packed.x)[2:].tolist() == [2.0] * 3
+    assert host(first.flat.x)[2:].tolist() == [2.0] * 3
 
 
 def test_invalid_partitions_and_params_are_value_or_type_errors(device):

@@ -16,7 +16,7 @@ from hypothesis import given, strategies as st
 
 from minibng import optim
 from minibng.nn.module import Parameter
-from minibng.optim.blocks import pack
+from minibng.optim.flat import pack
 from support import host, on
 
 DTYPES = [np.float32, np.float64]
@@ -74,8 +74,8 @@ def one_update(device, blocks, dtype, make_optimizer, values=None):
 @given(data=st.data())
 def test_block_norms_are_exact_from_the_smallest_normal_to_the_largest(device, dtype, data):
     sizes, blocks = data.draw(extreme_blocks(dtype))
-    packed = pack([Parameter(on(device, b)) for b in blocks])
-    norms = host(packed.norms(packed.x))
+    flat = pack([Parameter(on(device, b)) for b in blocks])
+    norms = host(flat.partition.norms(flat.x))
     assert norms.dtype == np.float64
     np.testing.assert_allclose(norms, [reference_norm(b) for b in blocks], rtol=8 * eps(dtype))
 
@@ -92,8 +92,8 @@ def test_block_norms_of_tiny_huge_zero_and_non_finite_blocks(device, dtype):
     if dtype == np.float32:        # a float32 block of subnormal numbers: the exact norm is a float64 number
         blocks.append(np.array([subnormal, subnormal]))
     blocks = [b.astype(dtype) for b in blocks]
-    packed = pack([Parameter(on(device, b)) for b in blocks])
-    norms = host(packed.norms(packed.x))
+    flat = pack([Parameter(on(device, b)) for b in blocks])
+    norms = host(flat.partition.norms(flat.x))
     expected = [math.sqrt(1000) * float(dtype(tiny)), math.sqrt(3) * float(dtype(huge)), 0.0, np.nan, np.inf,
                 math.sqrt(2) * float(finfo.tiny), 5.0] + ([math.sqrt(2) * subnormal] if dtype == np.float32 else [])
     np.testing.assert_allclose(norms, expected, rtol=8 * eps(dtype))

@@ -13,7 +13,7 @@ def one_direction(device, problem, normalize):
 
     Transforms that do not read ‖x^i‖ start from x = 0, where x_1 = −d exactly; reading d as x_0 − x_1 from other
     weights would cost up to eps·|x_0| per entry, far more than the transform's own rounding when d is small."""
-    if not getattr(normalize, "needs_param_norms", False):
+    if not isinstance(normalize, (optim.Adaptive, optim.Lars, optim.TrustRatio)):
         problem = type(problem)(problem.sizes, np.zeros_like(problem.x), problem.grads)
     params = make_params(device, problem)
     opt = optim.SGD(params, lr=1.0, normalize=normalize)

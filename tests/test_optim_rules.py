@@ -4,7 +4,8 @@ import pytest
 from hypothesis import given, strategies as st
 
 from minibng import optim
-from support import host
+from minibng.nn.module import Parameter
+from support import host, on
 from test_optim_helpers import BlockProblem, algorithm2, block_gradients, make_params, reference_run, run_steps
 
 NORMALIZE = {None: None, "block": "block", "adaptive": optim.Adaptive(0.3), "clip": optim.Clip(0.5)}
@@ -107,3 +108,15 @@ def test_every_preset_keeps_float32_end_to_end(device, name):
     assert all(buffer.dtype == np.float32 for buffer in opt.rule.state.values())
     assert host(opt.block_norms).dtype == np.float32
     assert np.all(np.isfinite(after)) and not np.array_equal(after, problem.x.astype(np.float32))
+
+
+def test_centered_rmsprop_survives_a_constant_gradient(device):
+    """a_t − m_t² of a constant gradient is 0 up to rounding, which takes it below 0 after ~1,000 steps (√ of it:
+    NaN); clipped at 0, the update stays finite."""
+    p = Parameter(on(device, np.zeros(64, dtype=np.float32)))
+    opt = optim.RMSProp([p], lr=1e-6, centered=True)
+    gradient = on(device, np.linspace(0.01, 3, 64, dtype=np.float32))     # 2.05 goes below 0 at step 1,129
+    for _ in range(2000):
+        p.grad[...] = gradient
+        opt.step()
+    assert np.isfinite(host(p.data)).all()

@@ -93,3 +93,48 @@ def test_load_rejects_a_different_model_naming_the_first_difference(device):
     del broken["state.2.weight.exp_avg_sq"]
     with pytest.raises(ValueError, match="buffer '2.weight.exp_avg_sq'"):
         optim.Adam(model_on(device)).load_state_dict(broken)
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("state.2.weight.exp_avg_sq", -1.0, "negative values"),
+    ("state.0.bias.exp_avg", np.nan, "NaN or infinite"),
+    ("step", -1, "'step' must be a finite number ≥ 0"),
+    ("step", 2.5, "whole number of steps"),
+    ("lr", np.inf, "'lr' must be a finite number"),
+])
+def test_load_checks_every_value_before_writing_any(device, key, value, message):
+    model = model_on(device)
+    source = optim.Adam(model)
+    feed(device, model, gradient_stream(0, 1, model)[0])
+    source.step()
+    state = source.state_dict()
+    state["state.0.weight.exp_avg"] = state["state.0.weight.exp_avg"] + 1.0   # a value that would be written first
+    if key.startswith("state."):
+        state[key] = np.full_like(state[key], value)
+    else:
+        state[key] = value
+    target = optim.Adam(model_on(device))
+    before = {name: host(buffer).copy() for name, buffer in target.rule.state.items()}
+    with pytest.raises(ValueError, match=message):
+        target.load_state_dict(state)
+    for name, buffer in target.rule.state.items():
+        np.testing.assert_array_equal(host(buffer), before[name])
+    assert target.step_count == 0 and target.lr == 1e-3
+
+
+def test_a_state_saved_before_the_chain_of_transforms_still_loads(device):
+    """Format 1 (no 'format' key) named AdaGradBNG's δ 'hyper.rule.delta'; every other key is unchanged."""
+    model = model_on(device)
+    source = optim.AdaGradBNG(model, lr=0.1, delta=1e-6)
+    for grads in gradient_stream(1, 3, model):
+        feed(device, model, grads)
+        source.step()
+    old = save_npz(source.state_dict())
+    del old["format"]
+    old["hyper.rule.delta"] = old.pop("hyper.rule.eps")
+    target = optim.AdaGradBNG(model_on(device), lr=0.1, delta=1e-6).load_state_dict(old)
+    assert target.step_count == 3
+    np.testing.assert_array_equal(host(target.rule.state["sum"]), host(source.rule.state["sum"]))
+    newer = dict(source.state_dict(), format=99)
+    with pytest.raises(ValueError, match="format 99, newer"):
+        optim.AdaGradBNG(model_on(device), lr=0.1, delta=1e-6).load_state_dict(newer)

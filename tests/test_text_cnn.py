@@ -164,7 +164,7 @@ def test_max_norm_rescales_long_columns_only(device):
     assert np.linalg.norm(host(out.weight.data), axis=0).max() <= s * (1 + 1e-6)
     np.testing.assert_array_equal(host(out.bias.data), bias_before)
     size = out.weight.size + out.bias.size           # the output layer is the flat vector's last block
-    np.testing.assert_array_equal(host(opt.packed.x)[-size:-out.bias.size], host(out.weight.data).ravel())
+    np.testing.assert_array_equal(host(opt.flat.x)[-size:-out.bias.size], host(out.weight.data).ravel())
 
 
 def test_learns_a_generated_corpus(device):

@@ -46,7 +46,7 @@ def run(device, sizes, make_loss, stochastic, steps, lr, delta, seed):
     iterates, grads, losses, comparator_losses = [], [], [], []
     for _ in range(steps):
         loss_fn = make_loss(rng, dim) if stochastic else fixed
-        x = host(opt.packed.x).copy()
+        x = host(opt.flat.x).copy()
         loss, grad = loss_fn(x)
         iterates.append(x), grads.append(grad), losses.append(loss), comparator_losses.append(loss_fn(comparator)[0])
         opt.zero_grad()

@@ -4,14 +4,15 @@ Each takes ``params`` (a Module, a list of Parameters or of (name, Parameter) pa
 "block" | Adaptive(alpha) | Clip(threshold)``, ``blocks="layer" | "tensor" | "global" | [[p, ...], ...]``,
 ``weight_decay`` (λ, added to the direction after normalization; ``decay="before"`` adds it before) and
 ``track_norms`` (compute ``block_norms`` every step even without a normalizer; default True).
-With ``normalize=None`` each equals the torch.optim rule of the same name.
+With ``normalize=None`` each equals the torch.optim rule of the same name.  ``eps`` must be > 0: with ε = 0 a
+coordinate whose gradient has always been 0 (MNIST's border pixels) divides 0 by 0.
 """
 from __future__ import annotations
 
 from . import checks
-from .normalizers import BlockNormalize, as_normalizer
 from .optimizer import Optimizer
-from .rules import AdaGradBNGRule, AdaGradRule, AdamRule, RMSPropRule, SGDRule
+from .rules import AdaGradRule, AdamRule, RMSPropRule, SGDRule
+from .transforms import BlockNormalize, GradientNormScale, as_transform
 
 __all__ = ["SGD", "AdaGrad", "RMSProp", "Adam", "AdaGradBNG"]
 
@@ -37,7 +38,7 @@ class AdaGrad(Optimizer):
 
     def __init__(self, params, lr=0.01, eps=1e-10, weight_decay=0.0, *, normalize=None, blocks="layer",
                  decay="after", track_norms=True):
-        super().__init__(params, AdaGradRule(checks.non_negative("eps", eps)), lr, normalize=normalize,
+        super().__init__(params, AdaGradRule(checks.positive("eps", eps)), lr, normalize=normalize,
                          blocks=blocks, weight_decay=weight_decay, decay=decay, track_norms=track_norms)
 
 
@@ -47,7 +48,7 @@ class RMSProp(Optimizer):
 
     def __init__(self, params, lr=1e-3, alpha=0.99, eps=1e-8, momentum=0.0, centered=False, weight_decay=0.0, *,
                  normalize=None, blocks="layer", decay="after", track_norms=True):
-        rule = RMSPropRule(checks.fraction("alpha", alpha), checks.non_negative("eps", eps),
+        rule = RMSPropRule(checks.fraction("alpha", alpha), checks.positive("eps", eps),
                            checks.fraction("momentum", momentum), checks.flag("centered", centered))
         super().__init__(params, rule, lr, normalize=normalize, blocks=blocks, weight_decay=weight_decay,
                          decay=decay, track_norms=track_norms)
@@ -62,22 +63,24 @@ class Adam(Optimizer):
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
         betas = (checks.fraction("betas[0]", betas[0]), checks.fraction("betas[1]", betas[1]))
-        super().__init__(params, AdamRule(betas, checks.non_negative("eps", eps)), lr, normalize=normalize,
+        super().__init__(params, AdamRule(betas, checks.positive("eps", eps)), lr, normalize=normalize,
                          blocks=blocks, weight_decay=weight_decay, decay=decay, track_norms=track_norms)
 
 
 class AdaGradBNG(Optimizer):
     """Algorithm 2, AdaGrad with block-normalized gradient, per step t and block i:
 
-        ĝ^i_t = g^i_t / ‖g^i_t‖₂            (a zero block stays zero)
-        s_t   = √(Σ_{τ≤t} ĝ_τ²)              (coordinate-wise, from the normalized gradients)
-        x^i_{t+1} = x^i_t − η ‖g^i_t‖ ĝ^i_t / (δ + s^i_t)
+        ĝ^i_t = g^i_t / ‖g^i_t‖₂            (a zero block stays zero)                BlockNormalize
+        s_t   = √(Σ_{τ≤t} ĝ_τ²)              (coordinate-wise, from the normalized    AdaGrad with ε = δ:
+        u_t   = η ĝ_t / (δ + s_t)            gradients)                               η ĝ_t / (√(Σ ĝ²) + δ)
+        τ^i_t ∘ ĝ^i_t = ‖g^i_t‖ u^i_t = η ‖g^i_t‖ (δ + s^i_t)⁻¹ ∘ ĝ^i_t               GradientNormScale
+        x_{t+1} = x_t − τ_t ∘ ĝ_t
 
     ``lr`` is η, ``delta`` is δ > 0.  Only ``normalize="block"`` is meaningful here.
     """
 
     def __init__(self, params, lr=0.01, delta=1e-10, *, normalize="block", blocks="layer", track_norms=True):
-        if not isinstance(as_normalizer(normalize), BlockNormalize):
+        if not isinstance(as_transform(normalize), BlockNormalize):
             raise ValueError(f"normalize: AdaGradBNG is defined with block normalization ('block'), got {normalize!r}")
-        super().__init__(params, AdaGradBNGRule(checks.positive("delta", delta)), lr, normalize="block",
-                         blocks=blocks, track_norms=track_norms)
+        super().__init__(params, AdaGradRule(checks.positive("delta", delta)), lr, normalize="block",
+                         blocks=blocks, track_norms=track_norms, update_transforms=[GradientNormScale()])

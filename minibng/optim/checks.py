@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["number", "non_negative", "positive", "fraction", "closed_fraction", "flag"]
+__all__ = ["number", "non_negative", "positive", "fraction", "closed_fraction", "flag", "choice"]
 
 
 def number(option, value):
@@ -48,4 +48,10 @@ def closed_fraction(option, value):
 def flag(option, value):
     if not isinstance(value, bool):
         raise ValueError(f"{option} must be True or False, got {value!r}")
+    return value
+
+
+def choice(option, value, choices):
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{option} must be one of {', '.join(map(repr, choices))}, got {value!r}")
     return value

@@ -1,58 +1,103 @@
-"""Optimizer = block partition ∘ direction transform ∘ step rule, over one flat parameter vector.
+"""The optimizer: one ordered chain, direction transforms → step rule → update transforms, over one flat vector.
 
-One step of Algorithm 1 (generic BNG), with λ the weight decay:
+``Optimizer.step`` is the paper's Algorithm 1, numbered as its box (the paper writes F′_i(x_t, ξ_t) for the
+gradient block this code calls g^i, and g^i_t for the normalized block this code calls ĝ^i):
 
-    1. g = ∇F(x_t, ξ_t)                      already in the flat vector g (layers' backward filled it)
-    2. n_i = ‖g^i‖₂ for every block          blocks.norms(g)            one segment sum
-       ĝ^i = g^i · a_i / b_i                   normalizer.block_ratio      NG, NGadap, CLIP, LARS
-       d = ĝ + λx                              weight decay after normalization (decay="before": d = s(g + λx))
-    3. u = rule(d)                             step rule fed d instead of g: SGD, AdaGrad, RMSProp, Adam
-    4. x_{t+1} = x_t − lr · c · u              (c: the rule's scalar step_scale; τ_t ∘ ĝ_t = lr · c · u)
+    line 2   t ← t + 1
+    line 3   g^i = F′_i(x_t, ξ_t), written by the layers' backward into the flat gradient;
+             ĝ^i_t = g^i / ‖g^i‖ by the direction transforms (or NGadap, CLIP, LARS; weight decay λx)
+    line 4   step sizes τ_t from the rule (SGD-momentum, AdaGrad, RMSProp, Adam) fed ĝ_t: u = τ_t ∘ ĝ_t,
+             then the update transforms (LAMB's trust ratio; AdaGradBNG's ‖g^i_t‖)
+    line 5   x_{t+1} = x_t − τ_t ∘ ĝ_t
 
-A transform with stage "step" (LAMB's trust ratio) scales u between 3 and 4.  Everything is whole-vector,
-in-place array code: no Python loop over blocks, no host round-trip.
+The chain is built once, by the constructor of each optimizer (:mod:`.algorithms`); ``repr(opt)`` prints it.
+Everything is whole-vector, in-place array code: no Python loop over blocks, no host round-trip.
 """
 from __future__ import annotations
 
 from .. import backend
 from . import checks
-from .blocks import pack
-from .normalizers import as_normalizer
+from .flat import pack
 from .state import load_state, save_state
+from .transforms import GradientNorms, UpdateTransform, WeightDecay, as_transform
 
-__all__ = ["Optimizer"]
+__all__ = ["Optimizer", "Iteration"]
+
+
+class Iteration:
+    """What the transforms of iteration t share: ``t`` (from 1), ``lr`` (η), ``x`` (x_t), ``partition``,
+    ``grad_norms`` (‖g^i_t‖ once :class:`GradientNorms` measured them, float64), ``param_norms`` (‖x^i_t‖, measured
+    on first use), ``direction`` (the buffer direction transforms write into) and ``scratch`` (free between calls)."""
+
+    def __init__(self, flat):
+        xp = flat.partition.xp
+        self.t, self.lr, self.x, self.partition, self.grad_norms = 0, 0.0, flat.x, flat.partition, None
+        self.direction, self.scratch = xp.empty_like(flat.x), flat.partition.scratch
+        self._param_norms = None
+
+    def next(self, lr):
+        """Begin the next iteration: t ← t + 1 with learning rate ``lr``."""
+        self.t, self.lr, self._param_norms = self.t + 1, lr, None
+        return self
+
+    @property
+    def param_norms(self):
+        if self._param_norms is None:
+            self._param_norms = self.partition.norms(self.x)
+        return self._param_norms
 
 
 class Optimizer:
-    """Base of every optimizer.  See the module docstring for the step; subclasses only choose the rule.
+    """Base of every optimizer; subclasses choose the rule and its update transforms (see the module docstring).
 
-    Attributes: ``lr`` (settable), ``base_lr`` (the lr given at construction; schedules scale it),
-    ``blocks`` [(name, size)], ``block_norms`` (device array of the last step's ‖g^i‖, None before the first
-    step), ``param_names``, ``step_count``.
+    ``normalize``: None, ``"block"`` (NG), or a :class:`.transforms.Transform` (Adaptive, Clip, Lars; an
+    :class:`.transforms.UpdateTransform` such as TrustRatio goes after the rule).  ``weight_decay`` λ adds λx to the
+    direction after normalization, or before it with ``decay="before"``.  ``track_norms`` measures ‖g^i‖ every step
+    (``block_norms``) even when no transform needs them.
+
+    Attributes: ``lr`` (settable), ``base_lr`` (the lr given at construction; schedules scale it), ``blocks``
+    [(name, size)], ``block_norms`` (the last step's ‖g^i‖ on the parameters' device, None before a step),
+    ``param_names``, ``step_count`` (t), ``direction_transforms``, ``rule``, ``update_transforms``, ``flat``.
     """
 
     def __init__(self, params, rule, lr, *, normalize=None, blocks="layer", weight_decay=0.0, decay="after",
-                 track_norms=True):
+                 track_norms=True, update_transforms=()):
         self.lr = lr
         self.base_lr = self.lr
         self.weight_decay = checks.non_negative("weight_decay", weight_decay)
-        if decay not in ("after", "before"):
-            raise ValueError(f"decay must be 'after' or 'before' (normalization), got {decay!r}")
-        self.decay = decay
-        self.track_norms = checks.flag("track_norms", track_norms)
-        self.normalizer = as_normalizer(normalize)
+        self.decay = checks.choice("decay", decay, ("after", "before"))
+        self.normalizer = as_transform(normalize)
         if self.normalizer is not None and self.normalizer.weight_decay and self.weight_decay:
             raise ValueError(f"weight_decay: {type(self.normalizer).__name__} adds its own weight decay; "
                              "give it there and leave the optimizer's weight_decay at 0")
+        self.update_transforms = list(update_transforms)
+        direction = [] if self.normalizer is None or isinstance(self.normalizer, UpdateTransform) else [self.normalizer]
+        if isinstance(self.normalizer, UpdateTransform):
+            self.update_transforms.append(self.normalizer)
+        decay_step = [WeightDecay(self.weight_decay)] if self.weight_decay else []
+        if checks.flag("track_norms", track_norms) or any(t.needs_grad_norms for t in direction + self.update_transforms):
+            direction.insert(0, GradientNorms())
+        self.direction_transforms = (decay_step + direction if decay == "before" else direction + decay_step)
         self.rule = rule
-        self.packed = pack(params, blocks)
-        xp, x = self.packed.xp, self.packed.x
-        self.rule.init_state(x)
-        self._direction, self._step = xp.empty_like(x), xp.empty_like(x)
-        self._scratch = self.packed._scratch   # shared: fewer buffers, less cache traffic
-        num_blocks = self.packed.num_blocks
-        self._grad_norms = None
-        self.step_count = 0
+        self.partition_kind = blocks if isinstance(blocks, str) else "custom"
+        self.flat = pack(params, blocks)
+        self.rule.init_state(self.flat.x)
+        self._iteration = Iteration(self.flat)
+
+    def step(self):
+        """Lines 2–5 of Algorithm 1 (module docstring; docs/algorithm.md puts them beside the paper's box)."""
+        it = self._live().next(self.lr)                # line 2: t ← t + 1
+        d = self.flat.g                                # line 3: g = F′(x_t, ξ_t), written by the layers' backward,
+        for transform in self.direction_transforms:    #         then ĝ^i_t = g^i/‖g^i‖ (NG; or NGadap, CLIP,
+            d = transform(d, it)                       #         LARS), + λx
+        u = self.rule(d, it)                           # line 4: τ_t from the rule fed ĝ_t; u = τ_t ∘ ĝ_t
+        for transform in self.update_transforms:       #         (LAMB's trust ratio, AdaGradBNG's ‖g^i_t‖)
+            u = transform(u, it)
+        self.flat.x -= u                               # line 5: x_{t+1} = x_t − τ_t ∘ ĝ_t
+
+    def zero_grad(self):
+        """g ← 0 (one call for every parameter's gradient)."""
+        self.flat.g[...] = 0
 
     # -- hyperparameters and logging ------------------------------------------------------------------------
     @property
@@ -64,99 +109,41 @@ class Optimizer:
         self._lr = checks.non_negative("lr", value)
 
     @property
+    def step_count(self):
+        """t: the number of steps taken (saved in state_dict)."""
+        return self._iteration.t
+
+    @step_count.setter
+    def step_count(self, value):
+        self._iteration.t = value
+
+    @property
     def blocks(self):
         """[(block name, size d_i)] in the order of the flat vector."""
-        return list(zip(self.packed.names, self.packed.sizes))
+        return list(zip(self.flat.partition.names, self.flat.partition.sizes))
 
     @property
     def param_names(self):
-        return list(self.packed.param_names)
+        return list(self.flat.param_names)
 
     @property
     def block_norms(self):
-        """‖g^i‖₂ of the last step for every block (a copy, on the parameters' device); None before a step.
+        """‖g^i‖₂ of the last step for every block (on the parameters' device, in their dtype); None before a
+        step or without norm tracking.  With decay="before" these are the norms of g^i + λx^i."""
+        norms = self._iteration.grad_norms
+        return None if norms is None else norms.astype(self.flat.partition.dtype)
 
-        With decay="before" these are the norms of g^i + λx^i, the vector that was normalized.
-        """
-        return None if self._grad_norms is None else self._grad_norms.astype(self.packed.dtype)
+    def to_host_norms(self):
+        """The last step's block norms as a host NumPy array (forces a device sync; for logging only)."""
+        norms = self.block_norms
+        return None if norms is None else backend.asnumpy(norms)
 
     def __repr__(self):
-        normalize = "None" if self.normalizer is None else repr(self.normalizer)
-        return (f"{type(self).__name__}(lr={self.lr}, normalize={normalize}, blocks={self.packed.num_blocks}, "
-                f"size={self.packed.size}, {self.rule.config()})")
-
-    # -- the step --------------------------------------------------------------------------------------------
-    def zero_grad(self):
-        """g ← 0 (one call for every parameter's gradient)."""
-        self.packed.g[...] = 0
-
-    def step(self):
-        """x_{t+1} = x_t − lr · rule(normalize(g) + λx)  (module docstring)."""
-        packed = self._live()
-        xp, x, g = packed.xp, packed.x, packed.g
-        normalizer, decay = self.normalizer, self.weight_decay
-        self.step_count += 1
-        direction = g
-        if decay and self.decay == "before":
-            direction = self._add_decay(g, x, decay, self._direction)
-        if self.track_norms or (normalizer is not None and normalizer.stage == "direction"):
-            self._grad_norms = packed.norms(direction)
-        if normalizer is not None and normalizer.stage == "direction":
-            param_norms = packed.norms(x) if normalizer.needs_param_norms else None
-            numerator, denominator = normalizer.block_ratio(self._grad_norms, param_norms)
-            if normalizer.weight_decay:
-                direction = self._add_decay(direction, x, normalizer.weight_decay, self._direction)
-            direction = packed.scale(direction, numerator, denominator, out=self._direction)
-        if decay and self.decay == "after":
-            direction = self._add_decay(direction, x, decay, self._direction)
-        step = self.rule.update(direction, self.step_count, self._step, g)
-        step_scale = self.rule.step_scale
-        if normalizer is not None and normalizer.stage == "step":
-            step, step_scale = self._trust_ratio(step, x, normalizer, step_scale), 1.0
-        x -= xp.multiply(step, self.lr * step_scale, out=self._scratch)
-
-    def _add_decay(self, direction, x, decay, out):
-        """direction + λx, written to ``out`` (which may be ``direction`` itself)."""
-        xp = self.packed.xp
-        if direction is out:
-            direction += xp.multiply(x, decay, out=self._scratch)
-            return direction
-        xp.multiply(x, decay, out=out)
-        out += direction
-        return out
-
-    def _trust_ratio(self, step, x, normalizer, step_scale):
-        packed, xp = self.packed, self.packed.xp
-        step = xp.multiply(step, step_scale, out=self._step)
-        if normalizer.weight_decay:
-            step = self._add_decay(step, x, normalizer.weight_decay, step)
-        numerator, denominator = normalizer.block_ratio(packed.norms(step), packed.norms(x))
-        return packed.scale(step, numerator, denominator, out=step)
-
-    def _live(self):
-        if self.packed.released:
-            raise RuntimeError(f"this {type(self).__name__} no longer owns its parameters: another optimizer packed "
-                               "them later (or release() was called); create one optimizer per model")
-        return self.packed
-
-    def release(self):
-        """Give the parameters back their own storage; this optimizer cannot step afterwards."""
-        self.packed.release()
-
-    # -- state -----------------------------------------------------------------------------------------------
-    def state_dict(self):
-        """A flat {str: host array or Python scalar/str} dict (saves with numpy.savez, loads without pickle).
-
-        Keys: ``optimizer``, ``normalize``, ``step``, ``lr``, ``base_lr``, ``hyper.<name>``,
-        ``block.<block name>.size``, ``param.<param name>.size`` and ``state.<param name>.<buffer>`` (the slice
-        of each rule buffer that belongs to that parameter, in its shape).  Nothing is keyed by position.
-        """
-        return save_state(self)
-
-    def load_state_dict(self, state):
-        """Restore a state_dict, after checking it names the same blocks, parameters and buffers."""
-        load_state(self, state)
-        return self
+        """The chain, applied right to left: update transforms ∘ rule ∘ direction transforms ∘ partition."""
+        rule = repr(self.rule).replace("(", f"(lr={self.lr}, ", 1).replace(", )", ")")
+        shown = [repr(t) for t in reversed(self.update_transforms)] + [rule] + [
+            repr(t) for t in reversed(self.direction_transforms) if not isinstance(t, GradientNorms)]
+        return " ∘ ".join(shown + [f"blocks={self.partition_kind} ({len(self.flat.partition.sizes)} blocks)"])
 
     def hyperparameters(self):
         """Rule and transform hyperparameters as {name: float}, recorded in state_dict and checked on load."""
@@ -167,7 +154,27 @@ class Optimizer:
         hyper["decay_before"] = float(self.decay == "before")
         return hyper
 
-    def to_host_norms(self):
-        """The last step's block norms as a host NumPy array (forces a device sync; for logging only)."""
-        norms = self.block_norms
-        return None if norms is None else backend.asnumpy(norms)
+    # -- ownership and state --------------------------------------------------------------------------------
+    def _live(self):
+        if self.flat.released:
+            raise RuntimeError(f"this {type(self).__name__} no longer owns its parameters: another optimizer packed "
+                               "them later (or release() was called); create one optimizer per model")
+        return self._iteration
+
+    def release(self):
+        """Give the parameters back their own storage; this optimizer cannot step afterwards."""
+        self.flat.release()
+
+    def state_dict(self):
+        """A flat {str: host array or Python scalar/str} dict (saves with numpy.savez, loads without pickle).
+
+        Keys: ``optimizer``, ``normalize``, ``step``, ``lr``, ``base_lr``, ``hyper.<name>``,
+        ``block.<block name>.size``, ``param.<param name>.size`` and ``state.<param name>.<buffer>`` (the slice
+        of each rule buffer that belongs to that parameter, in its shape).  Nothing is keyed by position.
+        """
+        return save_state(self)
+
+    def load_state_dict(self, state):
+        """Restore a state_dict, after checking everything in it (names, sizes, values) before changing anything."""
+        load_state(self, state)
+        return self

@@ -26,7 +26,7 @@ for the NGadap and CLIP presets ``alpha=`` / ``threshold=`` change the transform
 from __future__ import annotations
 
 from .algorithms import SGD, AdaGrad, AdaGradBNG, Adam, RMSProp
-from .normalizers import Adaptive, Clip, Lars, TrustRatio
+from .transforms import Adaptive, Clip, Lars, TrustRatio
 
 __all__ = ["create", "preset_names", "PRESETS"]
 
@@ -84,7 +84,9 @@ def preset_names():
 
 def create(name, params, **overrides):
     """The optimizer called ``name`` (case-insensitive) over ``params``, with the paper's defaults."""
-    key = name.lower() if isinstance(name, str) else name
+    if not isinstance(name, str):
+        raise TypeError(f"optimizer name must be a string such as 'adamng', got {type(name).__name__} {name!r}")
+    key = name.lower()
     if key not in PRESETS:
         raise ValueError(f"unknown optimizer name {name!r}; known: {', '.join(PRESETS)}")
     return PRESETS[key](params, **overrides)

@@ -1,13 +1,9 @@
-"""Step-size rules: whole-vector, in-place array code over the flat direction d, with preallocated state.
+"""Step-size rules (Algorithm 1, line 4): from the direction d_t to the update τ_t ∘ d_t, whole-vector and in place.
 
-A rule turns the direction d_t (the normalized gradient ĝ_t, plus weight decay) into a step u_t; the optimizer
-then sets x_{t+1} = x_t − lr · step_scale · u_t (step_scale is a scalar the rule may set, e.g. Adam's bias
-correction, so that no full-vector pass is spent on it).  So τ_t ∘ ĝ_t of Algorithm 1 is lr · u_t.  Each rule matches the
-torch.optim rule of the same name when the direction is the raw gradient (normalize=None).
-
-``update(d, t, out, g)``: d the direction, t the step number (1 for the first step), ``out`` a free (d,)
-buffer the rule may write its step into, g the raw gradient (only AdaGradBNG reads it).  It returns u_t,
-which may be ``d``, ``out`` or a state array; it must not modify d or g.
+A rule holds its state (flat (d,) buffers, allocated once by ``init_state(x)``) and one output buffer;
+``rule(d, it)`` returns the update u_t = τ_t ∘ d_t for the iteration ``it`` (its ``t`` counts from 1, its ``lr``
+is η) and never modifies d.  Fed the raw gradient (normalize=None), each rule matches the torch.optim rule of
+the same name.
 """
 from __future__ import annotations
 
@@ -15,192 +11,136 @@ import math
 
 from .. import backend
 
-__all__ = ["Rule", "SGDRule", "AdaGradRule", "RMSPropRule", "AdamRule", "AdaGradBNGRule"]
+__all__ = ["Rule", "SGDRule", "AdaGradRule", "RMSPropRule", "AdamRule"]
 
 
 class Rule:
-    """Base class.  ``state`` maps a name to a flat (d,) array; ``init_state(x)`` allocates it as zeros."""
+    """Base class.  ``state`` maps a buffer name to a flat (d,) array, zeros at the start."""
 
     name = "rule"
     state_names = ()
-    step_scale = 1.0   # a scalar the optimizer folds into lr: x ← x − (lr · step_scale) · u
+    hyperparameters = ()
 
     def init_state(self, x):
-        self.state = {name: backend.get_array_module(x).zeros_like(x) for name in self.state_names}
+        xp = backend.get_array_module(x)
+        self.state = {name: xp.zeros_like(x) for name in self.state_names}
+        self.update = xp.empty_like(x)
 
     def config(self):
         """Hyperparameters, saved in the optimizer's state_dict and checked on load."""
-        return {}
+        return {k: getattr(self, k) for k in self.hyperparameters}
 
-    def update(self, d, t, out, g):
-        raise NotImplementedError
+    def __repr__(self):
+        return f"{type(self).__name__[:-4]}({', '.join(f'{k}={v!r}' for k, v in self.config().items())})"
 
 
 class SGDRule(Rule):
     """Momentum SGD as Torch7 and PyTorch: v_1 = d_1, v_t = μ v_{t−1} + (1 − dampening) d_t;
-    u = v, or u = d + μ v (Nesterov); with μ = 0, u = d."""
+    u_t = η v_t, or η (d_t + μ v_t) with Nesterov; with μ = 0, u_t = η d_t."""
 
     name = "sgd"
+    hyperparameters = ("momentum", "dampening", "nesterov")
 
     def __init__(self, momentum=0.0, dampening=0.0, nesterov=False):
         self.momentum, self.dampening, self.nesterov = momentum, dampening, nesterov
         self.state_names = ("momentum_buffer",) if momentum > 0 else ()
 
-    def config(self):
-        return {"momentum": self.momentum, "dampening": self.dampening, "nesterov": float(self.nesterov)}
-
-    def update(self, d, t, out, g):
-        if self.momentum == 0:
-            return d
+    def __call__(self, d, it):
+        xp, u, mu = backend.get_array_module(d), self.update, self.momentum
+        if mu == 0:
+            return xp.multiply(d, it.lr, out=u)
         v = self.state["momentum_buffer"]
-        if t == 1:
+        if it.t == 1:
             v[...] = d
         else:
-            v *= self.momentum
-            if self.dampening == 0:
-                v += d
-            else:
-                v += _scaled(d, 1 - self.dampening, out)
+            v *= mu
+            v += d if self.dampening == 0 else xp.multiply(d, 1 - self.dampening, out=u)
         if not self.nesterov:
-            return v
-        _scaled(v, self.momentum, out)
-        out += d
-        return out
+            return xp.multiply(v, it.lr, out=u)
+        xp.multiply(v, mu, out=u)
+        u += d
+        u *= it.lr
+        return u
 
 
 class AdaGradRule(Rule):
-    """AdaGrad: s_t = s_{t−1} + d_t²;  u = d_t / (√s_t + ε)  (ε = 1e-10 as torch.optim.Adagrad)."""
+    """AdaGrad (Duchi et al. 2011): s_t = s_{t−1} + d_t²;  u_t = η d_t / (√s_t + ε)."""
 
     name = "adagrad"
     state_names = ("sum",)
+    hyperparameters = ("eps",)
 
     def __init__(self, eps=1e-10):
         self.eps = eps
 
-    def config(self):
-        return {"eps": self.eps}
-
-    def update(self, d, t, out, g):
-        acc = self.state["sum"]
-        _square(d, out)
-        acc += out
-        _sqrt(acc, out)
-        out += self.eps
-        return _divide(d, out, out)
+    def __call__(self, d, it):
+        xp, u, s = backend.get_array_module(d), self.update, self.state["sum"]
+        s += xp.multiply(d, d, out=u)
+        xp.sqrt(s, out=u)
+        u += self.eps
+        xp.divide(d, u, out=u)
+        u *= it.lr
+        return u
 
 
 class RMSPropRule(Rule):
-    """RMSProp as torch.optim.RMSprop: a_t = α a_{t−1} + (1 − α) d²;  centered: m_t = α m_{t−1} + (1 − α) d,
-    a_t ← a_t − m_t²;  r = d / (√a_t + ε);  with momentum μ > 0: b_t = μ b_{t−1} + r and u = b_t, else u = r."""
+    """RMSProp as torch.optim.RMSprop: a_t = α a_{t−1} + (1 − α) d_t²;  centered: m_t = α m_{t−1} + (1 − α) d_t
+    and a_t − m_t² (clipped at 0: rounding can take it below) in place of a_t;  r_t = d_t / (√a_t + ε);
+    u_t = η r_t, or with momentum μ > 0: b_t = μ b_{t−1} + r_t and u_t = η b_t."""
 
     name = "rmsprop"
+    hyperparameters = ("alpha", "eps", "momentum", "centered")
 
     def __init__(self, alpha=0.99, eps=1e-8, momentum=0.0, centered=False):
         self.alpha, self.eps, self.momentum, self.centered = alpha, eps, momentum, centered
         self.state_names = ("square_avg",) + (("grad_avg",) if centered else ()) + (
             ("momentum_buffer",) if momentum > 0 else ())
 
-    def config(self):
-        return {"alpha": self.alpha, "eps": self.eps, "momentum": self.momentum, "centered": float(self.centered)}
-
-    def update(self, d, t, out, g):
-        square_avg = self.state["square_avg"]
-        square_avg *= self.alpha
-        _square(d, out)
-        out *= 1 - self.alpha
-        square_avg += out
+    def __call__(self, d, it):
+        xp, u, a = backend.get_array_module(d), self.update, self.state["square_avg"]
+        a *= self.alpha
+        a += xp.multiply(xp.multiply(d, d, out=u), 1 - self.alpha, out=u)
         if self.centered:
-            grad_avg = self.state["grad_avg"]
-            grad_avg *= self.alpha
-            grad_avg += _scaled(d, 1 - self.alpha, out)
-            _square(grad_avg, out)
-            _subtract(square_avg, out, out)
-            _sqrt(out, out)
+            m = self.state["grad_avg"]
+            m *= self.alpha
+            m += xp.multiply(d, 1 - self.alpha, out=u)
+            xp.maximum(xp.subtract(a, xp.multiply(m, m, out=u), out=u), 0, out=u)
+            xp.sqrt(u, out=u)
         else:
-            _sqrt(square_avg, out)
-        out += self.eps
-        _divide(d, out, out)
+            xp.sqrt(a, out=u)
+        u += self.eps
+        xp.divide(d, u, out=u)
         if self.momentum == 0:
-            return out
-        buffer = self.state["momentum_buffer"]
-        buffer *= self.momentum
-        buffer += out
-        return buffer
+            u *= it.lr
+            return u
+        b = self.state["momentum_buffer"]
+        b *= self.momentum
+        b += u
+        return xp.multiply(b, it.lr, out=u)
 
 
 class AdamRule(Rule):
     """Adam as torch.optim.Adam: m_t = β₁m + (1 − β₁)d;  v_t = β₂v + (1 − β₂)d²;
-    u = (m_t / c₁) / (√v_t / √c₂ + ε),  c_k = 1 − β_k^t (bias correction)."""
+    u_t = η (m_t / c₁) / (√v_t / √c₂ + ε),  c_k = 1 − β_kᵗ (bias correction)."""
 
     name = "adam"
     state_names = ("exp_avg", "exp_avg_sq")
+    hyperparameters = ("beta1", "beta2", "eps")
 
     def __init__(self, betas=(0.9, 0.999), eps=1e-8):
-        self.beta1, self.beta2 = betas
-        self.eps = eps
+        (self.beta1, self.beta2), self.eps = betas, eps
 
-    def config(self):
-        return {"beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}
-
-    def update(self, d, t, out, g):
+    def __call__(self, d, it):
+        xp, u = backend.get_array_module(d), self.update
         m, v = self.state["exp_avg"], self.state["exp_avg_sq"]
         m *= self.beta1
-        m += _scaled(d, 1 - self.beta1, out)
+        m += xp.multiply(d, 1 - self.beta1, out=u)
         v *= self.beta2
-        _square(d, out)
-        out *= 1 - self.beta2
-        v += out
-        c1, c2 = 1 - self.beta1 ** t, 1 - self.beta2 ** t
-        # (m/c₁) / (√v/√c₂ + ε) = (√c₂/c₁) · m / (√v + ε√c₂): the scalar goes to step_scale, saving two passes.
-        _sqrt(v, out)
-        out += self.eps * math.sqrt(c2)
-        _divide(m, out, out)
-        self.step_scale = math.sqrt(c2) / c1
-        return out
-
-
-class AdaGradBNGRule(Rule):
-    """Algorithm 2 (AdaGradBNG): s_t = √(Σ_{τ≤t} ĝ_τ²) from the normalized directions d = ĝ, and
-    u^i = ‖g^i_t‖ ĝ^i_t / (δ + s^i_t) = g^i_t / (δ + s^i_t), so x_{t+1} = x_t − η u."""
-
-    name = "adagradbng"
-    state_names = ("sum",)
-
-    def __init__(self, delta=1e-10):
-        self.delta = delta
-
-    def config(self):
-        return {"delta": self.delta}
-
-    def update(self, d, t, out, g):
-        acc = self.state["sum"]
-        _square(d, out)
-        acc += out
-        _sqrt(acc, out)
-        out += self.delta
-        return _divide(g, out, out)
-
-
-# In-place helpers: each writes into ``out`` so that no step allocates a full-size temporary.
-def _xp(a):
-    return backend.get_array_module(a)
-
-
-def _scaled(a, factor, out):
-    return _xp(a).multiply(a, factor, out=out)
-
-
-def _square(a, out):
-    return _xp(a).multiply(a, a, out=out)
-
-
-def _sqrt(a, out):
-    return _xp(a).sqrt(a, out=out)
-
-
-def _divide(a, b, out):
-    return _xp(a).divide(a, b, out=out)
-
-
-def _subtract(a, b, out):
-    return _xp(a).subtract(a, b, out=out)
+        v += xp.multiply(xp.multiply(d, d, out=u), 1 - self.beta2, out=u)
+        c1, c2 = 1 - self.beta1 ** it.t, 1 - self.beta2 ** it.t
+        # η (m/c₁) / (√v/√c₂ + ε) = (η√c₂/c₁) · m / (√v + ε√c₂): one pass fewer than dividing v by c₂
+        xp.sqrt(v, out=u)
+        u += self.eps * math.sqrt(c2)
+        xp.divide(m, u, out=u)
+        u *= it.lr * math.sqrt(c2) / c1
+        return u

@@ -1,0 +1,197 @@
+"""Block transforms: the links of an optimizer's chain before and after its step rule.
+
+Each transform maps a flat vector v ∈ R^d to another, block by block, with per-block values computed for all
+blocks at once.  *Direction transforms* act on the gradient before the rule (Algorithm 1, line 2); *update
+transforms* (:class:`UpdateTransform`) act on the rule's update τ_t ∘ d after it.  With n_i = ‖g^i‖₂ (measured
+by :class:`GradientNorms`, exact float64 block norms) and p_i = ‖x^i‖₂:
+
+| transform                 | block i of the output                       | paper / source             |
+|---------------------------|---------------------------------------------|----------------------------|
+| ``BlockNormalize`` (NG)   | v^i / n_i                                   | …NG, Algorithm 1 line 2    |
+| ``Adaptive(α)``           | v^i · α p_i / n_i  (v^i / n_i if p_i = 0)   | …NGadap                    |
+| ``Clip(c)``               | v^i · c / max(n_i, c)                       | …CLIP                      |
+| ``Lars(η, λ)``            | (v^i + λx^i) · η p_i / (n_i + λ p_i)        | LARS (You et al. 2017)     |
+| ``WeightDecay(λ)``        | v^i + λx^i                                  | Torch7's optim.sgd         |
+| ``TrustRatio(λ)`` (update)| w^i · η p_i / ‖w^i‖, w = u + ηλx            | LAMB (You et al. 2019)     |
+| ``GradientNormScale``     | u^i · n_i                                   | Algorithm 2 (AdaGradBNG)   |
+
+Every per-block factor is a ratio a_i / b_i handed to ``Partition.scale``, which never forms a ratio that
+overflows (so a block with ‖g^i‖ = 1e-30 is normalized as exactly as one with ‖g^i‖ = 1).  A block whose b_i
+is 0 gets the factor 0, so a zero block stays zero; LARS and LAMB use the ratio 1 where either norm is 0.
+Ratios are array expressions (``xp.where``, ``xp.maximum``), never a Python ``if`` on a value, so a GPU step
+never waits for the host.
+
+To write a transform: subclass :class:`Transform` (or :class:`UpdateTransform`), implement
+``__call__(v, it)`` returning the new vector (written into ``it.direction``, or in place into an update), read
+what the iteration offers (``it.x``, ``it.lr``, ``it.grad_norms``, ``it.param_norms``, ``it.partition``), set
+``needs_grad_norms = True`` if it reads ``it.grad_norms``, and list its hyperparameters in ``config()``.
+"""
+from __future__ import annotations
+
+from . import checks
+
+__all__ = ["Transform", "UpdateTransform", "GradientNorms", "WeightDecay", "BlockNormalize", "Adaptive", "Clip",
+           "Lars", "TrustRatio", "GradientNormScale", "as_transform"]
+
+
+class Transform:
+    """A direction transform, applied to the gradient before the step rule."""
+
+    name = "custom"
+    needs_grad_norms = False
+    weight_decay = 0.0   # > 0: the transform adds λx itself, so the optimizer's own weight_decay must be 0
+
+    def __call__(self, v, it):
+        raise NotImplementedError
+
+    def config(self):
+        """Hyperparameters, saved in the optimizer's state_dict and checked on load."""
+        return {}
+
+    def __repr__(self):
+        config = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
+        return f"{type(self).__name__}({config})" if config else type(self).__name__
+
+
+class UpdateTransform(Transform):
+    """An update transform, applied to the rule's update τ_t ∘ d (which it may overwrite) before x ← x − u."""
+
+
+class GradientNorms(Transform):
+    """n_i = ‖v^i‖₂ for every block, kept as ``it.grad_norms`` for the transforms after it and for logging;
+    the vector passes unchanged."""
+
+    name = "norms"
+
+    def __call__(self, v, it):
+        it.grad_norms = it.partition.norms(v)
+        return v
+
+
+class WeightDecay(Transform):
+    """v + λx: L2 weight decay, added after normalization (Torch7's optim.sgd) or, placed first, before it."""
+
+    name = "weight_decay"
+
+    def __init__(self, weight_decay):
+        self.weight_decay = checks.positive("weight_decay", weight_decay)
+
+    def __call__(self, v, it):
+        xp = it.partition.xp
+        return xp.add(v, xp.multiply(it.x, self.weight_decay, out=it.scratch), out=it.direction)
+
+    def config(self):
+        return {"weight_decay": self.weight_decay}
+
+
+class BlockNormalize(Transform):
+    """NG: ĝ^i = g^i / ‖g^i‖₂ (a zero block stays zero)."""
+
+    name = "block"
+    needs_grad_norms = True
+
+    def __call__(self, v, it):
+        return it.partition.scale(v, 1.0, it.grad_norms, out=it.direction)
+
+
+class Adaptive(Transform):
+    """NGadap: α ‖x^i‖ g^i / ‖g^i‖; where ‖x^i‖ = 0 the block falls back to NG (g^i / ‖g^i‖)."""
+
+    name = "adaptive"
+    needs_grad_norms = True
+
+    def __init__(self, alpha=0.02):
+        self.alpha = checks.positive("Adaptive: alpha", alpha)
+
+    def __call__(self, v, it):
+        xp, p = it.partition.xp, it.param_norms
+        return it.partition.scale(v, xp.where(p > 0, self.alpha * p, 1), it.grad_norms, out=it.direction)
+
+    def config(self):
+        return {"alpha": self.alpha}
+
+
+class Clip(Transform):
+    """CLIP: g^i · min(1, c / ‖g^i‖), computed as c / max(‖g^i‖, c): exactly 1 for blocks within c."""
+
+    name = "clip"
+    needs_grad_norms = True
+
+    def __init__(self, threshold=0.1):
+        self.threshold = checks.positive("Clip: threshold", threshold)
+
+    def __call__(self, v, it):
+        xp = it.partition.xp
+        return it.partition.scale(v, self.threshold, xp.maximum(it.grad_norms, self.threshold), out=it.direction)
+
+    def config(self):
+        return {"threshold": self.threshold}
+
+
+class Lars(Transform):
+    """LARS (You et al. 2017): d^i = (g^i + λx^i) · η‖x^i‖ / (‖g^i‖ + λ‖x^i‖), ratio 1 where either norm is 0.
+
+    η is the trust coefficient, λ the weight decay (added here, so the optimizer's own must be 0).
+    """
+
+    name = "lars"
+    needs_grad_norms = True
+
+    def __init__(self, trust_coefficient=0.02, weight_decay=0.0):
+        self.trust_coefficient = checks.positive("Lars: trust_coefficient", trust_coefficient)
+        self.weight_decay = checks.non_negative("Lars: weight_decay", weight_decay)
+        self._decay = WeightDecay(weight_decay) if weight_decay else None
+
+    def __call__(self, v, it):
+        xp, n, p = it.partition.xp, it.grad_norms, it.param_norms
+        if self._decay is not None:
+            v = self._decay(v, it)
+        both = (n > 0) & (p > 0)
+        return it.partition.scale(v, xp.where(both, self.trust_coefficient * p, 1),
+                                  xp.where(both, n + self.weight_decay * p, 1), out=it.direction)
+
+    def config(self):
+        return {"trust_coefficient": self.trust_coefficient, "weight_decay": self.weight_decay}
+
+
+class TrustRatio(UpdateTransform):
+    """LAMB's layer-wise trust ratio (You et al. 2019) on the rule's update u = η û (û: Adam's step):
+    w = u + ηλx = η(û + λx), then u^i ← w^i · η‖x^i‖ / ‖w^i‖, so x^i moves by η‖x^i‖ along û^i + λx^i;
+    ratio 1 (u^i ← w^i) where either norm is 0."""
+
+    name = "trust_ratio"
+
+    def __init__(self, weight_decay=0.0):
+        self.weight_decay = checks.non_negative("TrustRatio: weight_decay", weight_decay)
+
+    def __call__(self, u, it):
+        xp, partition = it.partition.xp, it.partition
+        if self.weight_decay:
+            u += xp.multiply(it.x, it.lr * self.weight_decay, out=partition.scratch)
+        w, p = partition.norms(u), it.param_norms
+        both = (w > 0) & (p > 0)
+        return partition.scale(u, xp.where(both, it.lr * p, 1), xp.where(both, w, 1), out=u)
+
+    def config(self):
+        return {"weight_decay": self.weight_decay}
+
+
+class GradientNormScale(UpdateTransform):
+    """u^i ← ‖g^i‖ u^i: turns AdaGrad's update on the normalized gradient, η ĝ^i / (δ + s^i), into Algorithm 2's
+    τ^i_t ∘ ĝ^i_t = η ‖g^i_t‖ ĝ^i_t / (δ + s^i_t)."""
+
+    name = "gradient_norm_scale"
+    needs_grad_norms = True
+
+    def __call__(self, u, it):
+        return it.partition.scale(u, it.grad_norms, 1.0, out=u)
+
+
+def as_transform(normalize):
+    """``None`` → None; ``"block"`` → BlockNormalize(); a Transform passes through; anything else is a ValueError."""
+    if normalize is None or isinstance(normalize, Transform):
+        return normalize
+    if normalize == "block":
+        return BlockNormalize()
+    raise ValueError("normalize must be None, 'block', optim.Adaptive(alpha), optim.Clip(threshold), "
+                     f"optim.Lars(...) or optim.TrustRatio(...), got {normalize!r}")
