@@ -38,3 +38,5 @@ for name, normalize in [("SGD", None), ("SGD-NG", "block")]:
 
 print("\nThe bars (log scale) shrink towards the input: gradients vanish through 17 sigmoids.")
 print("SGD's steps shrink with them; SGD-NG's steps are all lr = 0.1 long.")
+print("SGD's steps of exactly 0 are not a bug: there lr·g is ~1e-15, below half the float32 spacing of the")
+print("weights (|x| ~ 0.05, spacing ~4e-9), so x − lr·g rounds back to x and the lower layers do not move at all.")
