@@ -1,40 +1,34 @@
 """Atomic, pickle-free files: checkpoints as .npz, logs as CSV and JSON lines.
 
 A checkpoint is one .npz whose keys are ``model/<parameter or buffer name>``, ``optim/<state key>``,
-``rng/<stream name>`` and ``meta/<name>`` (JSON text).  It is written to a temporary file in the same folder,
-flushed to disk and renamed over the old one, so an interrupted write never leaves a half-written checkpoint,
-and it is read with ``allow_pickle=False``.
+``rng/<stream name>`` and ``meta/<name>`` (JSON text).  It is written with :func:`minibng.atomic.atomic_write`
+(temporary file, fsync, rename), so an interrupted write never leaves a half-written checkpoint, and it is read
+with ``allow_pickle=False``.  A file that cannot be read as such a checkpoint (truncated, corrupted, not an .npz,
+a member that is not plain JSON or a plain array) raises :class:`CheckpointError` naming the file.
 """
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import json
-import os
-import tempfile
+import zipfile
+import zlib
 
 import numpy as np
 
-__all__ = ["atomic_write", "save_npz", "load_npz", "write_table"]
+from .atomic import atomic_write
+
+__all__ = ["CheckpointError", "atomic_write", "save_npz", "load_npz", "write_table", "write_jsonl"]
 
 
-@contextlib.contextmanager
-def atomic_write(path, mode="wb"):
-    """Open a temporary file beside ``path``; on success fsync it and rename it to ``path``."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, mode) as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(tmp)
-        raise
+class CheckpointError(ValueError):
+    """A checkpoint cannot be read, or does not belong to the run that tries to resume from it."""
+
+
+def what_to_do(path) -> str:
+    """The advice every CheckpointError ends with."""
+    return (f"delete {path} to start that run afresh, or resume from another folder "
+            "(the checkpoint that run wrote)")
 
 
 def save_npz(path, arrays: dict):
@@ -51,9 +45,24 @@ def save_npz(path, arrays: dict):
 
 
 def load_npz(path) -> dict:
-    """The arrays of an .npz written by :func:`save_npz`, ``meta/`` entries decoded from JSON."""
-    with np.load(path, allow_pickle=False) as data:
-        return {key: json.loads(str(data[key])) if key.startswith("meta/") else data[key] for key in data.files}
+    """The arrays of an .npz written by :func:`save_npz`, ``meta/`` entries decoded from JSON.
+
+    Raises :class:`CheckpointError` (naming ``path`` and what to do) for a missing, truncated or corrupted file."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {key: json.loads(str(data[key])) if key.startswith("meta/") else data[key] for key in data.files}
+    except FileNotFoundError:
+        raise CheckpointError(f"checkpoint {path} does not exist") from None
+    except AttributeError:  # np.load returned a bare array: an .npy file, not an .npz
+        raise CheckpointError(f"checkpoint {path} is a single array (.npy), not a checkpoint (.npz); "
+                              + what_to_do(path)) from None
+    except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile, zlib.error) as e:
+        # ValueError covers numpy's refusal of pickled data and JSON that does not decode; its advice to
+        # unpickle is never passed on.
+        reason = ("it holds pickled data, which minibng never loads" if "pickle" in str(e).lower()
+                  else f"{type(e).__name__}: {e}")
+        raise CheckpointError(f"checkpoint {path} is damaged or not a minibng checkpoint ({reason}); "
+                              + what_to_do(path)) from None
 
 
 def write_table(path, rows: list[dict], columns=None):
@@ -66,6 +75,7 @@ def write_table(path, rows: list[dict], columns=None):
 
 
 def write_jsonl(path, rows: list[dict]):
+    """Write ``rows`` as JSON lines (``path``) atomically."""
     with atomic_write(path, "w") as f:
         for row in rows:
             f.write(json.dumps(row) + "\n")

@@ -101,7 +101,7 @@ def test_offline_failure_names_file_places_and_how_to_fix(isolated, monkeypatch,
     assert spec.name in message and "by hand" in message and spec.sha256[0] in message
     assert all(url in message for url in spec.urls) and "name resolution" in message
     assert [u for u, _ in calls] == list(spec.urls) and all(0 < t <= 10 for _, t in calls)
-    assert not list((isolated / "arg").rglob("*.part"))
+    assert not list((isolated / "arg").rglob("*.part")) and not list((isolated / "arg").rglob("*.tmp"))
 
 
 def test_timeout_stops_trying_mirrors(isolated, monkeypatch, device):
@@ -156,12 +156,16 @@ def test_atomic_write_keeps_old_file_on_failure(tmp_path, device):
         yield b"new part"
         raise OSError("connection reset")
 
+    def write(parts, check=None):
+        with download.atomic_write(dest, check=check) as f:
+            f.writelines(parts)
+
     with pytest.raises(OSError):
-        download.atomic_write(dest, chunks())
+        write(chunks())
     with pytest.raises(ValueError):
-        download.atomic_write(dest, [b"rejected"], check=lambda tmp: (_ for _ in ()).throw(ValueError("no")))
+        write([b"rejected"], check=lambda tmp: (_ for _ in ()).throw(ValueError("no")))
     assert dest.read_bytes() == b"old" and os.listdir(tmp_path) == ["f.bin"]
-    download.atomic_write(dest, [b"n", b"ew"])
+    write([b"n", b"ew"])
     assert dest.read_bytes() == b"new" and os.listdir(tmp_path) == ["f.bin"]
 
 

@@ -13,8 +13,8 @@ import tarfile
 import zlib
 from pathlib import Path, PurePosixPath
 
+from ..atomic import atomic_write
 from .checksums import DatasetError, FileSpec, sha256_file
-from .download import atomic_write
 
 __all__ = ["unsafe_member_reason", "extract"]
 
@@ -82,5 +82,7 @@ def extract(archive, dest_dir, members=None, specs: dict[str, FileSpec] | None =
                                        f"{' or '.join(spec.sha256)}; nothing was extracted for it")
 
             source = tar.extractfile(info)
-            written.append(atomic_write(dest, _read_chunks(source), check=check))
+            with atomic_write(dest, check=check) as f:
+                f.writelines(_read_chunks(source))
+            written.append(dest)
     return written

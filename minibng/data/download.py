@@ -6,12 +6,13 @@ root holds the file it downloads it from the spec's mirrors into the first writa
 
 1. stream the response into a temporary file beside the destination, hashing it and showing a tqdm bar;
 2. check the SHA-256 against the published sums *before* the file gets its name;
-3. fsync, then rename over the destination (atomic on POSIX), then fsync the folder.
+3. fsync, then rename over the destination (atomic on POSIX), then fsync the folder
+   (:func:`minibng.atomic.atomic_write`, the one atomic write of the package).
 
 A reader therefore sees either no file or the complete, verified file — never a partial one.  Every failure
 (offline, HTTP error, wrong checksum, truncated transfer) raises :class:`DatasetError` naming the file, every
 place it looked, what each mirror answered, and how to place the file by hand.  Connections time out after
-``MINIBNG_DOWNLOAD_TIMEOUT`` seconds (10 by default), and a timeout stops the remaining mirrors, so an offline
+``MINIBNG_DOWNLOAD_TIMEOUT`` seconds (10 by default; anything but a positive number is a ValueError), and a timeout stops the remaining mirrors, so an offline
 machine fails in seconds instead of hanging.
 """
 from __future__ import annotations
@@ -20,69 +21,40 @@ import hashlib
 import http.client
 import os
 import socket
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
 
+from ..atomic import atomic_write
 from .checksums import ChecksumError, DatasetError, FileSpec, verify_file
 from .root import download_roots, first_writable, search_roots
 
 __all__ = ["fetch", "find", "download_file", "atomic_write", "default_timeout"]
 
+TIMEOUT_VAR = "MINIBNG_DOWNLOAD_TIMEOUT"
 _CHUNK = 1 << 16
 _USER_AGENT = "minibng-data/0.1"
 
 
 def default_timeout() -> float:
-    """Seconds a connection (or a stalled read) may take: ``$MINIBNG_DOWNLOAD_TIMEOUT``, else 10."""
-    return float(os.environ.get("MINIBNG_DOWNLOAD_TIMEOUT", "10"))
+    """Seconds a connection (or a stalled read) may take: ``$MINIBNG_DOWNLOAD_TIMEOUT``, else 10.
+
+    A value that is not a positive number of seconds is a ValueError naming the variable."""
+    text = os.environ.get(TIMEOUT_VAR, "10")
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = None
+    if seconds is None or not 0 < seconds < float("inf"):
+        raise ValueError(f"{TIMEOUT_VAR}={text!r} is not a positive number of seconds; "
+                         f"set it to e.g. 30, or unset it for the default of 10")
+    return seconds
 
 
 def _open_url(url: str, timeout: float):
     """The network call, kept as one function so tests can replace it (no real network in tests)."""
     request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
     return urllib.request.urlopen(request, timeout=timeout)  # noqa: S310 - https/http mirrors only
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write(dest, chunks, check=None) -> Path:
-    """Write the byte chunks to ``dest`` atomically: temp file in the same folder, fsync, ``check``, rename.
-
-    ``check(temp_path)`` may raise to refuse the content; then nothing is left behind and ``dest`` keeps
-    whatever it held before.
-    """
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            for chunk in chunks:
-                f.write(chunk)
-            f.flush()
-            os.fsync(f.fileno())
-        if check is not None:
-            check(Path(tmp))
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dest)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(dest.parent)
-    return dest
 
 
 def _stream(response, name: str, total: int | None, digest):
@@ -116,19 +88,41 @@ def download_file(url: str, dest, spec: FileSpec, timeout: float | None = None) 
                 raise ChecksumError(f"download of {url} has SHA-256 {actual}, expected "
                                     f"{' or '.join(spec.sha256)}{truncated}; the file was discarded")
 
-        return atomic_write(dest, _stream(response, spec.name, total, digest), check=check)
+        with atomic_write(dest, check=check) as f:
+            f.writelines(_stream(response, spec.name, total, digest))
+        return dest
 
 
-def find(dataset: str, spec: FileSpec, data_dir=None) -> tuple[Path | None, list[Path]]:
-    """The first existing copy of ``spec`` under the search roots (unverified), and every path looked at."""
+def _probe(path: Path) -> tuple[bool, str | None]:
+    """(is a readable file, why it cannot be used): an unreadable root or file is noted, never fatal."""
+    try:
+        if not path.is_file():
+            return False, None
+    except OSError as e:
+        return False, f"cannot be looked into: {e.strerror or e}"
+    if not os.access(path, os.R_OK):
+        return False, "exists but cannot be read (permission denied); fix its permissions or remove it"
+    return True, None
+
+
+def _search(dataset: str, spec: FileSpec, data_dir=None) -> tuple[Path | None, list[tuple[Path, str | None]]]:
     looked = []
     for root in search_roots(data_dir):
         for name in spec.candidate_names():
             path = root / dataset / name
-            looked.append(path)
-            if path.is_file():
+            usable, problem = _probe(path)
+            looked.append((path, problem))
+            if usable:
                 return path, looked
     return None, looked
+
+
+def find(dataset: str, spec: FileSpec, data_dir=None) -> tuple[Path | None, list[Path]]:
+    """The first readable copy of ``spec`` under the search roots (unverified), and every path looked at.
+
+    A root that cannot be read (permission denied) is skipped, and the next one is tried."""
+    path, looked = _search(dataset, spec, data_dir)
+    return path, [p for p, _ in looked]
 
 
 def _by_hand(dataset: str, spec: FileSpec, data_dir) -> str:
@@ -144,10 +138,10 @@ def _by_hand(dataset: str, spec: FileSpec, data_dir) -> str:
 def fetch(dataset: str, spec: FileSpec, data_dir=None, download: bool = True,
           timeout: float | None = None) -> Path:
     """Path of a verified copy of ``spec`` (found under a data root, or downloaded); see the module doc."""
-    path, looked = find(dataset, spec, data_dir)
+    path, looked = _search(dataset, spec, data_dir)
     if path is not None:
         return verify_file(path, spec) if spec.sha256 else path
-    where = "".join(f"\n  {p}" for p in looked)
+    where = "".join(f"\n  {p}" + (f" ({problem})" if problem else "") for p, problem in looked)
     head = f"data set '{dataset}': file '{spec.name}' was not found.\nLooked in:{where}\n"
     if not download:
         raise DatasetError(head + "Downloading is disabled (download=False).\n" + _by_hand(dataset, spec, data_dir))
@@ -156,6 +150,7 @@ def fetch(dataset: str, spec: FileSpec, data_dir=None, download: bool = True,
         raise DatasetError(head + "No writable folder to download into among: "
                            + ", ".join(map(str, download_roots(data_dir))) + "\n" + _by_hand(dataset, spec, data_dir))
     dest = root / dataset / spec.name
+    timeout = default_timeout() if timeout is None else timeout
     failures = []
     for url in spec.urls:
         try:

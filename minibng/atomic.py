@@ -1,0 +1,113 @@
+"""Atomic file writes, the one way minibng writes a file: a reader sees the old file or the complete new one.
+
+    with atomic_write("runs/adamng/checkpoint.npz") as f:
+        f.write(data)
+
+1. the bytes go to a temporary file beside the destination, ``.<name>.<pid>-<random>.tmp``;
+2. it is flushed and fsynced, and ``check(temp_path)``, if given, may still refuse it (a download whose SHA-256
+   is wrong): then the temporary file is removed and the destination keeps what it held;
+3. it gets the permissions of any new file under the process's umask (0644 under the usual umask 022), not the
+   0600 of ``tempfile.mkstemp``, so whoever may read the folder may read the results;
+4. it is renamed over the destination (atomic on POSIX), and the folder is fsynced.
+
+A write killed before step 4 (kill -9, power loss) leaves its temporary file behind.  The next atomic write into
+the same folder removes every such leftover whose process has exited; the temporary file of a live process (a
+concurrent download into a shared cache) is left alone.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import tempfile
+import threading
+from pathlib import Path
+
+__all__ = ["atomic_write", "remove_leftovers", "current_umask"]
+
+_LEFTOVER = re.compile(r"^\..+\.(\d+)-[A-Za-z0-9_]+\.tmp$")
+_umask_lock = threading.Lock()
+
+
+def current_umask() -> int:
+    """The process's umask, read without changing it where the system allows (Linux's /proc)."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    with _umask_lock:  # elsewhere the only way to read it is to set it and set it back
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
+def _process_exists(pid: int) -> bool:
+    if os.name != "posix":
+        return True  # no safe existence probe (os.kill would terminate it): never remove
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # it exists but belongs to another user
+    return True
+
+
+def remove_leftovers(folder) -> list[Path]:
+    """Remove the temporary files that killed writes left in ``folder``; returns their paths."""
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        match = _LEFTOVER.match(entry.name)
+        if match and not _process_exists(int(match.group(1))):
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(entry.path)
+                removed.append(Path(entry.path))
+    return removed
+
+
+def _fsync_folder(folder) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems refuse to fsync a directory; the rename itself is still atomic
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_write(path, mode="wb", check=None):
+    """Open a temporary file beside ``path`` (``mode`` "wb" or "w", text as UTF-8); when the block ends without
+    an exception, run steps 2–4 of the module docstring.  On any exception nothing is left behind."""
+    if mode not in ("wb", "w"):
+        raise ValueError(f"atomic_write: mode must be 'wb' or 'w', got {mode!r}")
+    path = Path(path)
+    folder = path.parent.resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    remove_leftovers(folder)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.{os.getpid()}-", suffix=".tmp")
+    try:
+        text = {"encoding": "utf-8", "newline": ""} if mode == "w" else {}
+        with os.fdopen(fd, mode, **text) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        if check is not None:
+            check(Path(tmp))
+        os.chmod(tmp, 0o666 & ~current_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp)
+        raise
+    _fsync_folder(folder)
