@@ -14,8 +14,10 @@ the streams moved to the device once, (inputs, targets) per window, and a resuma
 """
 from __future__ import annotations
 
+import io
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -52,9 +54,17 @@ class Corpus:
 
 
 def read_words(path) -> list[str]:
-    """The token stream of a PTB file: every line's words, then ``<eos>``."""
-    with open(path, encoding="utf-8") as f:
-        return [word for line in f for word in (*line.split(), EOS)]
+    """The token stream of a PTB file: every line's words, then ``<eos>``.
+
+    A file that is not UTF-8 text is a :class:`DatasetError` naming it and the offset of the first bad byte."""
+    raw = Path(path).read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise DatasetError(f"{path}: not UTF-8 text (byte 0x{raw[e.start]:02x} at offset {e.start}); the PTB files "
+                           "are plain ASCII, so this one is damaged or another file: delete it and let minibng "
+                           "fetch it again, or place the original (see docs/data.md)") from None
+    return [word for line in io.StringIO(text, newline=None) for word in (*line.split(), EOS)]
 
 
 def build_vocab(words) -> list[str]:
