@@ -1,0 +1,86 @@
+"""One writer per output folder: an advisory lock that dies with its process.
+
+    with folder_lock("runs/adamng"):   # FolderLockedError if another process is writing there
+        ...
+
+The lock is ``fcntl.flock`` on ``<folder>/.minibng.lock`` (``msvcrt.locking`` on Windows).  The operating
+system releases it when its holder exits in any way, kill -9 included, so a dead run never blocks the next one;
+the file stays behind, holding the last holder's process id, host and start time, which a refusal quotes.  The
+lock is not re-entrant: a second ``folder_lock`` on the same folder is refused even within one process.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime
+import os
+import socket
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
+    import msvcrt
+
+__all__ = ["FolderLockedError", "folder_lock", "LOCK_NAME"]
+
+LOCK_NAME = ".minibng.lock"
+
+
+class FolderLockedError(ValueError):
+    """Another run is writing into the output folder."""
+
+
+def _try_lock(fd) -> bool:
+    try:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        else:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+    except OSError:
+        return False
+    return True
+
+
+def _unlock(fd) -> None:
+    with contextlib.suppress(OSError):
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        else:
+            os.lseek(fd, 0, os.SEEK_SET)
+            msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+
+
+def _holder(path) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            text = f.read().strip()
+    except OSError:
+        text = ""
+    if not text:
+        return "another process"
+    words = text.split()
+    mine = len(words) > 1 and words[0] == "pid" and words[1] == str(os.getpid())
+    return f"{text}{' (this process)' if mine else ''}"
+
+
+@contextlib.contextmanager
+def folder_lock(folder):
+    """Hold ``folder``'s lock (creating the folder) for the ``with`` block; see the module docstring."""
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, LOCK_NAME)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    if not _try_lock(fd):
+        os.close(fd)
+        raise FolderLockedError(
+            f"{folder} is in use by another run (lock held by {_holder(path)}): two runs writing into one folder "
+            "would overwrite each other's checkpoints and logs. Wait for that run to finish, or choose another "
+            "output folder (--out)")
+    try:
+        started = datetime.datetime.now().isoformat(timespec="seconds")
+        os.ftruncate(fd, 0)
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.write(fd, f"pid {os.getpid()} on {socket.gethostname()} since {started}\n".encode())
+        yield path
+    finally:
+        _unlock(fd)
+        os.close(fd)
