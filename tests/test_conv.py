@@ -118,6 +118,7 @@ def test_backward_accumulates_into_grad(device):
     layer(x)
     layer.backward(dy)
     once = host(layer.weight.grad).copy()
+    layer(x)                                       # every backward needs its own forward
     layer.backward(dy)
     np.testing.assert_allclose(host(layer.weight.grad), 2 * once, rtol=1e-6)
 

@@ -5,99 +5,42 @@ A Module maps an input to an output in ``forward`` and caches what its ``backwar
 Parameters, buffers and child modules are registered by assignment, in definition order, so
 ``named_parameters()`` never depends on hashing.
 
+Every ``backward`` needs a training-mode ``forward`` before it: calling it before any forward, after an
+evaluation-mode forward, or (for a module with parameters) a second time after one forward, which would add every
+gradient into ``.grad`` twice, raises :class:`BackwardOrderError` (see :mod:`minibng.nn.calls`).  Gradients add up
+over forward/backward pairs until ``zero_grad()``.
+
 Errors (ValueError, TypeError) raised while a model runs are re-raised by the outermost module with the dotted
 path of the layer that raised them, e.g. ``in layer '2' (Linear) during forward: ...``.
 """
 from __future__ import annotations
 
 import copy
-import functools
-import threading
 from collections import OrderedDict
 
 from .. import backend
+from .calls import BackwardOrderError, annotated
+from .parameter import Parameter
 
-__all__ = ["Module", "Parameter"]
-
-
-class Parameter:
-    """A trainable array ``data`` and its gradient ``grad`` (same shape and dtype).
-
-    Both may be re-pointed by an optimizer at views into one flat vector; write values in place
-    (``p.data[...] = v``) to keep such views valid.
-    """
-
-    def __init__(self, data):
-        if not backend.is_array(data):
-            raise TypeError(f"Parameter data must be a NumPy or CuPy array, got {type(data).__name__}")
-        self.data = data
-        self.grad = backend.get_array_module(data).zeros_like(data)
-        self.packed_by = None  # the optimizer Blocks that own the storage, if any
-
-    @property
-    def shape(self):
-        return self.data.shape
-
-    @property
-    def dtype(self):
-        return self.data.dtype
-
-    @property
-    def size(self):
-        return self.data.size
-
-    def __repr__(self):
-        return f"Parameter(shape={tuple(self.data.shape)}, dtype={self.data.dtype}, device={backend.device_of(self.data)})"
+__all__ = ["Module", "Parameter", "BackwardOrderError"]
 
 
-# ---------------------------------------------------------------------------------------------------------------
-# Error annotation: the outermost forward/backward call names the layer that raised.
-
-_call_depth = threading.local()
-
-
-def _annotated(method, phase):
-    forward = phase == "forward"
-
-    @functools.wraps(method)
-    def wrapper(self, *args, **kwargs):
-        depth = getattr(_call_depth, "value", 0)
-        _call_depth.value = depth + 1
-        try:
-            if forward:
-                result = method(self, *args, **kwargs)
-                self.__dict__["_output_shape"] = getattr(result, "shape", None)
-                return result
-            _check_upstream_shape(self, args[0] if args else kwargs.get("dy"))
-            return method(self, *args, **kwargs)
-        except (ValueError, TypeError) as e:
-            if getattr(e, "_minibng_module", None) is None:
-                e._minibng_module = self
-            if depth == 0 and not getattr(e, "_minibng_named", False):
-                raise _named_error(self, e, phase) from e
-            raise
-        finally:
-            _call_depth.value = depth
-
-    wrapper._minibng_annotated = True
-    return wrapper
-
-
-def _check_upstream_shape(module, dy):
-    expected = module.__dict__.get("_output_shape")
-    if expected is not None and backend.is_array(dy) and dy.ndim and tuple(dy.shape) != tuple(expected):
-        raise ValueError(f"expected an upstream gradient of shape {tuple(expected)} (what forward returned), "
-                         f"got {tuple(dy.shape)}")
-
-
-def _named_error(root, error, phase):
-    culprit = error._minibng_module
-    path = next((name for name, m in root.named_modules() if m is culprit), None)
-    where = type(culprit).__name__ if not path else f"'{path}' ({type(culprit).__name__})"
-    named = type(error)(f"in layer {where} during {phase}: {error}")
-    named._minibng_named = True
-    named._minibng_module = culprit
-    return named
+def _checked_entry(name, value, target):
+    """``value`` as an array of ``target``'s dtype on its device, or a ValueError/TypeError naming the entry."""
+    if not backend.is_array(value):
+        raise TypeError(f"state_dict entry '{name}': expected a NumPy or CuPy array, got {type(value).__name__} "
+                        "(load the arrays that state_dict() or a checkpoint gives)")
+    if tuple(value.shape) != tuple(target.shape):
+        raise ValueError(f"state_dict entry '{name}': expected shape {tuple(target.shape)}, got {tuple(value.shape)}")
+    accepted = "fiu" if target.dtype.kind == "f" else "iu"
+    if value.dtype.kind not in accepted:
+        raise TypeError(f"state_dict entry '{name}': expected numbers for a {target.dtype} array, got dtype {value.dtype}")
+    xp = backend.get_array_module(target)
+    converted = xp.array(backend.asnumpy(value), dtype=target.dtype)
+    if converted.dtype.kind == "f" and not bool(xp.isfinite(converted).all()):
+        raise ValueError(f"state_dict entry '{name}' holds NaN or infinite values (or values too large for "
+                         f"{target.dtype}); it cannot come from a healthy run")
+    return converted
 
 
 class Module:
@@ -108,7 +51,7 @@ class Module:
         for phase in ("forward", "backward"):
             method = cls.__dict__.get(phase)
             if method is not None and not getattr(method, "_minibng_annotated", False):
-                setattr(cls, phase, _annotated(method, phase))
+                setattr(cls, phase, annotated(method, phase))
 
     def __init__(self):
         object.__setattr__(self, "_parameters", OrderedDict())
@@ -220,7 +163,11 @@ class Module:
         return state
 
     def load_state_dict(self, state):
-        """Copy values in place; every name must match and every shape agree, or a ValueError names the first culprit."""
+        """Copy values in place, after checking every entry: names match the model's parameters and buffers, and each
+        value is an array of the target's shape holding numbers the target's dtype can take (finite ones for floating
+        targets).  The first failing entry is named in a ValueError/TypeError and nothing has been written."""
+        if not hasattr(state, "keys"):
+            raise TypeError(f"state_dict must be a mapping of names to arrays, got {type(state).__name__}")
         targets = OrderedDict((name, p.data) for name, p in self.named_parameters())
         buffers = OrderedDict(self.named_buffers())
         targets.update(buffers)
@@ -228,13 +175,8 @@ class Module:
         unexpected = [n for n in state if n not in targets]
         if missing or unexpected:
             raise ValueError(f"state_dict does not match the model: missing {missing[:5]}, unexpected {unexpected[:5]}")
-        for name, target in targets.items():
-            value = state[name]
-            if tuple(value.shape) != tuple(target.shape):
-                raise ValueError(f"state_dict entry '{name}': expected shape {tuple(target.shape)}, got {tuple(value.shape)}")
-        for name, target in targets.items():
-            xp = backend.get_array_module(target)
-            value = xp.array(state[name], dtype=target.dtype)
+        values = OrderedDict((name, _checked_entry(name, state[name], target)) for name, target in targets.items())
+        for name, value in values.items():
             if name in buffers:
                 *path, leaf = name.split(".")
                 owner = self
@@ -242,7 +184,7 @@ class Module:
                     owner = owner._modules[part]
                 setattr(owner, leaf, value)
             else:
-                target[...] = value
+                targets[name][...] = value
         return self
 
     # -- device and dtype -----------------------------------------------------------------------------------
@@ -261,8 +203,7 @@ class Module:
                     "this model's parameters are packed into an optimizer's flat vector; "
                     "move or cast the model before creating the optimizer"
                 )
-            p.data = fn(p.data)
-            p.grad = fn(p.grad)
+            p._rebind(fn(p.data), fn(p.grad))
         for m in self.modules():
             for name in m._buffers:
                 object.__setattr__(m, name, fn(getattr(m, name)))
@@ -282,7 +223,7 @@ class Module:
         memo = {id(p.packed_by): None for p in self.parameters() if p.packed_by is not None}
         clone = copy.deepcopy(self, memo)
         for p in clone.parameters():
-            p.data, p.grad = p.data.copy(), p.grad.copy()
+            p._rebind(p.data.copy(), p.grad.copy(), packed_by=None)
         return clone
 
     # -- display --------------------------------------------------------------------------------------------

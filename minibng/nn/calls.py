@@ -1,0 +1,92 @@
+"""What happens around every ``forward`` and ``backward`` call of a Module (installed by ``Module.__init_subclass__``).
+
+- The outermost call names the layer that raised a ValueError/TypeError by its dotted path: ``in layer '2.0'
+  (Linear) during forward: ...``.
+- ``backward`` checks that dy has the shape ``forward`` returned.
+- Every outermost ``backward`` needs a training-mode ``forward`` before it; before any forward, after an
+  evaluation-mode forward, or, for a module with parameters, a second time after one forward (which would add
+  every gradient into ``.grad`` twice) it raises :class:`BackwardOrderError`.  Gradients add up over
+  forward/backward pairs until ``zero_grad()``.
+"""
+from __future__ import annotations
+
+import functools
+import threading
+
+from .. import backend
+
+__all__ = ["BackwardOrderError", "annotated"]
+
+
+class BackwardOrderError(RuntimeError):
+    """``backward`` without a training-mode ``forward`` of its own before it."""
+
+
+_call_depth = threading.local()
+
+
+def annotated(method, phase):
+    """``method`` (a Module's forward or backward) wrapped as the module docstring says."""
+    forward = phase == "forward"
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        depth = getattr(_call_depth, "value", 0)
+        _call_depth.value = depth + 1
+        try:
+            if forward:
+                self.__dict__["_pass"] = None
+                result = method(self, *args, **kwargs)
+                self.__dict__["_output_shape"] = getattr(result, "shape", None)
+                self.__dict__["_pass"] = "ready" if self.training else "eval"
+                return result
+            if depth == 0:
+                _check_pass(self)
+            _check_upstream_shape(self, args[0] if args else kwargs.get("dy"))
+            dx = method(self, *args, **kwargs)
+            if depth == 0:
+                for m in self.modules():
+                    m.__dict__["_pass"] = "spent"
+            return dx
+        except (ValueError, TypeError) as e:
+            if getattr(e, "_minibng_module", None) is None:
+                e._minibng_module = self
+            if depth == 0 and not getattr(e, "_minibng_named", False):
+                raise _named_error(self, e, phase) from e
+            raise
+        finally:
+            _call_depth.value = depth
+
+    wrapper._minibng_annotated = True
+    return wrapper
+
+
+def _check_pass(module):
+    """One backward per training-mode forward: a second backward would add every gradient into .grad again."""
+    state, name = module.__dict__.get("_pass"), type(module).__name__
+    if state == "ready" or (state == "spent" and not module.parameters()):  # nothing to add twice
+        return
+    if state == "spent":
+        raise BackwardOrderError(
+            f"{name}.backward called twice after one forward: the second would add every gradient into .grad "
+            "again. Run forward before each backward (gradients add up over forward/backward pairs until zero_grad())")
+    problem = ("the last forward ran in evaluation mode, which caches nothing for backward; call .train() and run "
+               "forward again" if state == "eval" else "run forward (in training mode) first")
+    raise BackwardOrderError(f"{name}.backward called without a forward pass in training mode: {problem}")
+
+
+def _check_upstream_shape(module, dy):
+    expected = module.__dict__.get("_output_shape")
+    if expected is not None and backend.is_array(dy) and dy.ndim and tuple(dy.shape) != tuple(expected):
+        raise ValueError(f"expected an upstream gradient of shape {tuple(expected)} (what forward returned), "
+                         f"got {tuple(dy.shape)}")
+
+
+def _named_error(root, error, phase):
+    culprit = error._minibng_module
+    path = next((name for name, m in root.named_modules() if m is culprit), None)
+    where = type(culprit).__name__ if not path else f"'{path}' ({type(culprit).__name__})"
+    named = type(error)(f"in layer {where} during {phase}: {error}")
+    named._minibng_named = True
+    named._minibng_module = culprit
+    return named

@@ -1,0 +1,102 @@
+"""Parameter: a trainable array ``data``, its gradient ``grad``, and how both may be written.
+
+Write values in place: ``p.data[...] = v`` to set weights, ``p.grad += g`` in a backward (gradients accumulate
+until ``zero_grad()``).  An optimizer packs every parameter into one flat vector (:mod:`minibng.optim.blocks`):
+``data`` and ``grad`` then are views into its arrays x and g.  Rebinding such a view (``p.grad = g``) would leave
+the optimizer reading storage the layer no longer writes, and the model would silently stop moving; so while a
+parameter is packed, assigning to ``p.data`` or ``p.grad`` copies the values into the existing storage, exactly as
+``p.data[...] = v`` does.  An unpacked parameter's arrays are rebound by assignment (``Module.to`` and ``astype``
+rely on it).  Either way the new array must have the parameter's shape.  Only the owner of the flat vector
+re-points the views, with :meth:`Parameter._rebind`.
+
+``p.grad = g`` *replaces* the gradient; a backward that does so (or ``p.grad[...] = g``) loses what an earlier
+backward accumulated.  :func:`minibng.gradcheck.check` runs backward twice and catches it.
+"""
+from __future__ import annotations
+
+import sys
+
+from .. import backend
+
+__all__ = ["Parameter"]
+
+_KEEP = object()
+
+
+class Parameter:
+    """A trainable array ``data`` and its gradient ``grad`` (same shape and dtype); see the module docstring."""
+
+    def __init__(self, data):
+        if not backend.is_array(data):
+            raise TypeError(f"Parameter data must be a NumPy or CuPy array, got {type(data).__name__}")
+        self.packed_by = None  # the optimizer Blocks that own the storage, if any
+        self._rebind(data, backend.get_array_module(data).zeros_like(data))
+
+    @property
+    def data(self):
+        return self._data
+
+    @data.setter
+    def data(self, value):
+        self._assign("data", value)
+
+    @property
+    def grad(self):
+        return self._grad
+
+    @grad.setter
+    def grad(self, value):
+        self._assign("grad", value)
+
+    def _rebind(self, data, grad, packed_by=_KEEP):
+        """Point ``data`` and ``grad`` at these arrays (and record ``packed_by``, the Blocks owning them, or None).
+
+        For the optimizer's packing and release, and for moving or casting a module; everyone else writes in place.
+        """
+        for name, value in (("data", data), ("grad", grad)):
+            if not backend.is_array(value):
+                raise TypeError(f"Parameter.{name} must be a NumPy or CuPy array, got {type(value).__name__}")
+        if tuple(grad.shape) != tuple(data.shape):
+            raise ValueError(f"Parameter: grad has shape {tuple(grad.shape)}, data {tuple(data.shape)}; they must agree")
+        self._data, self._grad = data, grad
+        if packed_by is not _KEEP:
+            self.packed_by = packed_by
+
+    def _assign(self, name, value):
+        current = self._data if name == "data" else self._grad
+        if not backend.is_array(value):
+            raise TypeError(f"Parameter.{name} must be a NumPy or CuPy array, got {type(value).__name__}; "
+                            f"write values in place, p.{name}[...] = v")
+        if tuple(value.shape) != tuple(current.shape):
+            raise ValueError(f"Parameter.{name}: got an array of shape {tuple(value.shape)}, the parameter has shape "
+                             f"{tuple(current.shape)}; a parameter keeps its shape (build a new layer for another)")
+        if self.packed_by is None or self._assigned_by_owner():
+            setattr(self, "_" + name, value)
+            return
+        if backend.array_library_name(value) != backend.array_library_name(current):
+            raise TypeError(f"Parameter.{name}: got a {backend.array_library_name(value)} array, the parameter lives in "
+                            f"a {backend.array_library_name(current)} array on {backend.device_of(current)}; "
+                            "move the value there first")
+        current[...] = value  # packed: keep the optimizer's view, copy the values into it
+
+    def _assigned_by_owner(self):
+        # Transitional: until minibng/optim/blocks.py re-points its views with _rebind, the Blocks that owns this
+        # parameter assigns .data/.grad plainly (in release()); those assignments must rebind, not copy.
+        caller = sys._getframe(3)  # 0 this, 1 _assign, 2 the property setter, 3 whoever assigned
+        return caller.f_locals.get("self") is self.packed_by
+
+    @property
+    def shape(self):
+        return self._data.shape
+
+    @property
+    def dtype(self):
+        return self._data.dtype
+
+    @property
+    def size(self):
+        return self._data.size
+
+    def __repr__(self):
+        return (f"Parameter(shape={tuple(self._data.shape)}, dtype={self._data.dtype}, "
+                f"device={backend.device_of(self._data)})")
