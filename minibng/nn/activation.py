@@ -21,6 +21,8 @@ class ReLU(Module):
         return x * positive
 
     def backward(self, dy):
+        if self._positive is None:
+            raise RuntimeError("ReLU.backward called without a forward pass in training mode")
         return dy * self._positive
 
     def _clear_cache(self):
@@ -46,6 +48,8 @@ class Sigmoid(Module):
 
     def backward(self, dy):
         y = self._y
+        if y is None:
+            raise RuntimeError("Sigmoid.backward called without a forward pass in training mode")
         return dy * y * (1 - y)
 
     def _clear_cache(self):
@@ -67,6 +71,8 @@ class Tanh(Module):
 
     def backward(self, dy):
         y = self._y
+        if y is None:
+            raise RuntimeError("Tanh.backward called without a forward pass in training mode")
         return dy * (1 - y * y)
 
     def _clear_cache(self):

@@ -10,10 +10,18 @@
 from __future__ import annotations
 
 import math
+import numbers
 
 from .. import backend
 
-__all__ = ["init_weight", "init_bias", "check_init"]
+__all__ = ["init_weight", "init_bias", "check_init", "check_integers"]
+
+
+def check_integers(layer, **sizes):
+    """A TypeError naming ``layer`` and the argument unless every size is an integer (4.5 is never taken as 4)."""
+    for name, value in sizes.items():
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise TypeError(f"{layer}: {name} must be an integer, got {value!r}")
 
 
 def check_init(init):

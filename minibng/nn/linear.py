@@ -1,7 +1,7 @@
 """Dense layers: Linear and Flatten."""
 from __future__ import annotations
 
-from .init import check_init, init_bias, init_weight
+from .init import check_init, check_integers, init_bias, init_weight
 from .module import Module, Parameter
 
 __all__ = ["Linear", "Flatten"]
@@ -21,6 +21,7 @@ class Linear(Module):
                  input_grad=True):
         super().__init__()
         self.input_grad = bool(input_grad)
+        check_integers("Linear", in_features=in_features, out_features=out_features)
         if in_features <= 0 or out_features <= 0:
             raise ValueError(f"Linear: in_features and out_features must be positive, got {in_features}, {out_features}")
         self.in_features, self.out_features = int(in_features), int(out_features)
