@@ -24,19 +24,16 @@ import time
 import numpy as np
 
 from . import backend
-from .checkpoint import load_npz, save_npz, write_jsonl, write_table
+from .checkpoint import write_jsonl, write_table
 from .nn import BatchNorm1d, BatchNorm2d, NonFiniteValueError
+from .resume import random_streams, restore_checkpoint, save_checkpoint
+from .runlock import folder_lock
 
 __all__ = ["Trainer", "NonFiniteError", "evaluate", "update_batchnorm"]
 
 
 class NonFiniteError(RuntimeError):
     """The loss or a gradient became NaN or infinite; the last good checkpoint was kept."""
-
-
-def _random_streams(model):
-    return {name or "model": m.rng for name, m in model.named_modules()
-            if isinstance(getattr(m, "rng", None), backend.RandomStream)}
 
 
 def _reset_carried_state(model):
@@ -83,7 +80,7 @@ def update_batchnorm(model, batches, max_batches=None):
     if max_batches is not None and max_batches < 1:
         raise ValueError(f"update_batchnorm: max_batches must be >= 1, got {max_batches}")
     saved = [(m.momentum, m.running_mean.copy(), m.running_var.copy()) for m in layers]
-    streams = _random_streams(model)
+    streams = random_streams(model)
     stream_states = {name: s.state() for name, s in streams.items()}
     was_training, used = model.training, 0
     model.train()
@@ -134,6 +131,9 @@ class Trainer:
             raise ValueError("bn_batches must not shuffle (Batches(..., shuffle=False)): a resumed run must "
                              "re-estimate BatchNorm statistics on the same batches")
         self.bn_batches = bn_batches
+        _require_batches("train_batches", train_batches)
+        for name, batches in self.evaluate_sets.items():
+            _require_batches(f"evaluate['{name}']", batches)
         self.history: list[dict] = []
 
     # -- files ----------------------------------------------------------------------------------------------
@@ -142,28 +142,13 @@ class Trainer:
         return None if self.out is None else os.path.join(self.out, "checkpoint.npz")
 
     def save_checkpoint(self, path=None):
-        path = path or self.checkpoint_path
-        arrays = {f"model/{k}": v for k, v in self.model.state_dict().items()}
-        arrays.update({f"optim/{k}": v for k, v in self.optimizer.state_dict().items()})
-        streams = {**_random_streams(self.model), **self.extra_streams}
-        arrays.update({f"rng/stream/{k}": np.array(s.state(), dtype=np.int64) for k, s in streams.items()})
-        arrays.update({f"rng/batches/{k}": v for k, v in self.train_batches.state().items()})
-        arrays.update({"meta/epoch": len(self.history), "meta/history": self.history, "meta/config": self.config})
-        save_npz(path, arrays)
+        """Write the model, optimizer, random streams, data order, history and config (see :mod:`minibng.resume`)."""
+        save_checkpoint(self, path or self.checkpoint_path)
 
     def load_checkpoint(self, path=None):
-        data = load_npz(path or self.checkpoint_path)
-        section = lambda prefix: {k[len(prefix):]: v for k, v in data.items() if k.startswith(prefix)}  # noqa: E731
-        self.model.load_state_dict(section("model/"))
-        self.optimizer.load_state_dict(section("optim/"))
-        streams = {**_random_streams(self.model), **self.extra_streams}
-        saved_streams = section("rng/stream/")
-        if set(saved_streams) != set(streams):
-            raise ValueError(f"checkpoint random streams {sorted(saved_streams)} do not match the model's {sorted(streams)}")
-        for name, state in saved_streams.items():
-            streams[name].set_state(state)
-        self.train_batches.set_state(section("rng/batches/"))
-        self.history = data["meta/history"]
+        """Restore all of it, after checking the checkpoint fits this run (:mod:`minibng.resume`); a refusal is a
+        :class:`~minibng.checkpoint.CheckpointError` and leaves the trainer as it was."""
+        self.history = restore_checkpoint(self, path or self.checkpoint_path)
 
     def _write_logs(self):
         if self.out is None:
@@ -174,9 +159,20 @@ class Trainer:
 
     # -- the loop -------------------------------------------------------------------------------------------
     def fit(self, resume=False):
-        """Train until ``epochs`` epochs are done; returns the history (one dict per epoch)."""
+        """Train until ``epochs`` epochs are done; returns the history (one dict per epoch).
+
+        With ``out`` set, the folder is locked for the whole fit (:func:`minibng.runlock.folder_lock`: a second run
+        into it is refused), and ``resume=True`` continues from its checkpoint, rewriting the logs from the
+        checkpoint's history (a run killed between writing its checkpoint and its logs left them short)."""
+        if self.out is None:
+            return self._fit(resume)
+        with folder_lock(self.out):
+            return self._fit(resume)
+
+    def _fit(self, resume):
         if resume and self.checkpoint_path and os.path.exists(self.checkpoint_path):
             self.load_checkpoint()
+            self._write_logs()
         while len(self.history) < self.epochs:
             epoch = len(self.history) + 1
             if self.schedule is not None:
@@ -207,12 +203,14 @@ class Trainer:
         finally:
             if bar is not None:
                 bar.close()
-        if steps:
-            self._guard(loss_sum, norm_sum, epoch, steps, parameters=True)
+        if not steps:
+            raise ValueError(f"{self.description}: epoch {epoch} got no batch from train_batches; an epoch must train "
+                             "on something (is the data set empty?)")
+        self._guard(loss_sum, norm_sum, epoch, steps, parameters=True)
         seconds = time.perf_counter() - start
-        tracked = steps and backend.is_array(norm_sum)
+        tracked = backend.is_array(norm_sum)  # False when the optimizer does not track norms
         mean_norms = backend.asnumpy(norm_sum / steps) if tracked else np.full(len(opt.blocks), math.nan)
-        return {"epoch": epoch, "train_loss": float(loss_sum) / steps if steps else math.nan, "lr": opt.lr,
+        return {"epoch": epoch, "train_loss": float(loss_sum) / steps, "lr": opt.lr,
                 "seconds": previous_seconds + seconds, "block_norms": [float(v) for v in np.atleast_1d(mean_norms)]}
 
     def _run_steps(self, epoch, bar):
@@ -256,6 +254,12 @@ class Trainer:
                 if self.out is not None and os.path.exists(self.checkpoint_path) else "no checkpoint was written")
         raise NonFiniteError(f"{self.description}: the loss or a gradient became NaN/infinite in epoch {epoch} "
                              f"by step {step} (lr {self.optimizer.lr}); {kept}")
+
+
+def _require_batches(what, batches):
+    if hasattr(batches, "__len__") and len(batches) == 0:
+        raise ValueError(f"Trainer: {what} holds no batches (0 samples); an epoch would train or evaluate on nothing "
+                         "and report NaN. Give it data (with --limit, at least 1)")
 
 
 def _progress_bar(total, description, enabled):

@@ -33,6 +33,9 @@ class Batches:
                  device: str = "cpu", transform=None):
         if len(x) != len(y):
             raise ValueError(f"Batches: x has {len(x)} samples but y has {len(y)}")
+        if len(x) == 0:
+            raise ValueError("Batches: the data set holds 0 samples, so every epoch would be empty (an empty file, "
+                             "or a --limit of 0?); give it at least one sample")
         if batch_size < 1:
             raise ValueError(f"Batches: batch_size must be >= 1, got {batch_size}")
         if drop_last and len(x) < batch_size:
@@ -75,8 +78,15 @@ class Batches:
         return state
 
     def set_state(self, state) -> None:
-        """Resume from ``state()`` (values may be Python ints or 0-d / 1-d arrays read back from an .npz)."""
-        self.seed, self.epoch, self.batch = (int(asnumpy(state[k])) for k in ("seed", "epoch", "batch"))
+        """Resume from ``state()`` (values may be Python ints or 0-d / 1-d arrays read back from an .npz).
+
+        A position outside an epoch (a negative epoch, or a batch index not below ``len(self)``: a state written for
+        other data or another batch size) is a ValueError, and nothing is changed."""
+        seed, epoch, batch = (int(asnumpy(state[k])) for k in ("seed", "epoch", "batch"))
+        if epoch < 0 or not 0 <= batch < len(self):
+            raise ValueError(f"Batches: saved position (epoch {epoch}, batch {batch}) lies outside an epoch of "
+                             f"{len(self)} batches; it was saved for other data or another batch size")
+        self.seed, self.epoch, self.batch = seed, epoch, batch
         if "transform" in state and hasattr(self.transform, "set_state"):
             self.transform.set_state(tuple(int(v) for v in asnumpy(state["transform"]).ravel()))
 

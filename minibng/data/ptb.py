@@ -168,5 +168,10 @@ class Windows:
         return {"epoch": self.epoch, "window": self.window}
 
     def set_state(self, state) -> None:
-        """Resume from ``state()`` (Python ints, or 0-d arrays read back from an .npz)."""
-        self.epoch, self.window = (int(asnumpy(state[k])) for k in ("epoch", "window"))
+        """Resume from ``state()`` (Python ints, or 0-d arrays read back from an .npz); a position outside an epoch
+        (saved for another text, BPTT length or limit) is a ValueError, and nothing is changed."""
+        epoch, window = (int(asnumpy(state[k])) for k in ("epoch", "window"))
+        if epoch < 0 or not 0 <= window < len(self):
+            raise ValueError(f"Windows: saved position (epoch {epoch}, window {window}) lies outside an epoch of "
+                             f"{len(self)} windows; it was saved for another text, BPTT length or limit")
+        self.epoch, self.window = epoch, window
