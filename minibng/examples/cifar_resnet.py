@@ -26,7 +26,8 @@ import numpy as np
 from .. import backend, models, nn, optim, plot
 from ..checkpoint import write_table
 from ..data import Batches, Compose, RandomCropFlip, cifar, mnist, pad_to_32
-from .common import add_common_flags, load_or_exit, optimizer_list, parser, print_table, run_folder, train_run
+from .common import (add_common_flags, load_or_exit, locked_output, optimizer_list, parser, print_table,
+                     run_folder, train_run)
 
 PAPER_OPTIMIZERS = ["sgdm", "sgdmng", "sgdmngadap", "sgdmclip", "adam", "adamng", "adamngadap", "adamclip"]
 DATASETS = ["cifar-10", "cifar-100", "mnist", "fashion-mnist"]
@@ -195,6 +196,12 @@ def paper_cell(dataset, name, depth):
 
 def main(argv=None):
     args = parse_args(argv)
+    with locked_output(args.out):
+        experiment(args)
+
+
+def experiment(args):
+    """Every (depth, optimizer, seed) run, then the table and the figure."""
     data = load_data(args)
     rows, finals, notes = [], {}, {}
     for depth in args.depths:

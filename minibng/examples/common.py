@@ -1,13 +1,16 @@
-"""What every experiment script shares: its common flags, loading data with a clear error, one training run
-that survives divergence, and the printed table."""
+"""What every experiment script shares: its common flags, one writer per output folder, loading data with a clear
+error, one training run that survives divergence, and the printed table."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 
 from .. import optim
+from ..checkpoint import CheckpointError
 from ..data import DatasetError
+from ..runlock import FolderLockedError, folder_lock
 from ..train import NonFiniteError, Trainer
 
 
@@ -32,6 +35,18 @@ def optimizer_list(p, text, paper):
     if unknown:
         p.error(f"unknown optimizer(s) {unknown}; choose from {', '.join(optim.preset_names())}")
     return names
+
+
+@contextlib.contextmanager
+def locked_output(out):
+    """Hold the lock of the experiment's folder ``out`` for the ``with`` block (taken before any data is loaded):
+    a second experiment writing there at the same time would overwrite this one's tables and figures.  A folder
+    in use, and a run that cannot resume (see :mod:`minibng.resume`), end the script with the message."""
+    try:
+        with folder_lock(out):
+            yield
+    except (FolderLockedError, CheckpointError) as e:
+        raise SystemExit(f"error: {e}") from None
 
 
 def load_or_exit(load, *args, **kwargs):

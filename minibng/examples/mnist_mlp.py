@@ -20,8 +20,8 @@ import numpy as np
 from .. import backend, models, nn, optim, plot
 from ..checkpoint import write_table
 from ..data import Batches, mnist
-from .common import (add_common_flags, load_or_exit, optimizer_list, parser, print_table, run_folder, seed_list,
-                     train_run)
+from .common import (add_common_flags, load_or_exit, locked_output, optimizer_list, parser, print_table,
+                     run_folder, seed_list, train_run)
 
 PAPER_OPTIMIZERS = ["sgdm", "sgdmng", "adagrad", "adagradng", "adam", "adamng"]
 PAPER_EPOCHS = {6: 20, 12: 30, 18: 50}  # Figure 1's x axes
@@ -80,6 +80,12 @@ def run_one(args, depth, name, seed, train_set, test_set):
 
 def main(argv=None):
     args = parse_args(argv)
+    with locked_output(args.out):
+        experiment(args)
+
+
+def experiment(args):
+    """Every (depth, optimizer) run, then the table and the figures."""
     train_set, test_set = load_data(args)
     rows, histories, notes = [], {}, {}
     for depth in args.depths:
@@ -94,13 +100,14 @@ def main(argv=None):
                           f"test {h['test_loss']:.4f}  accuracy {h['test_accuracy']:.4f}  {note or ''}", flush=True)
     write_table(os.path.join(args.out, "metrics.csv"), rows, COLUMNS)
     seeds = f"{len(args.seed_list)} seeds, mean and range" if len(args.seed_list) > 1 else f"seed {args.seed_list[0]}"
-    plot.curves(rows, os.path.join(args.out, "curves.png"), metrics=("train_loss", "test_loss"),
-                title=f"{args.dataset}: sigmoid MLP, batch {args.batch_size}, {seeds}")
+    if rows:  # every run may have diverged in its first epoch: nothing to draw
+        plot.curves(rows, os.path.join(args.out, "curves.png"), metrics=("train_loss", "test_loss"),
+                    title=f"{args.dataset}: sigmoid MLP, batch {args.batch_size}, {seeds}")
     deepest, first_seed = max(args.depths), args.seed_list[0]
-    plot.block_norm_map({n: histories[deepest, n, first_seed] for n in args.optimizer_names
-                         if histories[deepest, n, first_seed]},
-                        os.path.join(args.out, "gradnorms.png"),
-                        title=f"depth {deepest}, seed {first_seed}: mean $\\|g^i\\|$ per layer (bottom = first layer)")
+    drawn = {n: histories[deepest, n, first_seed] for n in args.optimizer_names if histories[deepest, n, first_seed]}
+    if drawn:
+        plot.block_norm_map(drawn, os.path.join(args.out, "gradnorms.png"),
+                            title=f"depth {deepest}, seed {first_seed}: mean $\\|g^i\\|$ per layer (bottom = first layer)")
 
     def cell(name, depth):
         finals = [histories[depth, name, s][-1]["train_loss"] for s in args.seed_list if histories[depth, name, s]]
@@ -117,7 +124,9 @@ def main(argv=None):
     print_table(f"final {what} ({args.dataset}; ! = diverged, stopped early)",
                 args.optimizer_names, [f"depth {d}" for d in args.depths],
                 lambda name, column: cell(name, int(column.split()[1])), width=26 if len(args.seed_list) > 1 else 16)
-    print(f"\nwrote {os.path.join(args.out, 'metrics.csv')}, curves.png and gradnorms.png")
+    figures = " and ".join(f for f, made in (("curves.png", rows), ("gradnorms.png", drawn)) if made)
+    print(f"\nwrote {os.path.join(args.out, 'metrics.csv')}"
+          + (f" and {figures}" if figures else " (no figure: no run finished an epoch)"))
 
 
 if __name__ == "__main__":

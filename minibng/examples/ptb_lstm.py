@@ -27,7 +27,8 @@ import os
 from .. import backend, models, nn, optim, plot
 from ..checkpoint import write_table
 from ..data import ptb
-from .common import add_common_flags, load_or_exit, optimizer_list, parser, print_table, run_folder, train_run
+from .common import (add_common_flags, load_or_exit, locked_output, optimizer_list, parser, print_table,
+                     run_folder, train_run)
 
 PAPER_OPTIMIZERS = ["sgdm", "sgdmng", "adagrad", "adagradng", "adam", "adamng"]
 PAPER_BPTT, PAPER_EPOCHS, DEFAULT_EPOCHS = "40,400,1000", 50, 10
@@ -105,6 +106,12 @@ def run_one(args, bptt, name, corpus):
 
 def main(argv=None):
     args = parse_args(argv)
+    with locked_output(args.out):
+        experiment(args)
+
+
+def experiment(args):
+    """Every (BPTT length, optimizer) run, then the table and the figure."""
     corpus = load_or_exit(ptb.load, data_dir=args.data_dir)
     rows, histories, notes = [], {}, {}
     for bptt in args.bptts:
@@ -116,8 +123,9 @@ def main(argv=None):
             if notes[bptt, name]:
                 print(f"bptt {bptt} {name}: {notes[bptt, name]}, stopped after epoch {len(histories[bptt, name])}")
     write_table(os.path.join(args.out, "metrics.csv"), rows, COLUMNS)
-    plot.curves(rows, os.path.join(args.out, "curves.png"), metrics=("train_loss", "test_loss"), group="bptt",
-                title=f"PTB: 2 × 200 LSTM, batch {args.batch_size}, dropout 0.5 (objective: log perplexity)")
+    if rows:  # every run may have diverged in its first epoch: nothing to draw
+        plot.curves(rows, os.path.join(args.out, "curves.png"), metrics=("train_loss", "test_loss"), group="bptt",
+                    title=f"PTB: 2 × 200 LSTM, batch {args.batch_size}, dropout 0.5 (objective: log perplexity)")
 
     def cell(name, column):
         h = histories[int(column.split()[1]), name]
@@ -127,7 +135,8 @@ def main(argv=None):
     print_table(f"validation/test perplexity after epoch {args.epochs} (! = diverged, stopped early; "
                 "the paper shows Figure 3 only, no table)",
                 args.optimizer_names, [f"bptt {b}" for b in args.bptts], cell, width=16)
-    print(f"\nwrote {os.path.join(args.out, 'metrics.csv')} and curves.png")
+    figure = " and curves.png" if rows else " (no figure: no run finished an epoch)"
+    print(f"\nwrote {os.path.join(args.out, 'metrics.csv')}{figure}")
 
 
 if __name__ == "__main__":

@@ -27,7 +27,8 @@ from .. import backend, models, nn, optim, plot
 from ..checkpoint import write_table
 from ..data import Batches, rt_polarity
 from ..models.text_cnn import MaxNorm
-from .common import add_common_flags, load_or_exit, optimizer_list, parser, print_table, run_folder, train_run
+from .common import (add_common_flags, load_or_exit, locked_output, optimizer_list, parser, print_table,
+                     run_folder, train_run)
 
 PAPER = {"adamng": 77.11, "adam": 74.02, "adagradng": 71.95, "adagrad": 69.89, "sgdmng": 71.95, "sgdm": 64.35}
 KIM_CNN_RAND = 76.1  # Kim (2014), Table 2, MR, 10-fold cross-validation
@@ -106,6 +107,12 @@ def summary(best, name):
 
 def main(argv=None):
     args = parse_args(argv)
+    with locked_output(args.out):
+        experiment(args)
+
+
+def experiment(args):
+    """Every (split, optimizer) run, then the tables and the figure."""
     data = load_or_exit(rt_polarity.load, data_dir=args.data_dir)
     rows, best = [], []
     for seed, fold, train_index, val_index in splits(len(data.labels), args):
