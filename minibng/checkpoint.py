@@ -49,13 +49,16 @@ def load_npz(path) -> dict:
 
     Raises :class:`CheckpointError` (naming ``path`` and what to do) for a missing, truncated or corrupted file."""
     try:
-        with np.load(path, allow_pickle=False) as data:
+        loaded = np.load(path, allow_pickle=False)
+        if not hasattr(loaded, "files"):  # a bare array: an .npy file, not an .npz
+            raise CheckpointError(f"checkpoint {path} is a single array (.npy), not a checkpoint (.npz); "
+                                  + what_to_do(path))
+        with loaded as data:
             return {key: json.loads(str(data[key])) if key.startswith("meta/") else data[key] for key in data.files}
     except FileNotFoundError:
         raise CheckpointError(f"checkpoint {path} does not exist") from None
-    except AttributeError:  # np.load returned a bare array: an .npy file, not an .npz
-        raise CheckpointError(f"checkpoint {path} is a single array (.npy), not a checkpoint (.npz); "
-                              + what_to_do(path)) from None
+    except CheckpointError:
+        raise
     except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile, zlib.error) as e:
         # ValueError covers numpy's refusal of pickled data and JSON that does not decode; its advice to
         # unpickle is never passed on.

@@ -58,7 +58,7 @@ def load_data(args):
     """Pixels scaled to [0, 1] and flattened to 784 features (host arrays; each run moves them to the device once)."""
     train_x, train_y, test_x, test_y = load_or_exit(mnist.load, args.dataset, data_dir=args.data_dir)
     train_x, train_y = train_x[:args.limit], train_y[:args.limit]
-    scale = lambda images: (images.reshape(len(images), -1) / np.float32(255)).astype(np.float32)  # noqa: E731
+    scale = lambda images: (images.reshape(len(images), 28 * 28) / np.float32(255)).astype(np.float32)  # noqa: E731
     return (scale(train_x), train_y.astype(np.int64)), (scale(test_x), test_y.astype(np.int64))
 
 

@@ -1,0 +1,149 @@
+"""Fault table, training runs and the files they write: empty data, runs that all diverge, permissions, leftovers."""
+import contextlib
+import os
+import stat
+import warnings
+
+import pytest
+
+from fault_worker import build_trainer
+from minibng import atomic, nn, optim, plot
+from minibng.data import Batches, synthetic
+from minibng.examples import mnist_mlp
+from minibng.train import Trainer
+from promise_table import registry
+from support import real_data_root
+
+SECTION = "Training runs and their files"
+PROMISES, promise = registry()
+
+
+@contextlib.contextmanager
+def umask(mask):
+    old = os.umask(mask)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+def mode(path):
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+@promise("empty-data-set", "a data set of 0 samples given to `Batches`",
+         "`ValueError`: the data set holds 0 samples (an empty file, or a --limit of 0?)")
+def _empty_batches():
+    x, y = synthetic.blobs(n=10, features=4, classes=2, seed=0)
+    with pytest.raises(ValueError, match="holds 0 samples"):
+        Batches(x[:0], y[:0], 4)
+
+
+@promise("empty-training-batches", "a Trainer given training or evaluation batches that hold nothing (or claim "
+         "a length and yield nothing)", "`ValueError` naming the set, before any epoch is recorded; no epoch "
+         "“completes” with NaN metrics and no checkpoint is written")
+def _empty_training_batches(tmp_path):
+    x, y = synthetic.blobs(n=10, features=4, classes=2, seed=0)
+
+    class Yielding:
+        def __init__(self, length, batches):
+            self.length, self.batches = length, batches
+
+        def __len__(self):
+            return self.length
+
+        def __iter__(self):
+            return iter(self.batches)
+
+        def state(self):
+            return {}
+
+    def trainer(train, evaluate=None):
+        model = nn.Sequential(nn.Linear(4, 2))
+        return Trainer(model, nn.SoftmaxCrossEntropy(), optim.SGD(model, lr=0.1), train, epochs=2,
+                       evaluate=evaluate, out=str(tmp_path), progress=False)
+
+    with pytest.raises(ValueError, match="train_batches holds no batches"):
+        trainer(Yielding(0, []))
+    with pytest.raises(ValueError, match=r"evaluate\['test'\] holds no batches"):
+        trainer(Batches(x, y, 5), {"test": Yielding(0, [])})
+    liar = trainer(Yielding(1, []))
+    with pytest.raises(ValueError, match="epoch 1 got no batch from train_batches"):
+        liar.fit()
+    assert liar.history == [] and not (tmp_path / "checkpoint.npz").exists()
+
+
+@promise("example-limit-0", "`python -m minibng.examples.mnist_mlp --limit 0`",
+         "`ValueError`: the data set holds 0 samples … a --limit of 0; no checkpoint or log is written")
+def _example_limit_0(tmp_path):
+    with pytest.raises(ValueError, match=r"holds 0 samples, .* a --limit of 0\?"):
+        mnist_mlp.main(["--depth", "3", "--optimizers", "adam", "--epochs", "1", "--limit", "0", "--data-dir",
+                        str(real_data_root()), "--out", str(tmp_path), "--no-progress"])
+    assert not list(tmp_path.rglob("*.csv")) and not list(tmp_path.rglob("*.npz"))
+
+
+@promise("every-run-diverges", "an experiment in which every optimizer diverges in its first epoch",
+         "the summary table is printed with every run marked diverged (!) and metrics.csv is written; no "
+         "matplotlib traceback, no empty figure")
+def _every_run_diverges(tmp_path, capsys):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the overflows that make the runs diverge
+        mnist_mlp.main(["--depth", "3", "--optimizers", "sgd,adam", "--lr", "1e38", "--epochs", "1", "--limit",
+                        "300", "--data-dir", str(real_data_root()), "--out", str(tmp_path), "--no-progress"])
+    out = capsys.readouterr().out
+    assert "final training/test objective" in out and out.count("—!") == 2 and "no figure" in out
+    assert (tmp_path / "metrics.csv").read_text().splitlines() == [",".join(mnist_mlp.COLUMNS)]
+    assert not list(tmp_path.glob("*.png"))
+
+
+@promise("file-permissions", "results written under umask 022, or 027 for a group",
+         "checkpoint, logs and figures get 0644, or 0640: what any new file gets (not mkstemp's 0600), so whoever "
+         "may read the folder may read the results")
+def _file_permissions(tmp_path):
+    for mask, expected in ((0o022, 0o644), (0o027, 0o640)):
+        out = tmp_path / f"umask{mask:03o}"
+        with umask(mask):
+            trainer = build_trainer(str(out), 1)
+            trainer.fit()
+            plot.curves([{"epoch": 1, "depth": 3, "optimizer": "adam", "train_loss": 1.0, "test_loss": 1.0}],
+                        out / "curves.png")
+        for name in ("checkpoint.npz", "metrics.csv", "metrics.jsonl", "curves.png"):
+            assert mode(out / name) == expected, (name, oct(mode(out / name)))
+
+
+@promise("leftover-temporary-file", "temporary files left in a folder by writes that were killed",
+         "the next write into that folder removes those of processes that have exited, and keeps a live "
+         "process's (a download in progress)")
+def _leftover_temporary_file(tmp_path):
+    dead = tmp_path / ".metrics.csv.999999999-abc123.tmp"      # no such process: pid_max is at most 2**22
+    live = tmp_path / f".blob.bin.{os.getpid()}-def456.tmp"
+    dead.write_bytes(b"partial")
+    live.write_bytes(b"in progress")
+    with atomic.atomic_write(tmp_path / "metrics.csv", "w") as f:
+        f.write("epoch\n")
+    assert not dead.exists() and live.read_bytes() == b"in progress"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, "metrics.csv"])
+
+
+@promise("failed-write-keeps-file", "a write that fails half-way (an exception while writing a log)",
+         "the file keeps its previous content and no temporary file is left")
+def _failed_write_keeps_file(tmp_path):
+    path = tmp_path / "metrics.csv"
+    path.write_text("old\n")
+    with pytest.raises(RuntimeError, match="disk"):
+        with atomic.atomic_write(path, "w") as f:
+            f.write("new, half")
+            raise RuntimeError("disk gone")
+    assert path.read_text() == "old\n" and os.listdir(tmp_path) == ["metrics.csv"]
+
+
+@pytest.mark.parametrize("case", PROMISES, ids=lambda case: case.id)
+def test_promise(case, request):
+    case.run(request)
+
+
+def test_the_umask_is_read_without_being_changed():
+    with umask(0o027):
+        assert atomic.current_umask() == 0o027
+        assert atomic.current_umask() == 0o027
+        assert os.umask(0o027) == 0o027
