@@ -162,7 +162,7 @@ def run_one(args, data, depth, name, seed):
     config = {"dataset": args.dataset, "depth": depth, "optimizer": name, "seed": seed, "epochs": args.epochs,
               "batch_size": args.batch_size, "lr": opt.lr, "milestones": args.milestone_list,
               "shortcut": args.shortcut, "holdout": args.holdout, "limit": args.limit or 0,
-              "bn_update": args.bn_update}
+              "bn_update": args.bn_update, "augment": args.augment}
     return train_run(model, nn.SoftmaxCrossEntropy(), opt, train, args.epochs, evaluate,
                      run_folder(args.out, f"depth{depth}", name, f"seed{seed}"), config, args,
                      f"ResNet-{depth} {name} seed {seed}", schedule=optim.MultiStep(args.milestone_list, 0.1),
