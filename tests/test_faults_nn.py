@@ -156,8 +156,8 @@ def _rebound_gradient(device):
     reference, _ = trained(nn.Linear)
     for p, q in zip(rebinding.parameters(), reference.parameters()):
         np.testing.assert_allclose(host(p.data), host(q.data), rtol=1e-6)
-        assert p.packed_by is opt.packed
-    np.testing.assert_array_equal(host(opt.packed.g[:12]), host(rebinding[0].weight.grad).reshape(-1))
+        assert p.packed_by is opt.flat
+    np.testing.assert_array_equal(host(opt.flat.g[:12]), host(rebinding[0].weight.grad).reshape(-1))
     with pytest.raises(GradcheckError, match="weight .*did not add to .grad"):
         check(RebindingLinear(4, 3).to(device), batch(device))
 
@@ -169,8 +169,8 @@ def _rebound_data(device):
     opt = optim.SGD(model, lr=0.1)
     weight = model[0].weight
     weight.data = on(device, np.full((4, 3), 0.5, np.float32))
-    assert weight.packed_by is opt.packed
-    assert host(opt.packed.x[:12]).tolist() == [0.5] * 12 and host(weight.data).tolist() == [[0.5] * 3] * 4
+    assert weight.packed_by is opt.flat
+    assert host(opt.flat.x[:12]).tolist() == [0.5] * 12 and host(weight.data).tolist() == [[0.5] * 3] * 4
 
 
 @promise("parameter-wrong-shape", "`p.grad = array_of_another_shape` (or `p.data = …`)",

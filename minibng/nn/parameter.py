@@ -1,7 +1,7 @@
 """Parameter: a trainable array ``data``, its gradient ``grad``, and how both may be written.
 
 Write values in place: ``p.data[...] = v`` to set weights, ``p.grad += g`` in a backward (gradients accumulate
-until ``zero_grad()``).  An optimizer packs every parameter into one flat vector (:mod:`minibng.optim.blocks`):
+until ``zero_grad()``).  An optimizer packs every parameter into one flat vector (:mod:`minibng.optim.flat`):
 ``data`` and ``grad`` then are views into its arrays x and g.  Rebinding such a view (``p.grad = g``) would leave
 the optimizer reading storage the layer no longer writes, and the model would silently stop moving; so while a
 parameter is packed, assigning to ``p.data`` or ``p.grad`` copies the values into the existing storage, exactly as
@@ -29,7 +29,7 @@ class Parameter:
     def __init__(self, data):
         if not backend.is_array(data):
             raise TypeError(f"Parameter data must be a NumPy or CuPy array, got {type(data).__name__}")
-        self.packed_by = None  # the optimizer Blocks that own the storage, if any
+        self.packed_by = None  # the optimizer's Flat that owns the storage, if any
         self._rebind(data, backend.get_array_module(data).zeros_like(data))
 
     @property
@@ -49,7 +49,7 @@ class Parameter:
         self._assign("grad", value)
 
     def _rebind(self, data, grad, packed_by=_KEEP):
-        """Point ``data`` and ``grad`` at these arrays (and record ``packed_by``, the Blocks owning them, or None).
+        """Point ``data`` and ``grad`` at these arrays (and record ``packed_by``, the Flat owning them, or None).
 
         For the optimizer's packing and release, and for moving or casting a module; everyone else writes in place.
         """
@@ -80,7 +80,7 @@ class Parameter:
         current[...] = value  # packed: keep the optimizer's view, copy the values into it
 
     def _assigned_by_owner(self):
-        # Transitional: until minibng/optim/blocks.py re-points its views with _rebind, the Blocks that owns this
+        # Transitional: until minibng/optim/flat.py re-points its views with _rebind, the Flat that owns this
         # parameter assigns .data/.grad plainly (in release()); those assignments must rebind, not copy.
         caller = sys._getframe(3)  # 0 this, 1 _assign, 2 the property setter, 3 whoever assigned
         return caller.f_locals.get("self") is self.packed_by
