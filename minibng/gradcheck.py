@@ -136,8 +136,8 @@ def check(module, *inputs, dy=None, eps=1e-6, tolerance=1e-6, floor=1e-7, seed=0
     checked = []
     if xs[0].dtype.kind == "f":
         if dx is None and not _skips_input_gradient(model):
-            raise GradcheckError(f"input: backward of {type(module).__name__} returned None for a floating-point input; "
-                                 "return ∂L/∂x (or build the first layer with input_grad=False)")
+            raise GradcheckError(f"input: backward of {type(module).__name__} returned None for a floating-point "
+                                 "input; return ∂L/∂x (or build the first layer with input_grad=False)")
         if dx is not None:
             checked.append(("input", xs[0], dx))
     once = {name: backend.asnumpy(p.grad).copy() for name, p in model.named_parameters()}

@@ -1,9 +1,10 @@
 """The fault table: every bad input and interruption minibng promises to handle, as test cases.
 
 A case is a function registered with ``@promise(id, given, outcome)`` into its module's ``PROMISES`` list; its
-arguments are pytest fixtures (``tmp_path``, ``monkeypatch``, …; a module whose cases take ``device`` passes it).  Every ``tests/test_faults_*.py``
-module names its section of the table (``SECTION``), registers its cases and runs them as one parametrized test,
-and ``tests/test_faults_docs.py`` checks that docs/promises.md lists exactly these cases, in the same words.
+arguments are pytest fixtures (``tmp_path``, ``monkeypatch``, …; a module whose cases take ``device`` passes it).
+Every ``tests/test_faults_*.py`` module names its section of the table (``SECTION``), registers its cases and runs
+them as one parametrized test, and ``tests/test_faults_docs.py`` checks that docs/promises.md lists exactly these
+cases, in the same words.
 """
 import inspect
 from dataclasses import dataclass

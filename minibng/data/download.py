@@ -10,10 +10,10 @@ root holds the file it downloads it from the spec's mirrors into the first writa
    (:func:`minibng.atomic.atomic_write`, the one atomic write of the package).
 
 A reader therefore sees either no file or the complete, verified file — never a partial one.  Every failure
-(offline, HTTP error, wrong checksum, truncated transfer) raises :class:`DatasetError` naming the file, every
-place it looked, what each mirror answered, and how to place the file by hand.  Connections time out after
-``MINIBNG_DOWNLOAD_TIMEOUT`` seconds (10 by default; anything but a positive number is a ValueError), and a timeout stops the remaining mirrors, so an offline
-machine fails in seconds instead of hanging.
+(offline, HTTP error, wrong checksum, truncated transfer) raises :class:`DatasetError` naming the file, every place
+it looked, what each mirror answered, and how to place the file by hand.  Connections time out after
+``MINIBNG_DOWNLOAD_TIMEOUT`` seconds (10 by default; anything but a positive number is a ValueError), and a timeout
+stops the remaining mirrors, so an offline machine fails in seconds instead of hanging.
 """
 from __future__ import annotations
 

@@ -107,7 +107,8 @@ def experiment(args):
     drawn = {n: histories[deepest, n, first_seed] for n in args.optimizer_names if histories[deepest, n, first_seed]}
     if drawn:
         plot.block_norm_map(drawn, os.path.join(args.out, "gradnorms.png"),
-                            title=f"depth {deepest}, seed {first_seed}: mean $\\|g^i\\|$ per layer (bottom = first layer)")
+                            title=f"depth {deepest}, seed {first_seed}: mean $\\|g^i\\|$ per layer "
+                                  "(bottom = first layer)")
 
     def cell(name, depth):
         finals = [histories[depth, name, s][-1]["train_loss"] for s in args.seed_list if histories[depth, name, s]]

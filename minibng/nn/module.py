@@ -34,7 +34,8 @@ def _checked_entry(name, value, target):
         raise ValueError(f"state_dict entry '{name}': expected shape {tuple(target.shape)}, got {tuple(value.shape)}")
     accepted = "fiu" if target.dtype.kind == "f" else "iu"
     if value.dtype.kind not in accepted:
-        raise TypeError(f"state_dict entry '{name}': expected numbers for a {target.dtype} array, got dtype {value.dtype}")
+        raise TypeError(f"state_dict entry '{name}': expected numbers for a {target.dtype} array, "
+                        f"got dtype {value.dtype}")
     xp = backend.get_array_module(target)
     converted = xp.array(backend.asnumpy(value), dtype=target.dtype)
     if converted.dtype.kind == "f" and not bool(xp.isfinite(converted).all()):

@@ -57,7 +57,8 @@ class Parameter:
             if not backend.is_array(value):
                 raise TypeError(f"Parameter.{name} must be a NumPy or CuPy array, got {type(value).__name__}")
         if tuple(grad.shape) != tuple(data.shape):
-            raise ValueError(f"Parameter: grad has shape {tuple(grad.shape)}, data {tuple(data.shape)}; they must agree")
+            raise ValueError(f"Parameter: grad has shape {tuple(grad.shape)}, data {tuple(data.shape)}; "
+                             "they must agree")
         self._data, self._grad = data, grad
         if packed_by is not _KEEP:
             self.packed_by = packed_by
@@ -74,8 +75,8 @@ class Parameter:
             setattr(self, "_" + name, value)
             return
         if backend.array_library_name(value) != backend.array_library_name(current):
-            raise TypeError(f"Parameter.{name}: got a {backend.array_library_name(value)} array, the parameter lives in "
-                            f"a {backend.array_library_name(current)} array on {backend.device_of(current)}; "
+            raise TypeError(f"Parameter.{name}: got a {backend.array_library_name(value)} array, the parameter "
+                            f"lives in a {backend.array_library_name(current)} array on {backend.device_of(current)}; "
                             "move the value there first")
         current[...] = value  # packed: keep the optimizer's view, copy the values into it
 
