@@ -110,8 +110,7 @@ def restore_checkpoint(trainer, path):
     if set(saved_streams) != set(streams):
         raise CheckpointError(f"checkpoint {path} has random streams {sorted(saved_streams)}, this run "
                               f"{sorted(streams)}; it was written by another model; " + what_to_do(path))
-    before = (trainer.model.state_dict(), trainer.optimizer.state_dict(),
-              {name: s.state() for name, s in streams.items()}, trainer.train_batches.state())
+    undo = _snapshot(trainer, streams)
     try:
         trainer.model.load_state_dict(_section(data, "model/"))
         trainer.optimizer.load_state_dict(_section(data, "optim/"))
@@ -119,11 +118,31 @@ def restore_checkpoint(trainer, path):
             streams[name].set_state(state)
         trainer.train_batches.set_state(_section(data, "rng/batches/"))
     except (ValueError, TypeError, KeyError) as e:
-        trainer.model.load_state_dict(before[0])
-        trainer.optimizer.load_state_dict(before[1])
-        for name, state in before[2].items():
-            streams[name].set_state(state)
-        trainer.train_batches.set_state(before[3])
+        undo()
         raise CheckpointError(f"checkpoint {path} does not fit this run ({e}); resume it with the model, optimizer "
                               "and data that wrote it, or " + what_to_do(path)) from None
     return history
+
+
+def _snapshot(trainer, streams):
+    """A function that puts the trainer's model, optimizer, streams and data order back as they are now.
+
+    The model's arrays are copied and written back as they are (they may hold the NaN of a diverged run that is
+    going back to its checkpoint, which load_state_dict would refuse)."""
+    arrays = [(p.data, p.data.copy()) for p in trainer.model.parameters()]
+    buffers = [(m, name, getattr(m, name).copy()) for m in trainer.model.modules() for name in m._buffers]
+    optimizer_state = trainer.optimizer.state_dict()
+    stream_states = {name: s.state() for name, s in streams.items()}
+    position = trainer.train_batches.state()
+
+    def undo():
+        for target, saved in arrays:
+            target[...] = saved
+        for m, name, saved in buffers:
+            setattr(m, name, saved)
+        trainer.optimizer.load_state_dict(optimizer_state)
+        for name, state in stream_states.items():
+            streams[name].set_state(state)
+        trainer.train_batches.set_state(position)
+
+    return undo
