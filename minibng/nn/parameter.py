@@ -14,8 +14,6 @@ backward accumulated.  :func:`minibng.gradcheck.check` runs backward twice and c
 """
 from __future__ import annotations
 
-import sys
-
 from .. import backend
 
 __all__ = ["Parameter"]
@@ -71,7 +69,7 @@ class Parameter:
         if tuple(value.shape) != tuple(current.shape):
             raise ValueError(f"Parameter.{name}: got an array of shape {tuple(value.shape)}, the parameter has shape "
                              f"{tuple(current.shape)}; a parameter keeps its shape (build a new layer for another)")
-        if self.packed_by is None or self._assigned_by_owner():
+        if self.packed_by is None:
             setattr(self, "_" + name, value)
             return
         if backend.array_library_name(value) != backend.array_library_name(current):
@@ -79,12 +77,6 @@ class Parameter:
                             f"lives in a {backend.array_library_name(current)} array on {backend.device_of(current)}; "
                             "move the value there first")
         current[...] = value  # packed: keep the optimizer's view, copy the values into it
-
-    def _assigned_by_owner(self):
-        # Transitional: until minibng/optim/flat.py re-points its views with _rebind, the Flat that owns this
-        # parameter assigns .data/.grad plainly (in release()); those assignments must rebind, not copy.
-        caller = sys._getframe(3)  # 0 this, 1 _assign, 2 the property setter, 3 whoever assigned
-        return caller.f_locals.get("self") is self.packed_by
 
     @property
     def shape(self):

@@ -50,15 +50,14 @@ class Flat:
         for p in self.params:
             n, shape = int(p.data.size), p.data.shape
             self.x[offset:offset + n], self.g[offset:offset + n] = p.data.reshape(-1), p.grad.reshape(-1)
-            p.data, p.grad = self.x[offset:offset + n].reshape(shape), self.g[offset:offset + n].reshape(shape)
-            p.packed_by = self
+            p._rebind(self.x[offset:offset + n].reshape(shape), self.g[offset:offset + n].reshape(shape), packed_by=self)
             offset += n
 
     def release(self):
         """Give every parameter still packed here its own storage and stop this layout from being used."""
         for p in self.params:
             if p.packed_by is self:
-                p.data, p.grad, p.packed_by = p.data.copy(), p.grad.copy(), None
+                p._rebind(p.data.copy(), p.grad.copy(), packed_by=None)
         self.released = True
 
     def param_slices(self):
