@@ -1,0 +1,119 @@
+"""Fault table, optimizers: hyperparameters that would give NaN, state that would break the next step, names."""
+import numpy as np
+import pytest
+
+import minibng as mb
+from minibng import nn, optim
+from minibng.nn.parameter import Parameter
+from promise_table import registry
+from support import host, on
+
+SECTION = "Optimizers"
+PROMISES, promise = registry()
+
+
+def small_model(device):
+    mb.manual_seed(0)
+    return nn.Sequential(nn.Linear(4, 3), nn.Sigmoid(), nn.Linear(3, 2)).to(device)
+
+
+def stepped(device, make, steps=2):
+    """An optimizer built by ``make`` over a small model, after ``steps`` steps on fixed gradients."""
+    model = small_model(device)
+    opt = make(model)
+    rng = np.random.default_rng(0)
+    for _ in range(steps):
+        for p in model.parameters():
+            p.grad[...] = on(device, rng.standard_normal(p.shape).astype(np.float32))
+        opt.step()
+    return opt
+
+
+def unchanged_by(device, state, message):
+    """Loading ``state`` into a fresh Adam raises ``message`` and changes none of its buffers."""
+    target = optim.Adam(small_model(device))
+    before = {name: host(b).copy() for name, b in target.rule.state.items()}
+    with pytest.raises(ValueError, match=message):
+        target.load_state_dict(state)
+    assert target.step_count == 0 and all(np.array_equal(host(b), before[n]) for n, b in target.rule.state.items())
+
+
+@promise("eps-zero", "`Adam`, `AdaGrad` or `RMSProp` with `eps=0`",
+         "`ValueError` naming `eps` (ε = 0 divides 0 by 0 on a coordinate whose gradient has always been 0, "
+         "such as MNIST's border pixels)")
+def _eps_zero(device):
+    for make in (optim.Adam, optim.AdaGrad, optim.RMSProp):
+        with pytest.raises(ValueError, match="eps must be > 0"):
+            make(small_model(device), eps=0)
+
+
+@promise("centered-rmsprop-constant-gradient", "centered `RMSProp` fed the same gradient for thousands of steps",
+         "finite steps: a_t − m_t², which rounding takes below 0 after ~1,100 steps, is clipped at 0 before its "
+         "square root")
+def _centered_rmsprop(device):
+    p = Parameter(on(device, np.zeros(64, np.float32)))
+    opt = optim.RMSProp([p], lr=1e-6, centered=True)
+    gradient = on(device, np.linspace(0.01, 3, 64, dtype=np.float32))
+    for _ in range(1500):
+        p.grad[...] = gradient
+        opt.step()
+    assert np.isfinite(host(p.data)).all()
+
+
+@promise("state-negative-moment", "an optimizer state whose second moment (`exp_avg_sq`, `sum`, `square_avg`) is "
+         "negative", "`ValueError` naming the buffer; nothing is loaded")
+def _negative_moment(device):
+    state = stepped(device, optim.Adam).state_dict()
+    state["state.0.weight.exp_avg_sq"] = -state["state.0.weight.exp_avg_sq"] - 1
+    unchanged_by(device, state, r"buffer '0.weight.exp_avg_sq' \(a sum or average of squares\) holds negative")
+
+
+@promise("state-nan", "an optimizer state holding NaN or ∞", "`ValueError` naming the buffer; nothing is loaded")
+def _nan_state(device):
+    state = stepped(device, optim.Adam).state_dict()
+    state["state.2.bias.exp_avg"] = np.full_like(state["state.2.bias.exp_avg"], np.nan)
+    unchanged_by(device, state, "buffer '2.bias.exp_avg' holds NaN or infinite values")
+
+
+@promise("state-negative-step", "an optimizer state with step −1 (or 2.5)",
+         "`ValueError` naming `step`; nothing is loaded")
+def _negative_step(device):
+    state = stepped(device, optim.Adam).state_dict()
+    unchanged_by(device, {**state, "step": -1}, "'step' must be a finite number ≥ 0")
+    unchanged_by(device, {**state, "step": 2.5}, "whole number of steps")
+
+
+@promise("state-other-model", "an optimizer state saved for another model, kind, transform or hyperparameters",
+         "`ValueError` naming the first difference (block, parameter, buffer, hyperparameter); nothing is loaded")
+def _other_model(device):
+    state = stepped(device, optim.Adam).state_dict()
+    wider = nn.Sequential(nn.Linear(4, 5), nn.Sigmoid(), nn.Linear(5, 2)).to(device)
+    with pytest.raises(ValueError, match="block '0' has size 15, here 25"):
+        optim.Adam(wider).load_state_dict(state)
+    unchanged_by(device, {**state, "hyper.rule.beta1": 0.5}, "hyperparameter 'rule.beta1'")
+
+
+@promise("create-non-string", "`optim.create([\"adam\"], model)` or another name that is not a string",
+         "`TypeError`: the optimizer name must be a string such as 'adamng'")
+def _create_non_string(device):
+    with pytest.raises(TypeError, match="optimizer name must be a string such as 'adamng', got list"):
+        optim.create(["adam"], small_model(device))
+
+
+@promise("tiny-or-huge-gradients", "gradient blocks whose entries are ~1e-30 or ~1e30 (float32), where Σ g² "
+         "underflows to 0 or overflows to ∞", "exact block norms and unit NG directions (no silent 0 step, no "
+         "NaN); see docs/algorithm.md")
+def _tiny_gradients(device):
+    params = [Parameter(on(device, np.zeros(1000, np.float32))) for _ in range(2)]
+    opt = optim.SGD(params, lr=1.0, normalize="block")
+    params[0].grad[...] = on(device, np.full(1000, 1e-30, np.float32))
+    params[1].grad[...] = on(device, np.full(1000, 1e30, np.float32))
+    opt.step()
+    np.testing.assert_allclose(host(opt.block_norms), [1e-30 * 1000 ** 0.5, 1e30 * 1000 ** 0.5], rtol=1e-6)
+    for p in params:
+        np.testing.assert_allclose(np.linalg.norm(host(p.data).astype(np.float64)), 1.0, rtol=1e-6)
+
+
+@pytest.mark.parametrize("case", PROMISES, ids=lambda c: c.id)
+def test_promise(case, request, device):
+    case.run(request, device=device)
