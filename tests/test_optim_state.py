@@ -136,5 +136,5 @@ def test_a_state_saved_before_the_chain_of_transforms_still_loads(device):
     assert target.step_count == 3
     np.testing.assert_array_equal(host(target.rule.state["sum"]), host(source.rule.state["sum"]))
     newer = dict(source.state_dict(), format=99)
-    with pytest.raises(ValueError, match="format 99, newer"):
+    with pytest.raises(ValueError, match="format newer than"):
         optim.AdaGradBNG(model_on(device), lr=0.1, delta=1e-6).load_state_dict(newer)

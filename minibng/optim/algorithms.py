@@ -24,7 +24,7 @@ class SGD(Optimizer):
     def __init__(self, params, lr, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0, *,
                  normalize=None, blocks="layer", decay="after", track_norms=True):
         momentum = checks.fraction("momentum", momentum)
-        dampening = checks.closed_fraction("dampening", dampening)
+        dampening = checks.fraction("dampening", dampening, closed=True)
         nesterov = checks.flag("nesterov", nesterov)
         if nesterov and (momentum == 0 or dampening != 0):
             raise ValueError(f"nesterov needs momentum > 0 and dampening = 0, got momentum={momentum}, "

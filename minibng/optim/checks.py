@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["number", "non_negative", "positive", "fraction", "closed_fraction", "flag", "choice"]
+__all__ = ["number", "non_negative", "positive", "fraction", "flag", "choice"]
 
 
 def number(option, value):
@@ -29,19 +29,11 @@ def positive(option, value):
     return value
 
 
-def fraction(option, value):
-    """A value in [0, 1) (momentum, betas, RMSProp's alpha)."""
+def fraction(option, value, closed=False):
+    """A value in [0, 1) (momentum, betas, RMSProp's alpha), or in [0, 1] if ``closed`` (dampening)."""
     value = number(option, value)
-    if not 0 <= value < 1:
-        raise ValueError(f"{option} must be in [0, 1), got {value!r}")
-    return value
-
-
-def closed_fraction(option, value):
-    """A value in [0, 1] (dampening)."""
-    value = number(option, value)
-    if not 0 <= value <= 1:
-        raise ValueError(f"{option} must be in [0, 1], got {value!r}")
+    if not (0 <= value <= 1 if closed else 0 <= value < 1):
+        raise ValueError(f"{option} must be in [0, 1{']' if closed else ')'}, got {value!r}")
     return value
 
 

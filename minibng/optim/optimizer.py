@@ -15,7 +15,6 @@ Everything is whole-vector, in-place array code: no Python loop over blocks, no 
 """
 from __future__ import annotations
 
-from .. import backend
 from . import checks
 from .flat import pack
 from .state import load_state, save_state
@@ -66,18 +65,17 @@ class Optimizer:
         self.base_lr = self.lr
         self.weight_decay = checks.non_negative("weight_decay", weight_decay)
         self.decay = checks.choice("decay", decay, ("after", "before"))
-        self.normalizer = as_transform(normalize)
-        if self.normalizer is not None and self.normalizer.weight_decay and self.weight_decay:
-            raise ValueError(f"weight_decay: {type(self.normalizer).__name__} adds its own weight decay; "
+        norm = self.normalizer = as_transform(normalize)
+        if norm is not None and norm.weight_decay and self.weight_decay:
+            raise ValueError(f"weight_decay: {type(norm).__name__} adds its own weight decay; "
                              "give it there and leave the optimizer's weight_decay at 0")
-        self.update_transforms = list(update_transforms)
-        direction = [] if self.normalizer is None or isinstance(self.normalizer, UpdateTransform) else [self.normalizer]
-        if isinstance(self.normalizer, UpdateTransform):
-            self.update_transforms.append(self.normalizer)
-        decay_step = [WeightDecay(self.weight_decay)] if self.weight_decay else []
+        after_rule = isinstance(norm, UpdateTransform)
+        self.update_transforms = list(update_transforms) + ([norm] if after_rule else [])
+        direction = [] if norm is None or after_rule else [norm]
         if checks.flag("track_norms", track_norms) or any(t.needs_grad_norms for t in direction + self.update_transforms):
             direction.insert(0, GradientNorms())
-        self.direction_transforms = (decay_step + direction if decay == "before" else direction + decay_step)
+        decay_step = [WeightDecay(self.weight_decay)] if self.weight_decay else []
+        self.direction_transforms = decay_step + direction if decay == "before" else direction + decay_step
         self.rule = rule
         self.partition_kind = blocks if isinstance(blocks, str) else "custom"
         self.flat = pack(params, blocks)
@@ -132,11 +130,6 @@ class Optimizer:
         step or without norm tracking.  With decay="before" these are the norms of g^i + λx^i."""
         norms = self._iteration.grad_norms
         return None if norms is None else norms.astype(self.flat.partition.dtype)
-
-    def to_host_norms(self):
-        """The last step's block norms as a host NumPy array (forces a device sync; for logging only)."""
-        norms = self.block_norms
-        return None if norms is None else backend.asnumpy(norms)
 
     def __repr__(self):
         """The chain, applied right to left: update transforms ∘ rule ∘ direction transforms ∘ partition."""

@@ -33,47 +33,35 @@ __all__ = ["create", "preset_names", "PRESETS"]
 _SGDM = {"lr": 0.1, "momentum": 0.9}
 
 
-def _with_transform(cls, defaults, transform=None):
+def _preset(cls, defaults, transform=None, **options):
+    """``create``'s builder for one name: ``cls`` with the paper's ``defaults``; ``transform`` ("block" or a
+    transform class) becomes ``normalize=``, built from ``options`` (its keyword defaults), which overrides of the
+    same name replace (alpha, threshold, trust_coefficient, weight_decay)."""
     def build(params, **overrides):
-        kwargs = dict(defaults)
-        if transform == "adaptive":
-            kwargs["normalize"] = Adaptive(overrides.pop("alpha", 0.02))
-        elif transform == "clip":
-            kwargs["normalize"] = Clip(overrides.pop("threshold", 0.1))
-        elif transform is not None:
-            kwargs["normalize"] = transform
-        kwargs.update(overrides)
-        return cls(params, **kwargs)
+        chosen = {name: overrides.pop(name, value) for name, value in options.items()}
+        if transform is not None:
+            overrides["normalize"] = transform if isinstance(transform, str) else transform(**chosen)
+        return cls(params, **{**defaults, **overrides})
     return build
 
 
-def _lars(params, trust_coefficient=0.02, weight_decay=0.0, **overrides):
-    kwargs = {**_SGDM, **overrides, "normalize": Lars(trust_coefficient, weight_decay)}
-    return SGD(params, **kwargs)
-
-
-def _lamb(params, weight_decay=0.01, **overrides):
-    kwargs = {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-6, **overrides, "normalize": TrustRatio(weight_decay)}
-    return Adam(params, **kwargs)
-
-
 PRESETS = {
-    "sgd": _with_transform(SGD, {"lr": 0.1}),
-    "sgdm": _with_transform(SGD, _SGDM),
-    "sgdmng": _with_transform(SGD, _SGDM, "block"),
-    "sgdmngadap": _with_transform(SGD, _SGDM, "adaptive"),
-    "sgdmclip": _with_transform(SGD, _SGDM, "clip"),
-    "adagrad": _with_transform(AdaGrad, {"lr": 0.01}),
-    "adagradng": _with_transform(AdaGrad, {"lr": 0.01}, "block"),
-    "adagradbng": _with_transform(AdaGradBNG, {"lr": 0.01, "delta": 1e-10}),
-    "rmsprop": _with_transform(RMSProp, {"lr": 1e-3}),
-    "rmspropng": _with_transform(RMSProp, {"lr": 1e-3}, "block"),
-    "adam": _with_transform(Adam, {"lr": 1e-3}),
-    "adamng": _with_transform(Adam, {"lr": 1e-3}, "block"),
-    "adamngadap": _with_transform(Adam, {"lr": 1e-3}, "adaptive"),
-    "adamclip": _with_transform(Adam, {"lr": 1e-3}, "clip"),
-    "lars": _lars,
-    "lamb": _lamb,
+    "sgd": _preset(SGD, {"lr": 0.1}),
+    "sgdm": _preset(SGD, _SGDM),
+    "sgdmng": _preset(SGD, _SGDM, "block"),
+    "sgdmngadap": _preset(SGD, _SGDM, Adaptive, alpha=0.02),
+    "sgdmclip": _preset(SGD, _SGDM, Clip, threshold=0.1),
+    "adagrad": _preset(AdaGrad, {"lr": 0.01}),
+    "adagradng": _preset(AdaGrad, {"lr": 0.01}, "block"),
+    "adagradbng": _preset(AdaGradBNG, {"lr": 0.01, "delta": 1e-10}),
+    "rmsprop": _preset(RMSProp, {"lr": 1e-3}),
+    "rmspropng": _preset(RMSProp, {"lr": 1e-3}, "block"),
+    "adam": _preset(Adam, {"lr": 1e-3}),
+    "adamng": _preset(Adam, {"lr": 1e-3}, "block"),
+    "adamngadap": _preset(Adam, {"lr": 1e-3}, Adaptive, alpha=0.02),
+    "adamclip": _preset(Adam, {"lr": 1e-3}, Clip, threshold=0.1),
+    "lars": _preset(SGD, _SGDM, Lars, trust_coefficient=0.02, weight_decay=0.0),
+    "lamb": _preset(Adam, {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-6}, TrustRatio, weight_decay=0.01),
 }
 
 
