@@ -32,12 +32,14 @@ def save(figure, path):
 
 
 def curves(rows, path, metrics=("train_loss", "test_loss"), group="depth", series="optimizer", log_y=False,
-           title=None):
+           title=None, labels=None):
     """Plot ``metrics`` against epoch from ``rows`` (dicts with ``epoch``, ``group``, ``series`` and the metrics):
-    one column per value of ``group``, one row per metric, one line per value of ``series``.  Rows of several
-    seeds (a ``seed`` key) draw the mean over the seeds and a band from the lowest to the highest; short curves get
-    markers, so a one-epoch run still shows its points."""
-    groups = sorted({row[group] for row in rows}, key=_sort_key)
+    one column per value of ``group`` (one column when ``group`` is None), one row per metric, one line per value
+    of ``series``.  Rows of several seeds (or folds) draw the mean over them and a band from the lowest to the
+    highest; short curves get markers, so a one-epoch run still shows its points.  ``labels`` names the y axes
+    (metric -> text) where the paper's names below do not fit."""
+    labels = {**_LABELS, **(labels or {})}
+    groups = sorted({row[group] for row in rows}, key=_sort_key) if group else [None]
     names = list(dict.fromkeys(row[series] for row in rows))
     figure = Figure(figsize=(4.2 * len(groups) + 0.6, 3.2 * len(metrics)), layout="constrained")
     axes = figure.subplots(len(metrics), len(groups), squeeze=False, sharex="col")
@@ -48,7 +50,7 @@ def curves(rows, path, metrics=("train_loss", "test_loss"), group="depth", serie
             for name in names:
                 per_epoch = {}
                 for r in rows:
-                    if r[group] == value and r[series] == name and _finite(r.get(metric)):
+                    if (group is None or r[group] == value) and r[series] == name and _finite(r.get(metric)):
                         per_epoch.setdefault(r["epoch"], []).append(r[metric])
                 if not per_epoch:
                     continue
@@ -61,8 +63,10 @@ def curves(rows, path, metrics=("train_loss", "test_loss"), group="depth", serie
                                     color=colors[name], alpha=0.2, linewidth=0)
             if log_y and any(_finite(r.get(metric)) and r[metric] > 0 for r in rows):
                 ax.set_yscale("log")
-            ax.set_title(f"{group} {value}" if i == 0 else "")
-            ax.set_ylabel(_LABELS.get(metric, metric) if j == 0 else "")
+            else:
+                ax.ticklabel_format(axis="y", useOffset=False)  # 9.18 on the axis, not 0.001 and "+9.179"
+            ax.set_title(f"{group} {value}" if group and i == 0 else "")
+            ax.set_ylabel(labels.get(metric, metric) if j == 0 else "")
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.grid(True, which="both", alpha=0.3)
         axes[-1][j].set_xlabel("epoch")
@@ -74,7 +78,8 @@ def curves(rows, path, metrics=("train_loss", "test_loss"), group="depth", serie
 
 def block_norm_map(runs, path, block_names=None, title=r"mean $\|g^i\|$ per block and epoch"):
     """Heat maps of per-block gradient norms: ``runs`` maps a run label to its history (dicts with ``epoch`` and
-    ``block_norms``); rows are blocks (first layer at the bottom), columns are epochs, colour is log-scaled."""
+    ``block_norms``); rows are blocks numbered from 1 (the first layer, at the bottom), columns are epochs, colour
+    is log-scaled."""
     labels = list(runs)
     figure = Figure(figsize=(3.4 * len(labels) + 1.2, 3.6), layout="constrained")
     axes = figure.subplots(1, len(labels), squeeze=False)[0]
@@ -87,12 +92,14 @@ def block_norm_map(runs, path, block_names=None, title=r"mean $\|g^i\|$ per bloc
             continue
         epochs = [row["epoch"] for row in runs[label]]
         image = ax.imshow(np.where(values > 0, values, np.nan), origin="lower", aspect="auto", norm=norm,
-                          cmap="viridis", extent=(epochs[0] - 0.5, epochs[-1] + 0.5, -0.5, values.shape[0] - 0.5))
+                          cmap="viridis", extent=(epochs[0] - 0.5, epochs[-1] + 0.5, 0.5, values.shape[0] + 0.5))
         ax.set_title(label)
         ax.set_xlabel("epoch")
-        ax.set_ylabel("block (layer)" if ax is axes[0] else "")
+        ax.set_ylabel("block i (1 = first layer)" if ax is axes[0] else "")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         if block_names is not None and len(block_names) <= 20:
-            ax.set_yticks(range(len(block_names)), block_names, fontsize="x-small")
+            ax.set_yticks(range(1, len(block_names) + 1), block_names, fontsize="x-small")
     if image is not None:
         figure.colorbar(image, ax=list(axes), label=r"$\|g^i\|$ (mean over the epoch's steps)")
     figure.suptitle(title)
