@@ -1,4 +1,5 @@
-"""Every loader on the real files.  These tests FAIL (never skip) when the data is missing.
+"""Every loader on the real files.  Where the data is missing these tests skip, saying how to provide it; with
+MINIBNG_REQUIRE_DATA=1 (CI) they fail instead.
 
 MINIBNG_TEST_DATA    folder holding mnist/, ptb/, rt-polarity/ (default: ../shared/data beside the repository)
 MINIBNG_TEST_FASHION folder holding fashion-mnist/ (default: /usr/share/datasets, Debian's dataset-fashion-mnist)
@@ -6,26 +7,15 @@ MINIBNG_TEST_FASHION folder holding fashion-mnist/ (default: /usr/share/datasets
 import gzip
 import hashlib
 import io
-import os
 import shutil
 import tarfile
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from minibng.data import checksums, download, mnist, ptb, root, rt_polarity
+from minibng.data import download, mnist, ptb, rt_polarity
 from minibng.data.checksums import ChecksumError, DatasetError
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def real_root(variable="MINIBNG_TEST_DATA", default=REPO.parent / "shared" / "data", needs="mnist"):
-    folder = Path(os.environ.get(variable) or default)
-    assert (folder / needs).is_dir(), (f"real data missing: {folder / needs} does not exist; set {variable} to the "
-                                       f"folder holding {needs}/ (see docs/data.md)")
-    return folder
-
+from support import real_data_root as real_root
 
 MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 MNIST_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
@@ -42,7 +32,7 @@ def test_mnist(isolated, device):
 
 def test_fashion_mnist(isolated, device):
     data = mnist.load("fashion-mnist", download=False,
-                      data_dir=real_root("MINIBNG_TEST_FASHION", "/usr/share/datasets", "fashion-mnist"))
+                      data_dir=real_root("fashion-mnist", "MINIBNG_TEST_FASHION", "/usr/share/datasets"))
     assert data.train_images.shape == (60000, 28, 28) and data.test_images.shape == (10000, 28, 28)
     assert np.bincount(data.train_labels).tolist() == [6000] * 10
     assert np.bincount(data.test_labels).tolist() == [1000] * 10
@@ -88,14 +78,14 @@ def test_recompressed_and_decompressed_copies_are_accepted(isolated, device):
 
 def test_mnist_download_through_the_opener(isolated, monkeypatch, device):
     """With the network replaced by the real files, a missing data set is downloaded, verified and loaded."""
-    urls = []
+    urls, real = [], real_root()
 
     class Response(io.BytesIO):
         headers = {}
 
     def serve(url, timeout):
         urls.append(url)
-        return Response((real_root() / "mnist" / url.rsplit("/", 1)[1]).read_bytes())
+        return Response((real / "mnist" / url.rsplit("/", 1)[1]).read_bytes())
 
     monkeypatch.setattr(download, "_open_url", serve)
     data = mnist.load(data_dir=isolated / "fresh")
@@ -117,7 +107,7 @@ def test_mnist_offline_fails_with_help(isolated, monkeypatch, device):
 
 
 def test_ptb(isolated, device):
-    corpus = ptb.load(data_dir=real_root(needs="ptb"), download=False)
+    corpus = ptb.load(data_dir=real_root("ptb"), download=False)
     assert len(corpus.vocab) == 10000 and "<eos>" in corpus.word_to_id and "<unk>" in corpus.word_to_id
     assert (len(corpus.train), len(corpus.valid), len(corpus.test)) == (929589, 73760, 82430)
     eos = corpus.word_to_id["<eos>"]
@@ -128,7 +118,7 @@ def test_ptb(isolated, device):
 
 
 def test_rt_polarity_utf8_copy(isolated, device):
-    data = rt_polarity.load(data_dir=real_root(needs="rt-polarity"), download=False)
+    data = rt_polarity.load(data_dir=real_root("rt-polarity"), download=False)
     assert data.ids.shape == (10662, 56) and data.lengths.max() == 56 and data.lengths.min() >= 1
     assert int(data.labels.sum()) == 5331 and int((data.labels == 0).sum()) == 5331
     assert len(data.vocab) == 18765 and data.vocab[0] == "<pad>"
@@ -142,13 +132,13 @@ def test_rt_polarity_authors_archive_windows_1252(isolated, device):
     folder.mkdir(parents=True)
     with tarfile.open(folder / "rt-polaritydata.tar.gz", "w:gz") as tar:
         for kind in ("neg", "pos"):
-            text = (real_root(needs="rt-polarity") / "rt-polarity" / f"rt-polarity.{kind}").read_text("utf-8")
+            text = (real_root("rt-polarity") / "rt-polarity" / f"rt-polarity.{kind}").read_text("utf-8")
             data = text.encode("cp1252")
             info = tarfile.TarInfo(f"rt-polaritydata/rt-polarity.{kind}")
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
     original = rt_polarity.load(data_dir=isolated / "data", download=False)
     assert (folder / "rt-polarity.pos").stat().st_size == rt_polarity.FILES["pos"].size
-    utf8 = rt_polarity.load(data_dir=real_root(needs="rt-polarity"), download=False)
+    utf8 = rt_polarity.load(data_dir=real_root("rt-polarity"), download=False)
     np.testing.assert_array_equal(original.ids, utf8.ids)
     assert original.vocab == utf8.vocab
