@@ -9,8 +9,8 @@ Before anything is restored, a checkpoint must
 - be readable, and hold ``meta/history``: a list of per-epoch dicts numbered 1, 2, …, n, with n no larger than
   the epochs the resuming run asks for;
 - have been written with the same ``config`` as the resuming run, except for the keys that are safe to change on
-  resume (:data:`CHANGEABLE_ON_RESUME`: more epochs).  Otherwise the run would train on the checkpoint's values
-  while recording the new ones;
+  resume (:data:`CHANGEABLE_ON_RESUME`: more epochs, and the CPU thread count, which changes only the last digits
+  of the arithmetic).  Otherwise the run would train on the checkpoint's values while recording the new ones;
 - hold a non-negative optimizer step count.
 
 Then the model, the optimizer, the random streams and the data order are restored.  If one of them refuses the
@@ -29,7 +29,7 @@ from .checkpoint import CheckpointError, load_npz, save_npz, what_to_do
 
 __all__ = ["CHANGEABLE_ON_RESUME", "save_checkpoint", "restore_checkpoint", "config_differences", "random_streams"]
 
-CHANGEABLE_ON_RESUME = ("epochs",)
+CHANGEABLE_ON_RESUME = ("epochs", "threads")
 _ABSENT = object()
 
 
@@ -91,7 +91,7 @@ def _check_meta(data, path, trainer):
         raise CheckpointError(
             f"cannot resume from {path}: it was written with other settings than this run's:\n  "
             + "\n  ".join(differences)
-            + f"\nOnly {', '.join(CHANGEABLE_ON_RESUME)} may change on resume. Rerun with the checkpoint's settings "
+            + f"\nOnly {' and '.join(CHANGEABLE_ON_RESUME)} may change on resume. Rerun with the checkpoint's settings "
             "to continue that run, or start the new settings in another folder (--out)")
     step = data.get("optim/step")
     if step is not None and not (np.ndim(step) == 0 and np.asarray(step).dtype.kind in "iuf" and float(step) >= 0):
