@@ -110,8 +110,9 @@ def update_batchnorm(model, batches, max_batches=None):
 
 
 class Trainer:
-    """The loop; see the module docstring.  ``callbacks`` receive ``on_step_end(trainer)`` after every optimizer
-    step (e.g. a max-norm constraint) and ``on_epoch_end(trainer, metrics)``.  ``bn_batches``: an unshuffled set of
+    """The loop; see the module docstring.  ``callbacks`` receive ``on_fit_start(trainer)`` once the checkpoint (if
+    any) is restored, ``on_step_end(trainer)`` after every optimizer step (e.g. a max-norm constraint) and
+    ``on_epoch_end(trainer, metrics)``; each method is optional.  ``bn_batches``: an unshuffled set of
     batches on which BatchNorm statistics are re-estimated after every epoch, or None (a shuffled set would draw
     a different order after a resume)."""
 
@@ -123,6 +124,9 @@ class Trainer:
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
         self.train_batches, self.epochs = train_batches, int(epochs)
         self.evaluate_sets = dict(evaluate or {})
+        if "train" in self.evaluate_sets:
+            raise ValueError("Trainer: an evaluation set named 'train' would replace train_loss, the mean of the "
+                             "epoch's mini-batch losses; give it another name, such as 'train_eval'")
         self.schedule, self.callbacks = schedule, list(callbacks)
         self.out, self.config = out, dict(config or {})
         self.progress, self.description, self.check_every = progress, description, max(1, int(check_every))
@@ -173,6 +177,9 @@ class Trainer:
         if resume and self.checkpoint_path and os.path.exists(self.checkpoint_path):
             self.load_checkpoint()
             self._write_logs()
+        for callback in self.callbacks:
+            if hasattr(callback, "on_fit_start"):
+                callback.on_fit_start(self)
         while len(self.history) < self.epochs:
             epoch = len(self.history) + 1
             if self.schedule is not None:
@@ -185,7 +192,8 @@ class Trainer:
                     metrics[f"{name}_{key}"] = value
             self.history.append(metrics)
             for callback in self.callbacks:
-                callback.on_epoch_end(self, metrics)
+                if hasattr(callback, "on_epoch_end"):
+                    callback.on_epoch_end(self, metrics)
             if self.out is not None:
                 self.save_checkpoint()
                 self._write_logs()
@@ -214,7 +222,8 @@ class Trainer:
                 "seconds": previous_seconds + seconds, "block_norms": [float(v) for v in np.atleast_1d(mean_norms)]}
 
     def _run_steps(self, epoch, bar):
-        """One pass over the training batches; sums stay on the device (read every ``check_every`` steps)."""
+        """One pass over the training batches; sums stay on the device (read every ``check_every`` steps, and for the
+        progress bar every step on the CPU)."""
         model, opt = self.model, self.optimizer
         loss_sum, norm_sum, steps = 0, 0, 0
         for x, y in self.train_batches:
@@ -233,8 +242,8 @@ class Trainer:
             norm_sum = norm_sum if norms is None else norm_sum + norms
             if steps % self.check_every == 0:
                 self._guard(loss_sum, norm_sum, epoch, steps)
-                if bar is not None:
-                    bar.set_postfix(loss=f"{float(loss_sum) / steps:.4f}", refresh=False)
+            if bar is not None and (steps % self.check_every == 0 or backend.device_of(loss) == "cpu"):
+                bar.set_postfix(loss=f"{float(loss_sum) / steps:.4f}", refresh=False)   # a GPU's is read rarely
             if bar is not None:
                 bar.update()
         return loss_sum, norm_sum, steps

@@ -132,3 +132,28 @@ def test_parameters_made_infinite_by_the_last_step_are_never_checkpointed(device
     with pytest.raises(NonFiniteError, match="epoch 2"):
         trainer.fit()
     assert (tmp_path / "checkpoint.npz").read_bytes() == good
+
+
+def test_an_evaluation_set_named_train_is_refused():
+    """Its loss would replace train_loss (the epoch's mean mini-batch loss) without a word."""
+    x, y = synthetic.blobs(n=40, features=4, classes=2, seed=0)
+    model = nn.Sequential(nn.Linear(4, 2))
+    with pytest.raises(ValueError, match="named 'train' would replace train_loss.*'train_eval'"):
+        Trainer(model, nn.SoftmaxCrossEntropy(), optim.SGD(model, lr=0.1), Batches(x, y, 10), 1,
+                evaluate={"train": Batches(x, y, 10, shuffle=False)})
+
+
+def test_callbacks_hear_where_a_fit_starts(tmp_path):
+    """on_fit_start comes after the checkpoint is restored (the history holds the finished epochs); every callback
+    method is optional."""
+    seen = []
+
+    class Listener:
+        def on_fit_start(self, trainer):
+            seen.append(len(trainer.history))
+
+    make_trainer("cpu", out=str(tmp_path), epochs=1).fit()
+    resumed = make_trainer("cpu", out=str(tmp_path), epochs=2)
+    resumed.callbacks.append(Listener())
+    resumed.fit(resume=True)
+    assert seen == [1] and len(resumed.history) == 2

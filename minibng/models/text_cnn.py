@@ -108,8 +108,5 @@ class MaxNorm:
     def on_step_end(self, trainer):
         self.apply()
 
-    def on_epoch_end(self, trainer, metrics):
-        pass
-
     def __repr__(self):
         return f"MaxNorm(s={self.s})"
