@@ -8,7 +8,7 @@ setup(
     long_description_content_type="text/markdown",
     packages=find_packages(include=["minibng", "minibng.*"]),
     python_requires=">=3.10",
-    install_requires=["numpy>=1.24", "tqdm", "matplotlib"],
+    install_requires=["numpy>=1.24", "tqdm", "matplotlib", "threadpoolctl>=3"],
     extras_require={
         "gpu": ["cupy-cuda12x"],
         "test": ["pytest", "hypothesis"],

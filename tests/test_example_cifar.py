@@ -49,7 +49,7 @@ def read_rows(path):
 
 def test_cifar10_end_to_end_on_binary_files(fake_cifar_root, tmp_path, capsys):
     out = tmp_path / "run"
-    run(fake_cifar_root, out, "--optimizers", "sgdm,adamngadap", "--seeds", "2")
+    run(fake_cifar_root, out, "--optimizers", "sgdm,adamngadap", "--seeds", "0,1")
     rows = read_rows(out / "metrics.csv")
     assert list(rows[0]) == ["optimizer", "depth", "seed", "epoch", "train_loss", "test_loss", "test_accuracy",
                              "seconds"]

@@ -3,6 +3,7 @@ import csv
 
 import pytest
 
+from minibng.checkpoint import load_npz
 from minibng.examples import mnist_mlp
 from support import metrics_rows, real_data_root
 
@@ -22,6 +23,13 @@ def test_mnist_mlp_writes_metrics_figures_and_a_table(tmp_path, capsys):
     assert (out / "depth4-adamng-seed0" / "checkpoint.npz").exists()
     printed = capsys.readouterr().out
     assert "final training/test objective (mnist" in printed and printed.count("adamng") >= 2
+    assert "  device  cpu, 1 CPU thread(s)\n" in printed and f"  output  {out}\n" in printed
+    assert f"mnist from {real_data_root() / 'mnist'}; --limit: the first 2,000 training images" in printed
+    for depth, name, epoch in [(d, o, e) for d in (3, 4) for o in ("adam", "adamng") for e in (1, 2)]:
+        assert f"depth {depth} {name} seed 0  epoch {epoch}/2  train " in printed    # a line per epoch
+    config = load_npz(out / "depth4-adamng-seed0" / "checkpoint.npz")["meta/config"]
+    assert config == {"depth": 4, "optimizer": "adamng", "seed": 0, "dataset": "mnist", "epochs": 2,
+                      "batch_size": 100, "lr": 1e-3, "limit": 2000, "threads": 1}
 
 
 def test_several_seeds_run_each_configuration_once_per_seed(tmp_path, capsys):
@@ -47,8 +55,13 @@ def test_resume_skips_finished_runs_and_gives_the_same_table(tmp_path, capsys):
             "--data-dir", str(real_data_root()), "--out", str(tmp_path), "--no-progress"]
     mnist_mlp.main(args)
     first = metrics_rows(tmp_path / "metrics.csv")
+    capsys.readouterr()
     mnist_mlp.main(args + ["--resume"])
     assert metrics_rows(tmp_path / "metrics.csv") == first
+    printed = capsys.readouterr().out
+    assert "(--resume: each run continues from its checkpoint)" in printed
+    assert f"depth 3 adamng seed 0: resumed from {tmp_path / 'depth3-adamng-seed0' / 'checkpoint.npz'} after epoch 2 " \
+           "of 2" in printed and "epoch 1/2" not in printed
 
 
 def test_missing_data_fails_fast_with_instructions(isolated, monkeypatch):

@@ -17,28 +17,42 @@ def read(path):
         return list(csv.DictReader(f))
 
 
+@pytest.fixture(autouse=True)
+def short_evaluation_texts(monkeypatch):
+    """The real corpus with its validation and test texts cut to 2,000 words, so that evaluating takes no time."""
+    load = ptb.load
+
+    def short(*args, **kwargs):
+        corpus = load(*args, **kwargs)
+        corpus.valid, corpus.test = corpus.valid[:2000], corpus.test[:2000]
+        return corpus
+
+    monkeypatch.setattr(ptb, "load", short)
+
+
 def quick(out, *extra):
-    return ["--epochs", "1", "--limit", "3", "--batch-size", "10", "--bptt", "8", "--data-dir",
+    """Three windows of 10 streams × 8 words (--limit counts training words)."""
+    return ["--epochs", "1", "--limit", "250", "--batch-size", "10", "--bptt", "8", "--data-dir",
             str(real_data_root("ptb")), "--out", str(out), "--no-progress", *extra]
 
 
 def test_metrics_curves_and_table(tmp_path, capsys):
     ptb_lstm.main(quick(tmp_path, "--optimizers", "adamng,adam", "--bptt", "6,9", "--epochs", "2"))
     rows = read(tmp_path / "metrics.csv")
-    assert list(rows[0]) == ["optimizer", "bptt", "epoch", "train_ppl", "valid_ppl", "test_ppl", "seconds"]
-    assert [(r["bptt"], r["optimizer"], r["epoch"]) for r in rows] == [
-        (b, o, e) for b in ("6", "9") for o in ("adamng", "adam") for e in "12"]
+    assert list(rows[0]) == ["optimizer", "bptt", "seed", "epoch", "train_ppl", "valid_ppl", "test_ppl", "seconds"]
+    assert [(r["bptt"], r["optimizer"], r["seed"], r["epoch"]) for r in rows] == [
+        (b, o, "0", e) for b in ("6", "9") for o in ("adamng", "adam") for e in "12"]
     for r in rows:
-        run = read(tmp_path / f"bptt{r['bptt']}-{r['optimizer']}" / "metrics.csv")[int(r["epoch"]) - 1]
+        run = read(tmp_path / f"bptt{r['bptt']}-{r['optimizer']}-seed0" / "metrics.csv")[int(r["epoch"]) - 1]
         for split in ("train", "valid", "test"):   # perplexity = exp(mean cross-entropy per token)
             assert float(r[f"{split}_ppl"]) == pytest.approx(math.exp(float(run[f"{split}_loss"])), rel=1e-9)
         # A few steps from uniform(±0.1): still close to the vocabulary size, and already below it.
         assert 5_000 < float(r["valid_ppl"]) < 10_000 and float(r["test_ppl"]) < 10_000
     assert float(rows[1]["train_ppl"]) < float(rows[0]["train_ppl"])
     assert (tmp_path / "curves.png").stat().st_size > 10_000
-    assert (tmp_path / "bptt9-adam" / "checkpoint.npz").exists()
+    assert (tmp_path / "bptt9-adam-seed0" / "checkpoint.npz").exists()
     printed = capsys.readouterr().out
-    assert re.search(r"bptt 6 adamng +epoch +2 +perplexity train +[0-9.]+ +valid +[0-9.]+ +test +[0-9.]+", printed)
+    assert re.search(r"bptt 6 adamng seed 0 +epoch 2/2 +perplexity train [0-9.]+ +valid [0-9.]+ +test [0-9.]+", printed)
     assert "validation/test perplexity after epoch 2" in printed
     last = rows[3]
     assert f"{float(last['valid_ppl']):.1f}/{float(last['test_ppl']):.1f}" in printed
@@ -54,21 +68,23 @@ def test_resume_gives_the_same_table(tmp_path):
 
 def test_paper_flags_and_defaults():
     args = ptb_lstm.parse_args([])
-    assert (args.bptts, args.optimizer_names, args.epochs, args.batch_size) == ([40], ["adam", "adamng"], 10, 100)
+    assert (args.bptts, args.optimizer_names, args.epochs, args.batch_size, args.limit) == (
+        [40], ["adam", "adamng"], 2, 100, 200_000)
     paper = ptb_lstm.parse_args(["--paper"])
-    assert paper.bptts == [40, 400, 1000] and paper.epochs == 50
+    assert paper.bptts == [40, 400, 1000] and paper.epochs == 50 and paper.limit is None
     assert paper.optimizer_names == ["sgdm", "sgdmng", "adagrad", "adagradng", "adam", "adamng"]
     assert ptb_lstm.parse_args(["--paper", "--bptt", "40", "--epochs", "3"]).bptts == [40]
 
 
 @pytest.mark.parametrize("flags, message", [(["--optimizers", "adamm"], "unknown optimizer(s) ['adamm']"),
-                                            (["--bptt", "40,x"], "--bptt must be a comma list"),
-                                            (["--bptt", "0"], "--bptt must be positive"),
-                                            (["--limit", "0"], "--limit must be positive")])
+                                            (["--bptt", "40,x"], "--bptt must be a comma list of integers >= 1"),
+                                            (["--bptt", "0"], "--bptt must be a comma list of integers >= 1"),
+                                            (["--limit", "0"], "--limit must be >= 1"),
+                                            (["--limit", "4000"], "--limit 4000 words is too few for one window")])
 def test_bad_flags_are_rejected(capsys, flags, message):
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit) as exit_info:
         ptb_lstm.parse_args(flags)
-    assert message in capsys.readouterr().err
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
 
 
 def test_perplexity_overflows_to_infinity():

@@ -19,7 +19,7 @@ def quick(out, *extra):
 
 
 def test_table_metrics_curves_over_two_seeds(tmp_path, capsys):
-    rt_cnn.main(quick(tmp_path, "--optimizers", "adamng,sgdm", "--seeds", "2"))
+    rt_cnn.main(quick(tmp_path, "--optimizers", "adamng,sgdm", "--seeds", "0,1"))
     rows = read(tmp_path / "metrics.csv")
     assert list(rows[0]) == ["optimizer", "seed", "epoch", "train_loss", "val_accuracy", "seconds"]
     assert [(r["optimizer"], r["seed"], r["epoch"]) for r in rows] == [
@@ -47,13 +47,13 @@ def test_cross_validation_writes_a_fold_column(tmp_path, monkeypatch):
 
 
 def test_splits_are_seeded_and_folds_partition_the_data():
-    args = rt_cnn.parse_args(["--seeds", "2", "--cv"])
+    args = rt_cnn.parse_args(["--seeds", "0,1", "--cv"])
     runs = rt_cnn.splits(103, args)
     assert [(s, f) for s, f, _, _ in runs] == [(s, f) for s in (0, 1) for f in range(10)]
     for seed in (0, 1):
         held_out = np.concatenate([va for s, _, _, va in runs if s == seed])
         assert sorted(held_out) == list(range(103))
-    plain = rt_cnn.splits(1000, rt_cnn.parse_args(["--seeds", "2"]))
+    plain = rt_cnn.splits(1000, rt_cnn.parse_args(["--seeds", "0,1"]))
     (_, _, train0, val0), (_, _, _, val1) = plain
     assert len(val0) == 100 and not set(train0) & set(val0) and not np.array_equal(val0, val1)
 
@@ -71,4 +71,4 @@ def test_bad_flags_are_rejected(capsys):
         rt_cnn.main(["--optimizers", "adamm"])
     assert "unknown optimizer(s) ['adamm']" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        rt_cnn.main(["--seeds", "0"])
+        rt_cnn.main(["--seeds", "-1"])

@@ -5,6 +5,8 @@ without interruption in this process.
 """
 import csv
 import json
+import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -19,6 +21,7 @@ from fault_worker import build_trainer
 from minibng.checkpoint import load_npz
 from minibng.examples import mnist_mlp
 from promise_table import registry
+from support import metrics_rows, real_data_root
 
 SECTION = "Interrupted and concurrent runs"
 PROMISES, promise = registry()
@@ -151,6 +154,35 @@ def _example_into_busy_folder(tmp_path):
     finally:
         go.touch()
         holder.wait(timeout=60)
+
+
+@promise("example-ctrl-c", "Ctrl-C (SIGINT) while an experiment script trains",
+         "exit status 130 without a traceback, naming the last checkpoint and the exact command that continues "
+         "(the same flags and `--resume`); the figures of the finished epochs are there; that command finishes the "
+         "experiment, and its table equals an uninterrupted run's")
+def _example_ctrl_c(tmp_path):
+    argv = ["--depth", "3", "--optimizers", "adamng", "--epochs", "6", "--limit", "2000", "--data-dir",
+            str(real_data_root()), "--out", str(tmp_path / "run"), "--no-progress"]
+    script = subprocess.Popen([sys.executable, "-m", "minibng.examples.mnist_mlp", *argv], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        for line in script.stdout:   # the run is interrupted after its second epoch's line
+            if "epoch 2/6" in line:
+                script.send_signal(signal.SIGINT)
+                break
+        _, err = script.communicate(timeout=120)
+    finally:
+        script.kill()
+    assert script.returncode == 130 and "Traceback" not in err, err
+    assert (tmp_path / "run" / "curves.png").exists() and (tmp_path / "run" / "gradnorms.png").exists()
+    checkpoint = tmp_path / "run" / "depth3-adamng-seed0" / "checkpoint.npz"
+    assert f"its last checkpoint is {checkpoint} (after epoch {epochs_in(checkpoint.parent)})" in err
+    command = err.split("To continue: ")[1].strip()
+    assert shlex.split(command) == ["python", "-m", "minibng.examples.mnist_mlp", *argv, "--resume"]
+    mnist_mlp.main(shlex.split(command)[3:])
+    mnist_mlp.main([*argv[:-3], "--out", str(tmp_path / "straight"), "--no-progress"])
+    resumed = metrics_rows(tmp_path / "run" / "metrics.csv")
+    assert resumed == metrics_rows(tmp_path / "straight" / "metrics.csv") and len(resumed) == 7
 
 
 @pytest.mark.parametrize("case", PROMISES, ids=lambda case: case.id)

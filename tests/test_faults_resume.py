@@ -129,13 +129,13 @@ def _another_model(tmp_path):
 
 @promise("resume-changed-settings", "`--resume` with another `--lr`, `--seed` or `--batch-size` than the "
          "checkpoint's", "`CheckpointError` listing every difference (checkpoint's value, new value); only "
-         "`epochs` may change on resume, so the saved config never lies")
+         "`epochs` and `threads` may change on resume, so the saved config never lies")
 def _changed_settings(tmp_path):
     finished_run(tmp_path)
     message = assert_refused(tmp_path, "written with other settings", config={"lr": 0.01, "seed": 1,
                                                                              "batch_size": 32})
     assert "lr: 0.02 in the checkpoint, 0.01 now" in message and "seed: 0 in the checkpoint, 1 now" in message
-    assert "batch_size" not in message and "Only epochs may change" in message
+    assert "batch_size" not in message and "Only epochs and threads may change" in message
 
 
 @promise("resume-more-epochs", "`--resume` with more `--epochs`", "training continues to the new count; the "
@@ -172,6 +172,19 @@ def _example_changed_limit(tmp_path):
     with pytest.raises(SystemExit, match=r"(?s)error: cannot resume .*limit: 300 in the checkpoint, 400 now"):
         mnist_mlp.main(common + ["--limit", "400", "--resume"])
     assert files(tmp_path / "depth3-adamng-seed0") == before
+
+
+@promise("example-resume-other-threads", "`python -m minibng.examples.mnist_mlp --resume` with another "
+         "`--threads` and more `--epochs`", "the runs continue: the thread count, like the epochs, may change on "
+         "resume (it changes only the last digits); the checkpoint's config records the new values")
+def _example_other_threads(tmp_path):
+    common = ["--depth", "3", "--optimizers", "adamng", "--data-dir", str(real_data_root()), "--limit", "300",
+              "--out", str(tmp_path), "--no-progress"]
+    mnist_mlp.main(common + ["--epochs", "1", "--threads", "1"])
+    mnist_mlp.main(common + ["--epochs", "2", "--threads", "2", "--resume"])
+    config = load_npz(tmp_path / "depth3-adamng-seed0" / "checkpoint.npz")["meta/config"]
+    assert (config["epochs"], config["threads"]) == (2, 2)
+    assert len((tmp_path / "metrics.csv").read_text().splitlines()) == 3
 
 
 @pytest.mark.parametrize("case", PROMISES, ids=lambda case: case.id)

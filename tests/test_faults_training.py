@@ -73,15 +73,6 @@ def _empty_training_batches(tmp_path):
     assert liar.history == [] and not (tmp_path / "checkpoint.npz").exists()
 
 
-@promise("example-limit-0", "`python -m minibng.examples.mnist_mlp --limit 0`",
-         "`ValueError`: the data set holds 0 samples … a --limit of 0; no checkpoint or log is written")
-def _example_limit_0(tmp_path):
-    with pytest.raises(ValueError, match=r"holds 0 samples, .* a --limit of 0\?"):
-        mnist_mlp.main(["--depth", "3", "--optimizers", "adam", "--epochs", "1", "--limit", "0", "--data-dir",
-                        str(real_data_root()), "--out", str(tmp_path), "--no-progress"])
-    assert not list(tmp_path.rglob("*.csv")) and not list(tmp_path.rglob("*.npz"))
-
-
 @promise("every-run-diverges", "an experiment in which every optimizer diverges in its first epoch",
          "the summary table is printed with every run marked diverged (!) and metrics.csv is written; no "
          "matplotlib traceback, no empty figure")

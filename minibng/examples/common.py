@@ -1,71 +1,271 @@
-"""What every experiment script shares: its common flags, one writer per output folder, loading data with a clear
-error, one training run that survives divergence, and the printed table."""
+"""What every experiment script shares, so that a flag means the same thing in all four: the shared flags, checked
+before any work (a bad value is a usage error, exit status 2), the run header, and :class:`Experiment`, which
+trains each configuration into its own folder, prints one line per epoch, redraws the script's figures after
+every epoch and turns Ctrl-C into the command that resumes (exit status 130).  docs/experiments.md lists the
+flags."""
 from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import os
+import shlex
 import sys
+import time
+from pathlib import Path
 
-from .. import optim
-from ..checkpoint import CheckpointError
-from ..data import DatasetError
+from threadpoolctl import threadpool_limits
+
+from .. import __version__, backend, nn, optim, plot
+from ..checkpoint import CheckpointError, load_npz, write_table
+from ..data import DatasetError, search_roots
 from ..runlock import FolderLockedError, folder_lock
 from ..train import NonFiniteError, Trainer
 
 
-def parser(prog, doc):
-    return argparse.ArgumentParser(prog=f"python -m minibng.examples.{prog}", description=doc,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """The script's docstring as written, and every flag's default (none for switches and unset values)."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
 
 
-def add_common_flags(p, default_out):
-    """--device, --data-dir, --out, --resume, --no-progress."""
-    p.add_argument("--device", default="cpu", help="cpu, gpu or gpu:N (default cpu)")
-    p.add_argument("--data-dir", default=None, help="folder holding the data set's folder (default: search)")
-    p.add_argument("--out", default=default_out, help=f"output folder (default {default_out})")
-    p.add_argument("--resume", action="store_true", help="continue each run from its last checkpoint")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+def cpu_threads(share=2, most=4):
+    """A default for --threads where matrices are large enough to share: 1/``share`` of the cores this process
+    may use, at most ``most`` (threads beyond free cores spin and stall the others)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(most, cores // share))
+
+
+def parser(name, doc, *, datasets, optimizers, epochs, batch_size, threads, limit, paper, paper_help):
+    """The parser of script ``name`` with the shared flags and their defaults (the quick run's); ``paper`` holds
+    the defaults that --paper switches to (flags given on the command line keep their values), ``limit`` says what
+    --limit counts in this script's data."""
+    p = argparse.ArgumentParser(prog=f"python -m minibng.examples.{name}", description=doc,
+                                formatter_class=_HelpFormatter)
+    p.paper_defaults, p.limit_unit = paper, limit
+    add = p.add_argument_group("flags of every experiment (the same meaning in all four)").add_argument
+    add("--dataset", choices=datasets, default=datasets[0], help="data set")
+    add("--optimizers", default=optimizers, help="comma list of optimizer presets, or 'paper' for the paper's set; "
+        f"presets: {', '.join(optim.preset_names())}")
+    add("--epochs", type=int, default=epochs, help="epochs per run")
+    add("--seeds", default="0", help="comma list of seeds, one run each: initial weights, data order, dropout")
+    add("--lr", type=float, help="learning rate of every optimizer (default: each preset's, the paper's)")
+    add("--batch-size", type=int, default=batch_size, help="mini-batch size")
+    add("--limit", type=_count_or_all, metavar="N|all", help=f"train on the first N {limit} only, or on 'all'")
+    add("--threads", type=int, default=threads, help="CPU threads of BLAS and OpenMP (more than free cores stall); "
+        "the last digits of a run depend on it")
+    add("--device", default="cpu", help="cpu, gpu or gpu:N (CuPy)")
+    add("--data-dir", metavar="DIR", help="folder holding the data set's folder (default: searched, see "
+        "docs/data.md; downloaded if missing)")
+    add("--out", default=f"runs/{name}", help="output folder: one folder per run, the table's metrics.csv, figures")
+    add("--resume", action="store_true", help="continue every run from its checkpoint in --out")
+    add("--no-progress", action="store_true", help="hide the progress bars (the lines per epoch remain)")
+    add("--paper", action="store_true", help=paper_help)
+    add("--version", action="version", version=f"minibng {__version__}")
+    return p
+
+
+def _count_or_all(text):
+    """--limit's value: an integer, or 'all' (None)."""
+    try:
+        return None if text == "all" else int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1 or 'all', got {text!r}") from None
+
+
+def parse(p, argv, paper_optimizers):
+    """Parse ``argv`` and check every shared flag, before any work; --paper switches the defaults."""
+    args = p.parse_args(argv)
+    if args.paper:
+        p.set_defaults(**p.paper_defaults)
+        args = p.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
+    args.script, args.limit_unit = p.prog.rsplit(".", 1)[1], p.limit_unit
+    args.optimizer_names = optimizer_list(p, args.optimizers, paper_optimizers)
+    args.seed_list = int_list(p, "--seeds", args.seeds, 0, distinct=True)
+    for flag in ("epochs", "batch_size", "limit", "threads"):
+        value = getattr(args, flag)
+        if value is not None and value < 1:
+            p.error(f"--{flag.replace('_', '-')} must be >= 1, got {value}")
+    if args.lr is not None and not (math.isfinite(args.lr) and args.lr > 0):
+        p.error(f"--lr must be a positive number, got {args.lr}")
+    if args.data_dir and os.path.exists(args.data_dir) and not os.path.isdir(args.data_dir):
+        p.error(f"--data-dir {args.data_dir} is a file; it must name a folder")
+    existing = Path(args.out).absolute()
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        p.error(f"--out {args.out}: {existing} is {'not a folder' if not existing.is_dir() else 'not writable'}")
+    try:
+        backend.array_module_for(args.device)
+    except (RuntimeError, ValueError, TypeError) as e:
+        p.error(f"--device {args.device}: {e}")
+    checkpoints = sorted(Path(args.out).glob("*/checkpoint.npz"))
+    if checkpoints and not args.resume:
+        names = ", ".join(c.parent.name for c in checkpoints[:3]) + (", …" if len(checkpoints) > 3 else "")
+        p.error(f"--out {args.out} holds the checkpoints of earlier runs ({names}); pass --resume to continue them, "
+                "or choose another --out (a fresh start would overwrite them)")
+    return args
 
 
 def optimizer_list(p, text, paper):
     """Parse a comma list of preset names ('paper' → ``paper``); unknown names are a usage error."""
     names = list(paper) if text == "paper" else [n for n in text.split(",") if n]
     unknown = [n for n in names if n not in optim.preset_names()]
-    if unknown:
+    if unknown or not names:
         p.error(f"unknown optimizer(s) {unknown}; choose from {', '.join(optim.preset_names())}")
     return names
 
 
+def int_list(p, flag, text, minimum, distinct=False):
+    """Parse a comma list of integers ≥ ``minimum`` given to ``flag`` (``--seeds 0,1,2``); anything else is a usage
+    error."""
+    try:
+        values = [int(v) for v in str(text).split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if not values or min(values) < minimum or (distinct and len(set(values)) < len(values)):
+        p.error(f"{flag} must be a comma list of {'distinct ' * distinct}integers >= {minimum}, such as "
+                f"{minimum},{minimum + 1}; got {text!r}")
+    return values
+
+
 @contextlib.contextmanager
-def locked_output(out):
-    """Hold the lock of the experiment's folder ``out`` for the ``with`` block (taken before any data is loaded):
-    a second experiment writing there at the same time would overwrite this one's tables and figures.  A folder
-    in use, and a run that cannot resume (see :mod:`minibng.resume`), end the script with the message."""
+def session(args, runs, draw):
+    """The experiment's frame: --threads, the lock of --out, the header, then the :class:`Experiment` for the
+    ``with`` block and, after it, the figures.  A folder in use, a checkpoint that cannot be resumed and a missing
+    data set end the script with their message; Ctrl-C with the command that resumes."""
+    experiment = Experiment(args, draw)
+    found = [root / args.dataset for root in search_roots(args.data_dir) if (root / args.dataset).is_dir()]
+    header = {"runs": runs, "device": f"{args.device}, {args.threads} CPU thread(s)",
+              "data": f"{args.dataset} " + (f"from {found[0]}" if found else "(in no data folder yet: downloaded first)")
+              + (f"; --limit: the first {args.limit:,} {args.limit_unit}" if args.limit else ""),
+              "output": args.out + (" (--resume: each run continues from its checkpoint)" if args.resume else "")}
     try:
-        with folder_lock(out):
-            yield
-    except (FolderLockedError, CheckpointError) as e:
+        with threadpool_limits(limits=args.threads), folder_lock(args.out):
+            print(f"python -m minibng.examples.{args.script} (minibng {__version__})")
+            print("".join(f"  {name:<8}{text}\n" for name, text in header.items()), end="", flush=True)
+            try:
+                yield experiment
+            except KeyboardInterrupt:
+                experiment.redraw()
+                print(experiment.interruption(), file=sys.stderr, flush=True)
+                raise SystemExit(130) from None
+            written = experiment.redraw()
+            print(f"\nwrote {', '.join(written)} in {args.out}"
+                  + ("" if any(n.endswith(".png") for n in written) else " (no figure: no run finished an epoch)"))
+    except (FolderLockedError, CheckpointError, DatasetError) as e:
         raise SystemExit(f"error: {e}") from None
 
 
-def load_or_exit(load, *args, **kwargs):
-    """``load(*args, **kwargs)``, turning a missing or corrupt data set into a clean exit with its instructions."""
-    try:
-        return load(*args, **kwargs)
-    except DatasetError as e:
-        raise SystemExit(f"error: {e}") from None
+class Experiment:
+    """The runs of one script.  :meth:`run` trains one configuration into ``--out/<its key>`` and prints a line per
+    epoch; ``draw(experiment)`` writes the script's table and figures from :meth:`rows` and returns the names of the
+    files it wrote.  It is called after every epoch (but for epochs shorter than ten drawings: at most a tenth of
+    the time goes to drawing), at the end of every run and on Ctrl-C, so an interrupted experiment has them."""
+
+    def __init__(self, args, draw):
+        self.args, self.draw = args, draw
+        self.histories, self.notes = {}, {}
+        self.trainer = self.label = self.index = None   # the run in progress
+        self.drawn_at, self.draw_seconds = 0.0, 0.0
+
+    def run(self, key, model, opt, train, evaluate, epochs=None, config=None, callbacks=(), describe=None, **options):
+        """Train configuration ``key`` (a dict such as depth, optimizer, seed), recording every flag that shapes
+        it in its checkpoint's config; a run that diverges is noted ("diverged") and the next one starts."""
+        args, self.index, self.describe = self.args, tuple(key.items()), describe or describe_metrics
+        named = [(k, v) for k, v in self.index if v is not None]
+        self.label = " ".join(str(v) if k == "optimizer" else f"{k} {v}" for k, v in named)
+        folder = os.path.join(args.out, "-".join(str(v) if k == "optimizer" else f"{k}{v}" for k, v in named))
+        epochs = epochs or args.epochs
+        config = {**key, "dataset": args.dataset, "epochs": epochs, "batch_size": args.batch_size, "lr": opt.lr,
+                  "limit": args.limit, "threads": args.threads, **(config or {})}
+        self.trainer = Trainer(model, nn.SoftmaxCrossEntropy(), opt, train, epochs, evaluate=evaluate, out=folder,
+                               config=config, progress=not args.no_progress, description=self.label,
+                               callbacks=[*callbacks, self], **options)
+        try:
+            self.trainer.fit(resume=args.resume)
+        except NonFiniteError as e:
+            print(f"  {e}", file=sys.stderr)
+            self.notes[self.index] = "diverged"
+        self.histories[self.index], self.trainer = self.trainer.history, None
+
+    def on_fit_start(self, trainer):
+        """Trainer callback: say where a resumed run continues."""
+        self.histories[self.index], self.start = trainer.history, time.perf_counter()
+        if trainer.history:
+            print(f"{self.label}: resumed from {trainer.checkpoint_path} after epoch {len(trainer.history)} of "
+                  f"{trainer.epochs}", flush=True)
+
+    def on_epoch_end(self, trainer, metrics):
+        """Trainer callback: one line for the epoch, then the figures."""
+        print(f"{self.label}  epoch {metrics['epoch']}/{trainer.epochs}  {self.describe(metrics)}  "
+              f"({time.perf_counter() - self.start:.1f} s)", flush=True)
+        if metrics["epoch"] == trainer.epochs or time.perf_counter() - self.drawn_at > 10 * self.draw_seconds:
+            self.redraw()
+        self.start = time.perf_counter()   # the next epoch's seconds leave the drawing out
+
+    def redraw(self):
+        start = time.perf_counter()
+        written = self.draw(self)
+        self.drawn_at = time.perf_counter()
+        self.draw_seconds = self.drawn_at - start
+        return written
+
+    def history(self, **key):
+        return self.histories.get(tuple(key.items()), [])
+
+    def finals(self, **key):
+        """The last epochs of the runs whose keys hold ``key`` (over seeds, folds), and "!" if one diverged."""
+        runs = [index for index in self.histories if key.items() <= dict(index).items()]
+        return [self.histories[i][-1] for i in runs if self.histories[i]], "!" * any(i in self.notes for i in runs)
+
+    def rows(self):
+        """One dict per finished epoch of every run: the run's key, then its metrics."""
+        return [{**dict(index), **h} for index, history in self.histories.items() for h in history]
+
+    def write_table(self, name, rows, columns):
+        write_table(os.path.join(self.args.out, name), rows, columns)
+        return name
+
+    def write_curves(self, rows, columns, title, **curves):
+        """metrics.csv (``columns`` of ``rows``) and, unless every run diverged in its first epoch, curves.png:
+        :func:`minibng.plot.curves` of ``rows`` with ``curves``, titled ``title`` and the runs averaged."""
+        written = [self.write_table("metrics.csv", rows, columns)]
+        if rows:
+            runs = sorted({(r["seed"], r.get("fold")) for r in rows}, key=str)
+            title += f", {len(runs)} runs each (mean and range)" if len(runs) > 1 else f", seed {runs[0][0]}"
+            plot.curves(rows, os.path.join(self.args.out, "curves.png"), title=title, **curves)
+            written.append("curves.png")
+        return written
+
+    def interruption(self):
+        """What Ctrl-C leaves: the run in progress, its last checkpoint, and the command that continues."""
+        where = "before the first run"
+        if self.trainer is not None:
+            path = self.trainer.checkpoint_path
+            try:
+                done = len(load_npz(path)["meta/history"]) if os.path.exists(path) else 0
+            except (CheckpointError, KeyError):
+                done = 0
+            where = (f"in {self.label}, epoch {done + 1}; its last checkpoint is {path} (after epoch {done})" if done
+                     else f"in {self.label}, epoch 1 (no checkpoint of it yet)")
+        command = shlex.join(["python", "-m", f"minibng.examples.{self.args.script}", *self.args.argv]
+                             + ([] if self.args.resume else ["--resume"]))
+        return f"\ninterrupted {where}; finished epochs and runs are kept in {self.args.out}.\nTo continue: {command}"
 
 
-def train_run(model, loss_fn, opt, train, epochs, evaluate, out, config, args, description, **trainer_options):
-    """Train one configuration into ``out``; returns (history, note) where note is "diverged" or None."""
-    trainer = Trainer(model, loss_fn, opt, train, epochs, evaluate=evaluate, out=out, config=config,
-                      progress=not args.no_progress, description=description, **trainer_options)
-    try:
-        return trainer.fit(resume=args.resume), None
-    except NonFiniteError as e:
-        print(f"  {e}", file=sys.stderr)
-        return trainer.history, "diverged"
+def describe_metrics(metrics):
+    """'train 0.1234  test 0.2345 (accuracy 91.20 %)' from an epoch's metrics."""
+    parts = [f"train {metrics['train_loss']:.4f}"]
+    for key, value in metrics.items():
+        if key.endswith("_loss") and key != "train_loss":
+            name, accuracy = key[:-5], metrics.get(f"{key[:-5]}_accuracy")
+            parts.append(f"{name} {value:.4f}" + ("" if accuracy is None else f" (accuracy {100 * accuracy:.2f} %)"))
+    return "  ".join(parts)
 
 
 def print_table(title, row_names, column_names, cell, row_header="optimizer", width=12):
@@ -74,20 +274,3 @@ def print_table(title, row_names, column_names, cell, row_header="optimizer", wi
     print(f"{row_header:<12}" + "".join(f"{str(c):>{width}}" for c in column_names))
     for r in row_names:
         print(f"{r:<12}" + "".join(f"{cell(r, c):>{width}}" for c in column_names))
-
-
-def run_folder(out, *parts):
-    folder = os.path.join(out, "-".join(str(p) for p in parts))
-    os.makedirs(folder, exist_ok=True)
-    return folder
-
-
-def seed_list(p, text):
-    """Parse ``--seeds 0,1,2`` (a comma list of integers ≥ 0, each run once); anything else is a usage error."""
-    try:
-        seeds = [int(s) for s in str(text).split(",") if s.strip()]
-    except ValueError:
-        seeds = []
-    if not seeds or any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
-        p.error(f"--seeds must be a comma list of distinct integers >= 0, such as 0,1,2; got {text!r}")
-    return seeds
