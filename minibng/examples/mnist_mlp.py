@@ -32,7 +32,7 @@ def parse_args(argv=None):
                       batch_size=100, threads=1, limit="training images (of 60,000)",
                       paper={"depth": "6,12,18", "optimizers": "paper", "epochs": None},
                       paper_help="Figure 1: depths 6,12,18, six optimizers, 20/30/50 epochs by depth (or --epochs); "
-                                 "about 30 min on a 2-core CPU")
+                                 "about 20 min on a 2-core CPU")
     p.add_argument("--depth", default="18", help="number of weight layers, one or a comma list")
     args = common.parse(p, argv, PAPER_OPTIMIZERS)
     args.depths = common.int_list(p, "--depth", args.depth, 2)
