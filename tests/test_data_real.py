@@ -142,3 +142,15 @@ def test_rt_polarity_authors_archive_windows_1252(isolated, device):
     utf8 = rt_polarity.load(data_dir=real_root("rt-polarity"), download=False)
     np.testing.assert_array_equal(original.ids, utf8.ids)
     assert original.vocab == utf8.vocab
+
+
+def test_missing_real_data_skips_with_instructions_unless_required(tmp_path, monkeypatch):
+    """On a fresh machine these tests skip and say how to provide the data; where CI requires it, they fail."""
+    monkeypatch.setenv("MINIBNG_TEST_DATA", str(tmp_path))
+    monkeypatch.delenv("MINIBNG_REQUIRE_DATA", raising=False)
+    with pytest.raises(pytest.skip.Exception, match=f"{tmp_path / 'ptb'} does not exist; set MINIBNG_TEST_DATA to "
+                                                    "the folder holding ptb/ .*docs/data.md"):
+        real_root("ptb")
+    monkeypatch.setenv("MINIBNG_REQUIRE_DATA", "1")
+    with pytest.raises(pytest.fail.Exception, match="MINIBNG_REQUIRE_DATA is set, so this test may not skip"):
+        real_root("ptb")

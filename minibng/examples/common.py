@@ -164,8 +164,9 @@ def session(args, runs, draw):
 class Experiment:
     """The runs of one script.  :meth:`run` trains one configuration into ``--out/<its key>`` and prints a line per
     epoch; ``draw(experiment)`` writes the script's table and figures from :meth:`rows` and returns the names of the
-    files it wrote.  It is called after every epoch (but for epochs shorter than ten drawings: at most a tenth of
-    the time goes to drawing), at the end of every run and on Ctrl-C, so an interrupted experiment has them."""
+    files it wrote.  It is called after an epoch once ten drawings' time has passed since the last one (after every
+    epoch but the shortest: drawing takes at most a tenth of the time), at the end of every run and on Ctrl-C, so
+    an interrupted experiment has its figures."""
 
     def __init__(self, args, draw):
         self.args, self.draw = args, draw
