@@ -4,8 +4,11 @@ For a module f with inputs x (and parameters θ) and a random upstream gradient 
     L(x, θ) = Σ u ∘ f(x; θ)
 has ∂L/∂x = backward(u) and ∂L/∂θ = the accumulated ``.grad``.  Each coordinate is compared with the central
 difference (L(· + ε e_k) − L(· − ε e_k)) / 2ε, in float64, on a copy of the module.  The error of a tensor is
-    max_k |analytic_k − numeric_k| / max(max_k |analytic_k|, max_k |numeric_k|, floor)
-(the worst error relative to the tensor's scale).  Any randomness inside the module (dropout) is replayed
+    max_k |analytic_k − numeric_k| / max(max_k |analytic_k|, max_k |numeric_k|, floor, r / tolerance)
+(the worst error relative to the tensor's scale), where r = 4 ε₆₄ Σ|u ∘ f| / ε is the resolution of central
+differences: L is rounded at a few ε₆₄ ≈ 2.2e-16 of its terms, so a gradient smaller than r (a bias gradient
+that is a sum of random u cancelling out, a saturated tanh's) is measured against the size at which r is the
+tolerance.  Any randomness inside the module (dropout) is replayed
 identically for every evaluation, and so is a carried recurrent state (an LSTM's ``.state``).  A second
 forward/backward pair must leave every ``.grad`` at twice the first gradient (a backward adds, never replaces),
 measured by the same relative error.  Nothing is reported as passed that was not checked: an empty batch, an
@@ -127,6 +130,8 @@ def check(module, *inputs, dy=None, eps=1e-6, tolerance=1e-6, floor=1e-7, seed=0
     if dy.size == 0:
         raise ValueError(f"gradcheck: {type(module).__name__} returned an output of shape {tuple(np.shape(y))}, "
                          "no values: nothing would be checked")
+    resolution = 4 * np.finfo(np.float64).eps * float(xp.abs(y * dy).sum()) / eps   # see the module docstring
+    floor = max(floor, resolution / tolerance)
 
     def objective():
         return float((run() * dy).sum())
