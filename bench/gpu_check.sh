@@ -42,4 +42,4 @@ part bench 90 "$py" bench/conv.py --device gpu --rounds 2 --steps 20
 grep -A3 "^what" "$logs/bench.log"
 part resnet "${GPU_CHECK_RESNET_S:-300}" "$py" -m minibng.examples.cifar_resnet --dataset fashion-mnist --epochs 1 \
     --optimizers sgdm,sgdmngadap --augment none --bn-update 100 --limit all --seeds 0,1,2 --device gpu --no-progress --out "$logs/resnet"
-grep -E "epoch +1 " "$logs/resnet.log"
+grep -E "epoch 1/" "$logs/resnet.log"
