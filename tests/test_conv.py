@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
-import minibng.nn.conv as conv_module
+import minibng.nn.im2col as im2col_module
 from minibng.gradcheck import check
 from minibng.nn.containers import Sequential
 from minibng.nn.conv import Conv2d
@@ -84,15 +84,15 @@ def test_chunked_columns_equal_one_buffer_and_stay_bounded(device, g, limit):
     x = on(device, np.random.default_rng(g["seed"]).standard_normal((g["n"] + 3, g["c"]) + g["hw"]))
     whole, chunked = make_conv(g).to(device), make_conv(g, max_columns_bytes=limit * 8).to(device)
     y_whole, dy, dx_whole = run_forward_backward(whole, x, dy_seed=g["seed"] + 1)
-    sizes, real_im2col = [], conv_module.im2col
+    sizes, real_im2col = [], im2col_module.im2col
 
-    def recording_im2col(*args):
-        cols = real_im2col(*args)
+    def recording_im2col(*args, **kwargs):
+        cols = real_im2col(*args, **kwargs)
         sizes.append(cols.nbytes)
         return cols
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(conv_module, "im2col", recording_im2col)
+        patch.setattr(im2col_module, "im2col", recording_im2col)
         y_chunked, _, dx_chunked = run_forward_backward(chunked, x, dy_seed=g["seed"] + 1)
     image_bytes = g["c"] * g["kernel"][0] * g["kernel"][1] * y_whole.shape[2] * y_whole.shape[3] * 8
     assert max(sizes) <= max(limit * 8, image_bytes)  # the limit, or one image when a single image exceeds it

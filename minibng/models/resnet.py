@@ -44,7 +44,8 @@ class ZeroPadShortcut(nn.Module):
         self.check_input(x, ndim=4, features=self.in_channels, axis=1)
         s = self.stride
         sampled = x[:, :, ::s, ::s]
-        y = backend.get_array_module(x).zeros((x.shape[0], self.out_channels) + sampled.shape[2:], dtype=x.dtype)
+        # zeros_like keeps x's memory layout (a convolution's channels-last output stays channels-last)
+        y = backend.get_array_module(x).zeros_like(x, shape=(x.shape[0], self.out_channels) + sampled.shape[2:])
         y[:, :self.in_channels] = sampled
         self._input_shape = x.shape if self.training else None
         return y
@@ -53,7 +54,7 @@ class ZeroPadShortcut(nn.Module):
         if self._input_shape is None:
             raise RuntimeError("ZeroPadShortcut.backward called without a forward pass in training mode")
         s = self.stride
-        dx = backend.get_array_module(dy).zeros(self._input_shape, dtype=dy.dtype)
+        dx = backend.get_array_module(dy).zeros_like(dy, shape=self._input_shape)
         dx[:, :, ::s, ::s] = dy[:, :self.in_channels]
         return dx
 

@@ -1,4 +1,8 @@
-"""Element-wise activations; each backward is the derivative beside its forward rule."""
+"""Element-wise activations; each backward is the derivative beside its forward rule.
+
+Each caches its output y for backward (the array it returned, as PyTorch saves it: modify it in place before
+backward and the gradient is wrong); y is usually kept alive by the next layer anyway, so this costs no memory.
+"""
 from __future__ import annotations
 
 from ..backend import get_array_module
@@ -8,34 +12,25 @@ __all__ = ["ReLU", "Sigmoid", "Tanh"]
 
 
 class ReLU(Module):
-    """y = max(x, 0);   ∂L/∂x = dy · [x > 0]."""
+    """y = max(x, 0);   ∂L/∂x = dy · [y > 0]."""
 
-    def __init__(self):
-        super().__init__()
-        self._positive = None
+    _cached = ("_y",)
 
     def forward(self, x):
         self.check_input(x)
-        positive = x > 0
-        self._positive = positive if self.training else None
-        return x * positive
+        y = get_array_module(x).maximum(x, 0)
+        self._y = y if self.training else None
+        return y
 
     def backward(self, dy):
-        if self._positive is None:
-            raise RuntimeError("ReLU.backward called without a forward pass in training mode")
-        return dy * self._positive
-
-    def _clear_cache(self):
-        self._positive = None
+        return dy * (self._y > 0)
 
 
 class Sigmoid(Module):
     """y = σ(x) = 1 / (1 + e⁻ˣ), computed as (1 + tanh(x/2)) / 2, which never overflows;
     ∂L/∂x = dy · y (1 − y)."""
 
-    def __init__(self):
-        super().__init__()
-        self._y = None
+    _cached = ("_y",)
 
     def forward(self, x):
         self.check_input(x)
@@ -47,21 +42,13 @@ class Sigmoid(Module):
         return y
 
     def backward(self, dy):
-        y = self._y
-        if y is None:
-            raise RuntimeError("Sigmoid.backward called without a forward pass in training mode")
-        return dy * y * (1 - y)
-
-    def _clear_cache(self):
-        self._y = None
+        return dy * self._y * (1 - self._y)
 
 
 class Tanh(Module):
     """y = tanh(x);   ∂L/∂x = dy · (1 − y²)."""
 
-    def __init__(self):
-        super().__init__()
-        self._y = None
+    _cached = ("_y",)
 
     def forward(self, x):
         self.check_input(x)
@@ -70,10 +57,4 @@ class Tanh(Module):
         return y
 
     def backward(self, dy):
-        y = self._y
-        if y is None:
-            raise RuntimeError("Tanh.backward called without a forward pass in training mode")
-        return dy * (1 - y * y)
-
-    def _clear_cache(self):
-        self._y = None
+        return dy * (1 - self._y * self._y)

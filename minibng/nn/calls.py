@@ -3,17 +3,16 @@
 - The outermost call names the layer that raised a ValueError/TypeError by its dotted path: ``in layer '2.0'
   (Linear) during forward: ...``.
 - ``backward`` checks that dy has the shape ``forward`` returned.
-- Every outermost ``backward`` needs a training-mode ``forward`` before it; before any forward, after an
-  evaluation-mode forward, or, for a module with parameters, a second time after one forward (which would add
-  every gradient into ``.grad`` twice) it raises :class:`BackwardOrderError`.  Gradients add up over
-  forward/backward pairs until ``zero_grad()``.
+- Every ``backward`` needs a training-mode ``forward`` of its module before it.  Each module records where it
+  stands (``_pass``): "ready" after a training-mode forward, "eval" after an evaluation-mode one, "spent" after
+  its backward, None before any forward or after its arrays moved.  A backward that finds anything but "ready"
+  raises :class:`BackwardOrderError` — except a second backward of a module without parameters, which has nothing
+  to add twice.  Gradients add up over forward/backward pairs until ``zero_grad()``.
 """
 from __future__ import annotations
 
 import functools
 import threading
-
-from .. import backend
 
 __all__ = ["BackwardOrderError", "annotated"]
 
@@ -33,20 +32,22 @@ def annotated(method, phase):
     def wrapper(self, *args, **kwargs):
         depth = getattr(_call_depth, "value", 0)
         _call_depth.value = depth + 1
+        record = self.__dict__
         try:
             if forward:
-                self.__dict__["_pass"] = None
+                record["_pass"] = None
                 result = method(self, *args, **kwargs)
-                self.__dict__["_output_shape"] = getattr(result, "shape", None)
-                self.__dict__["_pass"] = "ready" if self.training else "eval"
+                record["_pass"] = "ready" if self.training else "eval"
+                record["_output_shape"] = getattr(result, "shape", None)
                 return result
-            if depth == 0:
+            if record.get("_pass") != "ready":
                 _check_pass(self)
-            _check_upstream_shape(self, args[0] if args else kwargs.get("dy"))
+            dy, expected = args[0] if args else kwargs.get("dy"), record.get("_output_shape")
+            if expected is not None and getattr(dy, "ndim", 0) and tuple(dy.shape) != tuple(expected):
+                raise ValueError(f"expected an upstream gradient of shape {tuple(expected)} (what forward returned), "
+                                 f"got {tuple(dy.shape)}")
             dx = method(self, *args, **kwargs)
-            if depth == 0:
-                for m in self.modules():
-                    m.__dict__["_pass"] = "spent"
+            record["_pass"] = "spent"
             return dx
         except (ValueError, TypeError) as e:
             if getattr(e, "_minibng_module", None) is None:
@@ -64,7 +65,7 @@ def annotated(method, phase):
 def _check_pass(module):
     """One backward per training-mode forward: a second backward would add every gradient into .grad again."""
     state, name = module.__dict__.get("_pass"), type(module).__name__
-    if state == "ready" or (state == "spent" and not module.parameters()):  # nothing to add twice
+    if state == "spent" and not module.parameters():  # nothing to add twice
         return
     if state == "spent":
         raise BackwardOrderError(
@@ -73,13 +74,6 @@ def _check_pass(module):
     problem = ("the last forward ran in evaluation mode, which caches nothing for backward; call .train() and run "
                "forward again" if state == "eval" else "run forward (in training mode) first")
     raise BackwardOrderError(f"{name}.backward called without a forward pass in training mode: {problem}")
-
-
-def _check_upstream_shape(module, dy):
-    expected = module.__dict__.get("_output_shape")
-    if expected is not None and backend.is_array(dy) and dy.ndim and tuple(dy.shape) != tuple(expected):
-        raise ValueError(f"expected an upstream gradient of shape {tuple(expected)} (what forward returned), "
-                         f"got {tuple(dy.shape)}")
 
 
 def _named_error(root, error, phase):

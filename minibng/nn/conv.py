@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from .. import backend
-from .im2col import batch_chunks, col2im_add, im2col, output_size, pad_channels_last, pair
+from .im2col import batch_chunks, col2im_add, column_chunks, output_size, pair
 from .init import check_init, check_integers, init_bias, init_weight
 from .module import Module, Parameter
 
@@ -27,9 +27,11 @@ class Conv2d(Module):
         ∂L/∂x[n, c, h, w] = Σ_{o,i,j} dỹ[n, o, h + i, w + j] · W[o, c, k_h−1−i, k_w−1−j]
     the second form being a stride-1 convolution of dy zero-padded by (k_h−1−p_h, k_w−1−p_w) with the kernel
     rotated by 180° and its channel axes swapped — one more im2col and GEMM, and no scattered additions.
-    Training forward caches only the padded channels-last copy of x; backward recomputes the columns.  Images
-    are processed in chunks so that a column buffer never exceeds ``max_columns_bytes`` — except that a chunk
-    always holds at least one image (the rotated-kernel form is used only when one image's columns of dy fit).
+    Training forward caches x itself (no copy); backward recomputes the columns.  Images are processed in chunks
+    so that a column buffer never exceeds ``max_columns_bytes`` — except that a chunk always holds at least one
+    image (the rotated-kernel form is used only when one image's columns of dy fit).  y and ∂L/∂x come back in
+    channels-last memory (NCHW arrays with the strides of (N, H, W, C), PyTorch's channels_last): the rows of the
+    GEMM, never transposed; element-wise layers keep that layout, and the next convolution reads it directly.
 
     Initialization (``init``): "torch" (default) uniform(±1/√(C·k_h·k_w)) for W and b; "he" as
     fb.resnet.torch, W ~ N(0, 2/(k_h·k_w·O)) and b = 0; "xavier" with fan_in = C·k_h·k_w and
@@ -38,6 +40,8 @@ class Conv2d(Module):
     ``input_grad=False`` (for a network's first layer, whose input is data) skips ∂L/∂x: backward then returns
     None, as PyTorch skips the gradient of an input that does not require one.
     """
+
+    _cached = ("_x",)
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True, init="torch",
                  dtype="float32", rng=None, max_columns_bytes=256 * 2**20, input_grad=True):
@@ -62,7 +66,6 @@ class Conv2d(Module):
         weight_fan = fan_out if init == "he" else fan_in
         self.weight = Parameter(init_weight(shape, weight_fan, fan_out, init, rng, dtype))
         self.bias = Parameter(init_bias((self.out_channels,), fan_in, init, rng, dtype)) if bias else None
-        self._padded = None  # x̃ᵀ, the padded channels-last input, in training mode
 
     # -- helpers ----------------------------------------------------------------------------------------------
     def _check(self, x):
@@ -73,10 +76,6 @@ class Conv2d(Module):
             raise TypeError(f"expected {self.weight.data.dtype} input (the layer's dtype), got {x.dtype}")
         return output_size(x.shape[2], x.shape[3], self.kernel_size, self.stride, self.padding)
 
-    def _chunks(self, x, bytes_per_image):
-        """Chunks of the batch whose column buffer stays within the byte limit."""
-        return batch_chunks(x.shape[0], bytes_per_image, self._column_limit(x))
-
     def _column_limit(self, x):
         if backend.array_library_name(x) == "NumPy":
             return min(self.max_columns_bytes, _CPU_CHUNK_BYTES)
@@ -86,73 +85,55 @@ class Conv2d(Module):
         """Wᶜ (k_h·k_w·C, O): Wᶜ[(i, j, c), o] = W[o, c, i, j]."""
         return self.weight.data.transpose(2, 3, 1, 0).reshape(-1, self.out_channels)
 
+    def _correlate(self, x, weight_columns, stride, padding, out_hw):
+        """y (N, O, H_o, W_o) = the rows X Wᶜ of every chunk of images (no bias), in channels-last memory."""
+        xp = backend.get_array_module(x)
+        n, rows = x.shape[0], out_hw[0] * out_hw[1]
+        y_rows = xp.empty((n * rows, weight_columns.shape[1]), dtype=x.dtype)
+        for start, stop, cols in column_chunks(x, self.kernel_size, stride, padding, out_hw, self._column_limit(x)):
+            xp.matmul(cols, weight_columns, out=y_rows[start * rows:stop * rows])
+        return y_rows.reshape(n, out_hw[0], out_hw[1], -1).transpose(0, 3, 1, 2)
+
     # -- forward and backward ---------------------------------------------------------------------------------
     def forward(self, x):
         out_hw = self._check(x)
-        padded = pad_channels_last(x, self.padding)
-        y = _correlate(padded, self._weight_columns(), self.kernel_size, self.stride, out_hw, self._chunks)
+        y = self._correlate(x, self._weight_columns(), self.stride, self.padding, out_hw)
         if self.bias is not None:
             y += self.bias.data.reshape(-1, 1, 1)
-        self._padded = padded if self.training else None
+        self._x = x if self.training else None
         return y
 
     def backward(self, dy):
-        padded = self._padded
-        if padded is None:
-            raise RuntimeError("Conv2d.backward called without a forward pass in training mode")
-        n, (ph, pw), (kh, kw) = padded.shape[0], self.padding, self.kernel_size
-        h, w = padded.shape[1] - 2 * ph, padded.shape[2] - 2 * pw
-        out_hw = output_size(h, w, self.kernel_size, self.stride, self.padding)
-        expected = (n, self.out_channels) + out_hw
-        if tuple(dy.shape) != expected:
-            raise ValueError(f"expected upstream gradient of shape {expected}, got {tuple(dy.shape)}")
-        xp = backend.get_array_module(padded, dy)
-        rows = out_hw[0] * out_hw[1]
+        x = self._x
+        xp = backend.get_array_module(x, dy)
+        (n, c, h, w), (ph, pw), (kh, kw) = x.shape, self.padding, self.kernel_size
+        out_hw, rows, limit = dy.shape[2:], dy.shape[2] * dy.shape[3], self._column_limit(x)
         dy_rows = xp.ascontiguousarray(dy.transpose(0, 2, 3, 1)).reshape(-1, self.out_channels)  # dYᵀ
-        weight_cols_grad = xp.zeros((kh * kw * self.in_channels, self.out_channels), dtype=dy.dtype)
-        for start, stop in self._chunks(padded, kh * kw * self.in_channels * rows * dy.dtype.itemsize):
-            cols = im2col(padded[start:stop], self.kernel_size, self.stride, out_hw)
+        weight_cols_grad = xp.zeros((kh * kw * c, self.out_channels), dtype=dy.dtype)
+        for start, stop, cols in column_chunks(x, self.kernel_size, self.stride, self.padding, out_hw, limit):
             weight_cols_grad += cols.T @ dy_rows[start * rows:stop * rows]
-            del cols  # so that two column buffers never coexist
-        self.weight.grad += weight_cols_grad.reshape(kh, kw, self.in_channels, self.out_channels).transpose(3, 2, 0, 1)
+        self.weight.grad += weight_cols_grad.reshape(kh, kw, c, self.out_channels).transpose(3, 2, 0, 1)
         if self.bias is not None:
             self.bias.grad += dy.sum(axis=(0, 2, 3))
         if not self.input_grad:
             return None
-        rotated_bytes = kh * kw * self.out_channels * h * w * dy.dtype.itemsize
-        if self.stride == (1, 1) and ph < kh and pw < kw and rotated_bytes <= self._column_limit(dy):
-            flipped = self.weight.data[:, :, ::-1, ::-1].transpose(2, 3, 0, 1).reshape(-1, self.in_channels)
-            return _correlate(pad_channels_last(dy, (kh - 1 - ph, kw - 1 - pw)), flipped, self.kernel_size, (1, 1),
-                              (h, w), self._chunks)
-        return self._col2im_input_gradient(padded, dy_rows, out_hw, xp)
+        if self.stride == (1, 1) and ph < kh and pw < kw and kh * kw * self.out_channels * h * w * dy.dtype.itemsize <= limit:
+            flipped = self.weight.data[:, :, ::-1, ::-1].transpose(2, 3, 0, 1).reshape(-1, c)
+            return self._correlate(dy, flipped, (1, 1), (kh - 1 - ph, kw - 1 - pw), (h, w))
+        return self._col2im_input_gradient(dy_rows, x.shape, out_hw, limit, xp)
 
-    def _col2im_input_gradient(self, padded, dy_rows, out_hw, xp):
-        """∂L/∂x = crop(col2im(dYᵀ Wᶜᵀ)), chunk by chunk."""
-        (ph, pw), rows = self.padding, out_hw[0] * out_hw[1]
-        h, w = padded.shape[1] - 2 * ph, padded.shape[2] - 2 * pw
+    def _col2im_input_gradient(self, dy_rows, shape, out_hw, limit, xp):
+        """∂L/∂x = crop(col2im(dYᵀ Wᶜᵀ)), chunk by chunk, in channels-last memory."""
+        (n, c, h, w), (ph, pw), rows = shape, self.padding, out_hw[0] * out_hw[1]
         weight_rows = self._weight_columns().T
-        padded_grad = xp.zeros_like(padded)
-        for start, stop in self._chunks(padded, weight_rows.shape[1] * rows * padded.dtype.itemsize):
+        dx = xp.empty((n, h, w, c), dtype=dy_rows.dtype)
+        for start, stop in batch_chunks(n, weight_rows.shape[1] * rows * dy_rows.dtype.itemsize, limit):
+            padded_grad = xp.zeros((stop - start, h + 2 * ph, w + 2 * pw, c), dtype=dy_rows.dtype)
             cols_grad = dy_rows[start * rows:stop * rows] @ weight_rows
-            col2im_add(padded_grad[start:stop], cols_grad, self.kernel_size, self.stride, out_hw)
-            del cols_grad
-        return xp.ascontiguousarray(padded_grad[:, ph:ph + h, pw:pw + w, :].transpose(0, 3, 1, 2))
-
-    def _clear_cache(self):
-        self._padded = None
+            col2im_add(padded_grad, cols_grad, self.kernel_size, self.stride, out_hw)
+            dx[start:stop] = padded_grad[:, ph:ph + h, pw:pw + w]
+        return dx.transpose(0, 3, 1, 2)
 
     def extra_repr(self):
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
                 f"padding={self.padding}, bias={self.bias is not None}")
-
-
-def _correlate(padded_last, weight_cols, kernel, stride, out_hw, chunks):
-    """y (N, O, H_o, W_o) = the rows X Wᶜ of every chunk of images, moved back to NCHW (no bias)."""
-    xp = backend.get_array_module(padded_last)
-    n, rows, outputs = padded_last.shape[0], out_hw[0] * out_hw[1], weight_cols.shape[1]
-    y_rows = xp.empty((n * rows, outputs), dtype=padded_last.dtype)
-    for start, stop in chunks(padded_last, weight_cols.shape[0] * rows * padded_last.dtype.itemsize):
-        cols = im2col(padded_last[start:stop], kernel, stride, out_hw)
-        xp.matmul(cols, weight_cols, out=y_rows[start * rows:stop * rows])
-        del cols
-    return xp.ascontiguousarray(y_rows.reshape(n, out_hw[0], out_hw[1], outputs).transpose(0, 3, 1, 2))

@@ -4,8 +4,8 @@ Notation (NCHW): x (N, C, H, W), kernel (k_h, k_w), stride (s_h, s_w), padding (
 x̃ (N, C, H + 2p_h, W + 2p_w), output size H_o = ⌊(H + 2p_h − k_h)/s_h⌋ + 1 (likewise W_o).  Window
 (h, w) of the output reads x̃[n, c, s_h·h + i, s_w·w + j] for kernel position (i, j), 0 ≤ i < k_h, 0 ≤ j < k_w.
 
-Convolution works on the channels-last copy x̃ᵀ[n, h, w, c] = x̃[n, c, h, w] (:func:`pad_channels_last`), and
-im2col arranges the window reads as a matrix with one *row* per output pixel (n, h, w) and one column per
+Convolution works on channels-last copies x̃ᵀ[n, h, w, c] = x̃[n, c, h, w] of a few images at a time
+(:func:`column_chunks`), and im2col arranges the window reads as a matrix with one *row* per output pixel (n, h, w) and one column per
 (i, j, c):
 
     X[(n, h, w), (i, j, c)] = x̃[n, c, s_h·h + i, s_w·w + j]          X (N·H_o·W_o, k_h·k_w·C)
@@ -22,7 +22,7 @@ import operator
 
 from ..backend import get_array_module
 
-__all__ = ["pair", "output_size", "pad_images", "pad_channels_last", "kernel_window", "im2col", "col2im_add",
+__all__ = ["pair", "output_size", "pad_images", "kernel_window", "im2col", "column_chunks", "col2im_add",
            "batch_chunks"]
 
 
@@ -60,17 +60,6 @@ def pad_images(x, padding, value=0):
     return padded
 
 
-def pad_channels_last(x, padding):
-    """x̃ᵀ (N, H + 2p_h, W + 2p_w, C): ``x`` (N, C, H, W) zero-padded and moved to channels-last, one new array."""
-    (ph, pw), (n, c, h, w) = padding, x.shape
-    xp = get_array_module(x)
-    padded = xp.empty((n, h + 2 * ph, w + 2 * pw, c), dtype=x.dtype)
-    if ph or pw:  # zero only the border: the interior is overwritten next
-        padded[:, :ph], padded[:, ph + h:], padded[:, :, :pw], padded[:, :, pw + w:] = 0, 0, 0, 0
-    padded[:, ph:ph + h, pw:pw + w, :] = x.transpose(0, 2, 3, 1)
-    return padded
-
-
 def kernel_window(padded, i, j, stride, out_hw):
     """The view x̃[:, :, s_h·h + i, s_w·w + j] over all output positions (h, w): shape (N, C, H_o, W_o)."""
     (sh, sw), (ho, wo) = stride, out_hw
@@ -87,11 +76,28 @@ def _window_view(padded_last, kernel, stride, out_hw):
     return xp.lib.stride_tricks.as_strided(padded_last, shape=shape, strides=strides)
 
 
-def im2col(padded_last, kernel, stride, out_hw):
-    """X (N·H_o·W_o, k_h·k_w·C), contiguous, from the channels-last padded images x̃ᵀ (N, H̃, W̃, C)."""
-    xp = get_array_module(padded_last)
+def im2col(padded_last, kernel, stride, out_hw, out):
+    """X (N·H_o·W_o, k_h·k_w·C) from the channels-last padded images x̃ᵀ (N, H̃, W̃, C), written into ``out``."""
     view = _window_view(padded_last, kernel, stride, out_hw)
-    return xp.ascontiguousarray(view).reshape(-1, kernel[0] * kernel[1] * padded_last.shape[3])
+    get_array_module(out).copyto(out.reshape(view.shape), view)
+    return out
+
+
+def column_chunks(x, kernel, stride, padding, out_hw, max_bytes):
+    """(start, stop, X) for chunks of the images x (N, C, H, W) — any strides — each X the im2col matrix of images
+    start…stop − 1 and at most ``max_bytes`` (but at least one image).  Each chunk is padded into a channels-last
+    buffer x̃ᵀ and copied into a column buffer, both reused from chunk to chunk (so a chunk stays in cache between
+    the copy and the GEMM, and no padded copy of the whole batch is ever made): use X before asking for the next."""
+    xp = get_array_module(x)
+    (n, c, h, w), (ph, pw), rows = x.shape, padding, out_hw[0] * out_hw[1]
+    chunks = batch_chunks(n, kernel[0] * kernel[1] * c * rows * x.dtype.itemsize, max_bytes)
+    per_chunk = chunks[0][1]
+    padded = xp.zeros((per_chunk, h + 2 * ph, w + 2 * pw, c), dtype=x.dtype)  # the border stays zero
+    columns = xp.empty((per_chunk * rows, kernel[0] * kernel[1] * c), dtype=x.dtype)
+    for start, stop in chunks:
+        images = stop - start
+        padded[:images, ph:ph + h, pw:pw + w] = x[start:stop].transpose(0, 2, 3, 1)
+        yield start, stop, im2col(padded[:images], kernel, stride, out_hw, columns[:images * rows])
 
 
 def col2im_add(padded_grad_last, cols_grad, kernel, stride, out_hw):

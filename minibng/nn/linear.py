@@ -17,6 +17,8 @@ class Linear(Module):
     ``input_grad=False`` (for a network's first layer, whose input is data) skips ∂L/∂x: backward returns None.
     """
 
+    _cached = ("_x",)
+
     def __init__(self, in_features, out_features, bias=True, init="torch", dtype="float32", rng=None,
                  input_grad=True):
         super().__init__()
@@ -27,11 +29,7 @@ class Linear(Module):
         self.in_features, self.out_features = int(in_features), int(out_features)
         init = check_init(init)
         self.weight = Parameter(init_weight((in_features, out_features), in_features, out_features, init, rng, dtype))
-        if bias:
-            self.bias = Parameter(init_bias((out_features,), in_features, init, rng, dtype))
-        else:
-            self.bias = None
-        self._x = None
+        self.bias = Parameter(init_bias((out_features,), in_features, init, rng, dtype)) if bias else None
 
     def forward(self, x):
         self.check_input(x, features=self.in_features)
@@ -44,8 +42,6 @@ class Linear(Module):
         return y
 
     def backward(self, dy):
-        if self._x is None:
-            raise RuntimeError("Linear.backward called without a forward pass in training mode")
         x2 = self._x.reshape(-1, self.in_features)
         dy2 = dy.reshape(-1, self.out_features)
         self.weight.grad += x2.T @ dy2
@@ -53,19 +49,12 @@ class Linear(Module):
             self.bias.grad += dy2.sum(axis=0)
         return dy @ self.weight.data.T if self.input_grad else None
 
-    def _clear_cache(self):
-        self._x = None
-
     def extra_repr(self):
         return f"{self.in_features}, {self.out_features}, bias={self.bias is not None}"
 
 
 class Flatten(Module):
     """(N, d₁, d₂, …) → (N, d₁·d₂·…); backward reshapes ∂L/∂y back to the input's shape."""
-
-    def __init__(self):
-        super().__init__()
-        self._shape = None
 
     def forward(self, x):
         self.check_input(x, ndim=tuple(range(2, 8)))

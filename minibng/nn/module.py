@@ -65,13 +65,11 @@ class Module:
         registries = self.__dict__.get("_parameters"), self.__dict__.get("_modules"), self.__dict__.get("_buffers")
         if registries[0] is None:
             raise RuntimeError(f"{type(self).__name__}.__init__ must call super().__init__() before assigning {name}")
-        if not isinstance(value, (Parameter, Module)) and not any(name in r for r in registries):
-            object.__setattr__(self, name, value)   # a plain attribute (e.g. a cached activation): the hot path
-            return
-        if name in self._buffers and backend.is_array(value):
-            object.__setattr__(self, name, value)
-            return
-        for registry in (self._parameters, self._modules, self._buffers):
+        if not isinstance(value, (Parameter, Module)) and name not in registries[0] and name not in registries[1]:
+            if name not in registries[2] or backend.is_array(value):
+                object.__setattr__(self, name, value)  # a plain attribute (e.g. a cached activation) or a buffer
+                return
+        for registry in registries:
             registry.pop(name, None)
         if isinstance(value, Parameter):
             self._parameters[name] = value
@@ -208,11 +206,17 @@ class Module:
         for m in self.modules():
             for name in m._buffers:
                 object.__setattr__(m, name, fn(getattr(m, name)))
+            m.__dict__["_pass"] = None  # what a forward cached lives on the old device: backward needs a new forward
             m._clear_cache()
         return self
 
+    #: names of the attributes in which a training-mode forward keeps what backward needs
+    _cached = ()
+
     def _clear_cache(self):
-        """Forget cached activations (called when arrays move); layers override when they cache."""
+        """Forget cached activations (called when arrays move); layers with more to forget override it."""
+        for name in self._cached:
+            self.__dict__[name] = None
 
     @property
     def device(self):

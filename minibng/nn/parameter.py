@@ -63,6 +63,8 @@ class Parameter:
 
     def _assign(self, name, value):
         current = self._data if name == "data" else self._grad
+        if value is current:  # ``p.grad += g`` updated the array in place and assigns it back
+            return
         if not backend.is_array(value):
             raise TypeError(f"Parameter.{name} must be a NumPy or CuPy array, got {type(value).__name__}; "
                             f"write values in place, p.{name}[...] = v")

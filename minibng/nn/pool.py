@@ -146,7 +146,7 @@ class GlobalAvgPool2d(Module):
         n, c, h, w = self._input_shape
         if tuple(dy.shape) != (n, c):
             raise ValueError(f"expected upstream gradient of shape {(n, c)}, got {tuple(dy.shape)}")
-        dx = get_array_module(dy).empty(self._input_shape, dtype=dy.dtype)
+        dx = get_array_module(dy).empty((n, h, w, c), dtype=dy.dtype).transpose(0, 3, 1, 2)  # channels-last, as Conv2d
         dx[...] = (dy * (1.0 / (h * w)))[:, :, None, None]
         return dx
 
