@@ -56,13 +56,18 @@ def get_array_module(*arrays):
 
     Non-array arguments (Python scalars, None) are ignored.
     """
-    libs = {_is_cupy_array(a) for a in arrays if is_array(a)}
-    if len(libs) > 1:
+    on_host = on_gpu = False
+    for a in arrays:  # the hot path of every layer: a plain NumPy array costs one check
+        if type(a) is numpy.ndarray:
+            on_host = True
+        elif _is_cupy_array(a):
+            on_gpu = True
+        elif isinstance(a, numpy.ndarray):
+            on_host = True
+    if on_host and on_gpu:
         kinds = ", ".join(f"argument {i}: {array_library_name(a)}" for i, a in enumerate(arrays) if is_array(a))
         raise TypeError(f"mixed NumPy and CuPy arrays ({kinds}); move them to one device with .to(device)")
-    if libs == {True}:
-        return cupy_or_none()
-    return numpy
+    return cupy_or_none() if on_gpu else numpy
 
 
 def parse_device(device) -> tuple[str, int | None]:

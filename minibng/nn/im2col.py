@@ -22,7 +22,7 @@ import operator
 
 from ..backend import get_array_module
 
-__all__ = ["pair", "output_size", "pad_images", "kernel_window", "im2col", "column_chunks", "col2im_add",
+__all__ = ["pair", "output_size", "pad_images", "kernel_window", "window_view", "im2col", "column_chunks", "col2im_add",
            "batch_chunks"]
 
 
@@ -66,7 +66,7 @@ def kernel_window(padded, i, j, stride, out_hw):
     return padded[:, :, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw]
 
 
-def _window_view(padded_last, kernel, stride, out_hw):
+def window_view(padded_last, kernel, stride, out_hw):
     """The im2col view of x̃ᵀ (N, H̃, W̃, C) with axes (N, H_o, W_o, k_h, k_w, C); no data is copied."""
     xp = get_array_module(padded_last)
     sn, sh, sw, sc = padded_last.strides
@@ -76,10 +76,9 @@ def _window_view(padded_last, kernel, stride, out_hw):
     return xp.lib.stride_tricks.as_strided(padded_last, shape=shape, strides=strides)
 
 
-def im2col(padded_last, kernel, stride, out_hw, out):
-    """X (N·H_o·W_o, k_h·k_w·C) from the channels-last padded images x̃ᵀ (N, H̃, W̃, C), written into ``out``."""
-    view = _window_view(padded_last, kernel, stride, out_hw)
-    get_array_module(out).copyto(out.reshape(view.shape), view)
+def im2col(windows, out):
+    """X (N·H_o·W_o, k_h·k_w·C): the window view (N, H_o, W_o, k_h, k_w, C) of :func:`window_view` copied into ``out``."""
+    get_array_module(out).copyto(out.reshape(windows.shape), windows)
     return out
 
 
@@ -93,11 +92,12 @@ def column_chunks(x, kernel, stride, padding, out_hw, max_bytes):
     chunks = batch_chunks(n, kernel[0] * kernel[1] * c * rows * x.dtype.itemsize, max_bytes)
     per_chunk = chunks[0][1]
     padded = xp.zeros((per_chunk, h + 2 * ph, w + 2 * pw, c), dtype=x.dtype)  # the border stays zero
+    windows = window_view(padded, kernel, stride, out_hw)
     columns = xp.empty((per_chunk * rows, kernel[0] * kernel[1] * c), dtype=x.dtype)
     for start, stop in chunks:
         images = stop - start
         padded[:images, ph:ph + h, pw:pw + w] = x[start:stop].transpose(0, 2, 3, 1)
-        yield start, stop, im2col(padded[:images], kernel, stride, out_hw, columns[:images * rows])
+        yield start, stop, im2col(windows[:images], columns[:images * rows])
 
 
 def col2im_add(padded_grad_last, cols_grad, kernel, stride, out_hw):
