@@ -160,36 +160,26 @@ class GlobalMaxPool2d(Module):
 
     Backward: the whole of dy[n, c] goes to the argmax (h*, w*) of x[n, c]; every other position gets 0.
     Ties: the first maximal position in row-major order (h, then w), as MaxPool2d; a NaN counts as the
-    maximum (the output is NaN).
+    maximum (the output is NaN).  Works on x viewed as (N, H·W, C) (free for a convolution's channels-last
+    output) and returns ∂L/∂x channels-last.
     """
 
-    def __init__(self):
-        super().__init__()
-        self._input_shape, self._argmax = None, None
+    _cached = ("_argmax",)
 
     def forward(self, x):
         self.check_input(x, ndim=4)
         n, c, h, w = x.shape
         if h * w == 0:
             raise ValueError(f"expected a non-empty spatial extent, got input of shape {tuple(x.shape)}")
-        flat = x.reshape(n * c, h * w)
-        argmax = flat.argmax(axis=1)  # NumPy and CuPy both return the first maximum, NaN first
         xp = get_array_module(x)
-        rows = xp.arange(n * c)
-        y = flat[rows, argmax].reshape(n, c)
-        self._input_shape, self._argmax = (x.shape, argmax) if self.training else (None, None)
-        return y
+        pixels = x.transpose(0, 2, 3, 1).reshape(n, h * w, c)
+        argmax = pixels.argmax(axis=1)  # NumPy and CuPy both return the first maximum, NaN first
+        self._input_shape, self._argmax = x.shape, (argmax if self.training else None)
+        return pixels[xp.arange(n)[:, None], argmax, xp.arange(c)]
 
     def backward(self, dy):
-        if self._input_shape is None:
-            raise RuntimeError("GlobalMaxPool2d.backward called without a forward pass in training mode")
         n, c, h, w = self._input_shape
-        if tuple(dy.shape) != (n, c):
-            raise ValueError(f"expected upstream gradient of shape {(n, c)}, got {tuple(dy.shape)}")
         xp = get_array_module(dy)
-        dx = xp.zeros((n * c, h * w), dtype=dy.dtype)
-        dx[xp.arange(n * c), self._argmax] = dy.reshape(-1)
-        return dx.reshape(self._input_shape)
-
-    def _clear_cache(self):
-        self._input_shape, self._argmax = None, None
+        dx = xp.zeros((n, h * w, c), dtype=dy.dtype)
+        dx[xp.arange(n)[:, None], self._argmax, xp.arange(c)] = dy
+        return dx.reshape(n, h, w, c).transpose(0, 3, 1, 2)
