@@ -38,7 +38,6 @@ class ZeroPadShortcut(nn.Module):
         if int(stride) < 1:
             raise ValueError(f"ZeroPadShortcut: stride must be >= 1, got {stride}")
         self.in_channels, self.out_channels, self.stride = int(in_channels), int(out_channels), int(stride)
-        self._input_shape = None
 
     def forward(self, x):
         self.check_input(x, ndim=4, features=self.in_channels, axis=1)
@@ -47,19 +46,14 @@ class ZeroPadShortcut(nn.Module):
         # zeros_like keeps x's memory layout (a convolution's channels-last output stays channels-last)
         y = backend.get_array_module(x).zeros_like(x, shape=(x.shape[0], self.out_channels) + sampled.shape[2:])
         y[:, :self.in_channels] = sampled
-        self._input_shape = x.shape if self.training else None
+        self._input_shape = x.shape
         return y
 
     def backward(self, dy):
-        if self._input_shape is None:
-            raise RuntimeError("ZeroPadShortcut.backward called without a forward pass in training mode")
         s = self.stride
         dx = backend.get_array_module(dy).zeros_like(dy, shape=self._input_shape)
         dx[:, :, ::s, ::s] = dy[:, :self.in_channels]
         return dx
-
-    def _clear_cache(self):
-        self._input_shape = None
 
     def extra_repr(self):
         return f"{self.in_channels}, {self.out_channels}, stride={self.stride}"

@@ -34,25 +34,12 @@ __all__ = ["text_cnn", "WordsToChannels", "MaxNorm"]
 class WordsToChannels(Module):
     """(N, L, k) word vectors → (N, k, L, 1): y[n, c, t, 0] = x[n, t, c].  Backward: dx[n, t, c] = dy[n, c, t, 0]."""
 
-    def __init__(self):
-        super().__init__()
-        self._shape = None
-
     def forward(self, x):
         self.check_input(x, ndim=3)
-        self._shape = x.shape
-        return x.transpose(0, 2, 1).copy()[..., None]  # a C-ordered copy, never a view of x
+        return x.copy().transpose(0, 2, 1)[..., None]  # a copy of x, in the channels-last memory Conv2d reads
 
     def backward(self, dy):
-        if self._shape is None:
-            raise RuntimeError("WordsToChannels.backward called without a forward pass")
-        n, length, k = self._shape
-        if tuple(dy.shape) != (n, k, length, 1):
-            raise ValueError(f"expected upstream gradient of shape {(n, k, length, 1)}, got {tuple(dy.shape)}")
         return dy[..., 0].transpose(0, 2, 1).copy()
-
-    def _clear_cache(self):
-        self._shape = None
 
 
 def text_cnn(vocab_size, embed=128, widths=(3, 4, 5), maps=100, dropout=0.5, classes=2, embed_init="normal",

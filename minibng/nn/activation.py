@@ -11,50 +11,51 @@ from .module import Module
 __all__ = ["ReLU", "Sigmoid", "Tanh"]
 
 
-class ReLU(Module):
-    """y = max(x, 0);   ∂L/∂x = dy · [y > 0]."""
+class _Activation(Module):
+    """y = f(x) element-wise;  ∂L/∂x = dy · f′(x), with f′ written in terms of y (:meth:`slope`)."""
 
     _cached = ("_y",)
 
     def forward(self, x):
         self.check_input(x)
-        y = get_array_module(x).maximum(x, 0)
+        y = self.function(get_array_module(x), x)
         self._y = y if self.training else None
         return y
 
     def backward(self, dy):
-        return dy * (self._y > 0)
+        return dy * self.slope(self._y)
 
 
-class Sigmoid(Module):
+class ReLU(_Activation):
+    """y = max(x, 0);   ∂L/∂x = dy · [y > 0]."""
+
+    def function(self, xp, x):
+        return xp.maximum(x, 0)
+
+    def slope(self, y):
+        return y > 0
+
+
+class Sigmoid(_Activation):
     """y = σ(x) = 1 / (1 + e⁻ˣ), computed as (1 + tanh(x/2)) / 2, which never overflows;
     ∂L/∂x = dy · y (1 − y)."""
 
-    _cached = ("_y",)
-
-    def forward(self, x):
-        self.check_input(x)
+    def function(self, xp, x):
         y = x * 0.5
-        get_array_module(y).tanh(y, out=y)
+        xp.tanh(y, out=y)
         y += 1
         y *= 0.5
-        self._y = y if self.training else None
         return y
 
-    def backward(self, dy):
-        return dy * self._y * (1 - self._y)
+    def slope(self, y):
+        return y * (1 - y)
 
 
-class Tanh(Module):
+class Tanh(_Activation):
     """y = tanh(x);   ∂L/∂x = dy · (1 − y²)."""
 
-    _cached = ("_y",)
+    def function(self, xp, x):
+        return xp.tanh(x)
 
-    def forward(self, x):
-        self.check_input(x)
-        y = get_array_module(x).tanh(x)
-        self._y = y if self.training else None
-        return y
-
-    def backward(self, dy):
-        return dy * (1 - self._y * self._y)
+    def slope(self, y):
+        return 1 - y * y

@@ -1,6 +1,8 @@
 """Containers: Sequential, Residual and Concat.  Children are named "0", "1", … (or as assigned)."""
 from __future__ import annotations
 
+import itertools
+
 from ..backend import get_array_module
 from .module import Module
 
@@ -72,7 +74,6 @@ class Concat(Module):
         for i, branch in enumerate(branches):
             setattr(self, str(i), branch)
         self.axis = axis
-        self._sizes = None
 
     def forward(self, x):
         outputs = [branch(x) for branch in self._modules.values()]
@@ -81,7 +82,7 @@ class Concat(Module):
 
     def backward(self, dy):
         xp = get_array_module(dy)
-        cuts = list(_cumulative(self._sizes[:-1]))
+        cuts = list(itertools.accumulate(self._sizes[:-1]))
         parts = xp.split(dy, cuts, axis=self.axis)
         dx = None
         for branch, part in zip(self._modules.values(), parts):
@@ -92,9 +93,3 @@ class Concat(Module):
     def extra_repr(self):
         return f"axis={self.axis}"
 
-
-def _cumulative(sizes):
-    total = 0
-    for s in sizes:
-        total += s
-        yield total

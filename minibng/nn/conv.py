@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from .. import backend
 from .im2col import batch_chunks, col2im_add, column_chunks, output_size, pair
-from .init import check_init, check_integers, init_bias, init_weight
+from .init import check_init, check_integers, init_weight
 from .module import Module, Parameter
 
 __all__ = ["Conv2d"]
@@ -65,7 +65,7 @@ class Conv2d(Module):
         # init_weight draws "he" as N(0, 2/fan); fb.resnet.torch (and the paper) use the output fan for convs.
         weight_fan = fan_out if init == "he" else fan_in
         self.weight = Parameter(init_weight(shape, weight_fan, fan_out, init, rng, dtype))
-        self.bias = Parameter(init_bias((self.out_channels,), fan_in, init, rng, dtype)) if bias else None
+        self.bias = Parameter(init_weight((self.out_channels,), fan_in, 0, init, rng, dtype, bias=True)) if bias else None
 
     # -- helpers ----------------------------------------------------------------------------------------------
     def _check(self, x):
@@ -77,9 +77,8 @@ class Conv2d(Module):
         return output_size(x.shape[2], x.shape[3], self.kernel_size, self.stride, self.padding)
 
     def _column_limit(self, x):
-        if backend.array_library_name(x) == "NumPy":
-            return min(self.max_columns_bytes, _CPU_CHUNK_BYTES)
-        return self.max_columns_bytes
+        on_host = backend.array_library_name(x) == "NumPy"
+        return min(self.max_columns_bytes, _CPU_CHUNK_BYTES) if on_host else self.max_columns_bytes
 
     def _weight_columns(self):
         """Wᶜ (k_h·k_w·C, O): Wᶜ[(i, j, c), o] = W[o, c, i, j]."""

@@ -15,13 +15,14 @@ class Dropout(Module):
     construction and saved in checkpoints, so a resumed run draws the same masks.
     """
 
+    _cached = ("_scale",)
+
     def __init__(self, p=0.5, seed=None):
         super().__init__()
         if not 0 <= p < 1:
             raise ValueError(f"Dropout: p must be in [0, 1), got {p}")
         self.p = float(p)
         self.rng = backend.RandomStream(seed)
-        self._scale = None
 
     def forward(self, x):
         self.check_input(x)
@@ -36,9 +37,6 @@ class Dropout(Module):
 
     def backward(self, dy):
         return dy.copy() if self._scale is None else dy * self._scale
-
-    def _clear_cache(self):
-        self._scale = None
 
     def extra_repr(self):
         return f"p={self.p}"

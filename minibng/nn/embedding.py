@@ -27,6 +27,8 @@ class Embedding(Module):
     skips it.
     """
 
+    _cached = ("_ids",)
+
     def __init__(self, num_embeddings, embedding_dim, init="normal", dtype="float32", rng=None, check=True):
         super().__init__()
         check_integers("Embedding", num_embeddings=num_embeddings, embedding_dim=embedding_dim)
@@ -36,15 +38,11 @@ class Embedding(Module):
         self.num_embeddings, self.embedding_dim = int(num_embeddings), int(embedding_dim)
         shape = (self.num_embeddings, self.embedding_dim)
         host = backend.host_rng(rng)
-        if init == "normal":
-            table = host.standard_normal(shape)
-        elif isinstance(init, (int, float)) and not isinstance(init, bool) and init > 0:
-            table = host.uniform(-init, init, shape)
-        else:
+        if init != "normal" and not (isinstance(init, (int, float)) and not isinstance(init, bool) and init > 0):
             raise ValueError(f"Embedding: init must be 'normal' or a positive float bound, got {init!r}")
+        table = host.standard_normal(shape) if init == "normal" else host.uniform(-init, init, shape)
         self.weight = Parameter(table.astype(dtype))
         self.check = check
-        self._ids = None
 
     def forward(self, ids):
         if not backend.is_array(ids):
@@ -67,17 +65,9 @@ class Embedding(Module):
 
     def backward(self, dy):
         """Accumulate ∂L/∂W by scatter-add; returns None (integer ids have no gradient)."""
-        if self._ids is None:
-            raise RuntimeError("Embedding.backward called without a forward pass in training mode")
-        expected = tuple(self._ids.shape) + (self.embedding_dim,)
-        if tuple(dy.shape) != expected:
-            raise ValueError(f"expected upstream gradient of shape {expected}, got {tuple(dy.shape)}")
         grad = self.weight.grad
         backend.scatter_add(grad, self._ids.reshape(-1), dy.reshape(-1, self.embedding_dim).astype(grad.dtype, copy=False))
         return None
-
-    def _clear_cache(self):
-        self._ids = None
 
     def extra_repr(self):
         return f"{self.num_embeddings}, {self.embedding_dim}"

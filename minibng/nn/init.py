@@ -14,7 +14,7 @@ import numbers
 
 from .. import backend
 
-__all__ = ["init_weight", "init_bias", "check_init", "check_integers"]
+__all__ = ["init_weight", "check_init", "check_integers"]
 
 
 def check_integers(layer, **sizes):
@@ -34,11 +34,14 @@ def check_init(init):
     return init
 
 
-def init_weight(shape, fan_in, fan_out, init, rng, dtype):
-    """A host array of ``shape`` drawn by the ``init`` rule (see the module docstring)."""
+def init_weight(shape, fan_in, fan_out, init, rng, dtype, bias=False):
+    """A host array of ``shape`` drawn by the ``init`` rule (see the module docstring); ``bias=True`` for a bias,
+    which "he" and "xavier" set to 0."""
     rng = backend.host_rng(rng)
     if init == "torch":
         w = rng.uniform(-1 / math.sqrt(fan_in), 1 / math.sqrt(fan_in), shape)
+    elif init in ("he", "xavier") and bias:
+        return backend.host_zeros(shape, dtype)
     elif init == "he":
         w = rng.normal(0.0, math.sqrt(2.0 / fan_in), shape)
     elif init == "xavier":
@@ -47,12 +50,3 @@ def init_weight(shape, fan_in, fan_out, init, rng, dtype):
     else:
         w = rng.uniform(-init, init, shape)
     return w.astype(dtype)
-
-
-def init_bias(shape, fan_in, init, rng, dtype):
-    rng = backend.host_rng(rng)
-    if init == "torch":
-        return rng.uniform(-1 / math.sqrt(fan_in), 1 / math.sqrt(fan_in), shape).astype(dtype)
-    if init in ("he", "xavier"):
-        return backend.host_zeros(shape, dtype)
-    return rng.uniform(-init, init, shape).astype(dtype)

@@ -1,7 +1,7 @@
 """Dense layers: Linear and Flatten."""
 from __future__ import annotations
 
-from .init import check_init, check_integers, init_bias, init_weight
+from .init import check_init, check_integers, init_weight
 from .module import Module, Parameter
 
 __all__ = ["Linear", "Flatten"]
@@ -29,7 +29,7 @@ class Linear(Module):
         self.in_features, self.out_features = int(in_features), int(out_features)
         init = check_init(init)
         self.weight = Parameter(init_weight((in_features, out_features), in_features, out_features, init, rng, dtype))
-        self.bias = Parameter(init_bias((out_features,), in_features, init, rng, dtype)) if bias else None
+        self.bias = Parameter(init_weight((out_features,), in_features, 0, init, rng, dtype, bias=True)) if bias else None
 
     def forward(self, x):
         self.check_input(x, features=self.in_features)

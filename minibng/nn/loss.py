@@ -22,10 +22,11 @@ class SoftmaxCrossEntropy(Module):
     ``check=False`` to skip it in a hot loop you trust).
     """
 
+    _cached = ("_grad",)
+
     def __init__(self, check=True):
         super().__init__()
         self.check = check
-        self._grad = None
 
     def forward(self, logits, labels):
         self.check_input(logits, ndim=(2, 3))
@@ -61,10 +62,5 @@ class SoftmaxCrossEntropy(Module):
 
     def backward(self, dy=1.0):
         """∂L/∂logits, scaled by the upstream gradient ``dy`` of the scalar loss (1 by default)."""
-        if self._grad is None:
-            raise RuntimeError("SoftmaxCrossEntropy.backward called without a forward pass in training mode")
         xp = backend.get_array_module(self._grad)
         return self._grad * xp.asarray(dy, dtype=self._grad.dtype)
-
-    def _clear_cache(self):
-        self._grad = None

@@ -93,32 +93,25 @@ class _BatchNorm(Module):
         self._check(x)
         xp = get_array_module(x)
         self._channels_last = x.ndim > 2 and x.transpose(0, *range(2, x.ndim), 1).flags.c_contiguous
-        matrix, spatial = self._matrix(x), x.size // (x.shape[0] * self.num_features)
+        matrix, spatial, count = self._matrix(x), x.size // (x.shape[0] * self.num_features), x.size // self.num_features
         if not self.training:
-            self._x_hat = self._inv_std = None
-            inv_std = 1 / xp.sqrt(self.running_var + self.eps)
-            scale = inv_std if self.weight is None else self.weight.data * inv_std
-            shift = -self.running_mean * scale
-            if self.bias is not None:
-                shift += self.bias.data
-            y = matrix * self._expand(scale, spatial)
-            y += self._expand(shift, spatial)
-            return self._restore(y, x.shape)
-        count = x.size // self.num_features
-        if count < 2:
+            mean, var = self.running_mean, self.running_var
+            x_hat = matrix - self._expand(mean, spatial)
+        elif count < 2:
             raise ValueError(f"expected more than 1 value per channel in training mode, got input shape "
                              f"{tuple(x.shape)}")
-        mean = self.channel_sums(matrix) / count
-        x_hat = matrix - self._expand(mean, spatial)
-        var = self.channel_sums(x_hat, x_hat) / count
+        else:
+            mean = self.channel_sums(matrix) / count
+            x_hat = matrix - self._expand(mean, spatial)
+            var = self.channel_sums(x_hat, x_hat) / count
+            m = self.momentum
+            self.running_mean *= 1 - m
+            self.running_mean += m * mean
+            self.running_var *= 1 - m
+            self.running_var += (m * count / (count - 1)) * var
         inv_std = 1 / xp.sqrt(var + self.eps)
         x_hat *= self._expand(inv_std, spatial)
-        m = self.momentum
-        self.running_mean *= 1 - m
-        self.running_mean += m * mean
-        self.running_var *= 1 - m
-        self.running_var += (m * count / (count - 1)) * var
-        self._x_hat, self._inv_std = x_hat, inv_std
+        self._x_hat, self._inv_std = (x_hat, inv_std) if self.training else (None, None)
         if self.weight is None:
             return self._restore(x_hat.copy(), x.shape)  # x_hat is cached for backward: never hand it out
         y = x_hat * self._expand(self.weight.data, spatial)

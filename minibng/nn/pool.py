@@ -25,7 +25,6 @@ class _Pool2d(Module):
         if any(p > k // 2 for p, k in zip(self.padding, self.kernel_size)):
             raise ValueError(f"{name}: padding must be at most half the kernel size, got padding {self.padding} "
                              f"for kernel {self.kernel_size}")
-        self._input_shape = None
 
     def _geometry(self, x):
         self.check_input(x, ndim=4)
@@ -48,17 +47,6 @@ class _Pool2d(Module):
             return padded_grad
         return padded_grad[:, :, ph:ph + h, pw:pw + w].copy()
 
-    def _check_dy(self, dy):
-        if self._input_shape is None:
-            raise RuntimeError(f"{type(self).__name__}.backward called without a forward pass in training mode")
-        n, c, h, w = self._input_shape
-        expected = (n, c) + output_size(h, w, self.kernel_size, self.stride, self.padding)
-        if tuple(dy.shape) != expected:
-            raise ValueError(f"expected upstream gradient of shape {expected}, got {tuple(dy.shape)}")
-
-    def _clear_cache(self):
-        self._input_shape = None
-
     def extra_repr(self):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
@@ -72,9 +60,7 @@ class MaxPool2d(_Pool2d):
     Padding may be at most half the kernel, so every window holds a real pixel.
     """
 
-    def __init__(self, kernel_size, stride=None, padding=0):
-        super().__init__(kernel_size, stride, padding)
-        self._argmax = None  # index p = i·k_w + j of the winning kernel position, per output element
+    _cached = ("_argmax",)  # index p = i·k_w + j of the winning kernel position, per output element
 
     def forward(self, x):
         out_hw = self._geometry(x)
@@ -91,16 +77,11 @@ class MaxPool2d(_Pool2d):
             wins |= candidate != candidate  # NaN
             xp.copyto(y, candidate, where=wins)
             xp.copyto(argmax, indices[p], where=wins)
-        self._input_shape, self._argmax = (x.shape, argmax) if self.training else (None, None)
+        self._input_shape, self._argmax = x.shape, (argmax if self.training else None)
         return y
 
     def backward(self, dy):
-        self._check_dy(dy)
-        argmax = self._argmax
-        return self._scatter(dy, lambda p: dy * (argmax == p))
-
-    def _clear_cache(self):
-        self._input_shape, self._argmax = None, None
+        return self._scatter(dy, lambda p: dy * (self._argmax == p))
 
 
 class AvgPool2d(_Pool2d):
@@ -118,11 +99,10 @@ class AvgPool2d(_Pool2d):
         for i, j in positions[1:]:
             y += kernel_window(padded, i, j, self.stride, out_hw)
         y *= 1.0 / len(positions)
-        self._input_shape = x.shape if self.training else None
+        self._input_shape = x.shape
         return y
 
     def backward(self, dy):
-        self._check_dy(dy)
         share = dy * (1.0 / (self.kernel_size[0] * self.kernel_size[1]))
         return self._scatter(dy, lambda p: share)
 
@@ -131,27 +111,16 @@ class GlobalAvgPool2d(Module):
     """y[n, c] = (1/(H·W)) Σ_{h,w} x[n, c, h, w]: (N, C, H, W) → (N, C).
     Backward: ∂L/∂x[n, c, h, w] = dy[n, c] / (H·W)."""
 
-    def __init__(self):
-        super().__init__()
-        self._input_shape = None
-
     def forward(self, x):
         self.check_input(x, ndim=4)
-        self._input_shape = x.shape if self.training else None
+        self._input_shape = x.shape
         return x.mean(axis=(2, 3))
 
     def backward(self, dy):
-        if self._input_shape is None:
-            raise RuntimeError("GlobalAvgPool2d.backward called without a forward pass in training mode")
         n, c, h, w = self._input_shape
-        if tuple(dy.shape) != (n, c):
-            raise ValueError(f"expected upstream gradient of shape {(n, c)}, got {tuple(dy.shape)}")
         dx = get_array_module(dy).empty((n, h, w, c), dtype=dy.dtype).transpose(0, 3, 1, 2)  # channels-last, as Conv2d
         dx[...] = (dy * (1.0 / (h * w)))[:, :, None, None]
         return dx
-
-    def _clear_cache(self):
-        self._input_shape = None
 
 
 class GlobalMaxPool2d(Module):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 from .. import backend
+from .containers import Sequential
 from .module import Module, Parameter
 
 __all__ = ["LSTM", "LSTMLayer"]
@@ -44,6 +45,8 @@ class LSTMLayer(Module):
     ``forward(x, h0, c0)`` returns (y, h_T, c_T); ``backward(dy)`` returns ∂L/∂x.
     """
 
+    _cached = ("_cache",)
+
     def __init__(self, input_size, hidden_size, init="torch", dtype="float32", rng=None):
         super().__init__()
         self.input_size, self.hidden_size = int(input_size), int(hidden_size)
@@ -54,23 +57,17 @@ class LSTMLayer(Module):
         self.weight_ih = Parameter(host.uniform(-bound, bound, (self.input_size, four_h)).astype(dtype))
         self.weight_hh = Parameter(host.uniform(-bound, bound, (self.hidden_size, four_h)).astype(dtype))
         self.bias = Parameter(host.uniform(-bound, bound, (four_h,)).astype(dtype))
-        self._cache = None
 
-    def _gate_affine(self, xp, dtype):
-        """Per-column scale s and offset of the tanh form of the gates (see the class docstring)."""
-        H = self.hidden_size
-        scale = xp.full((4 * H,), 0.5, dtype=dtype)
-        scale[2 * H:3 * H] = 1
-        offset = xp.full((4 * H,), 0.5, dtype=dtype)
-        offset[2 * H:3 * H] = 0
-        return scale, offset
+    def _per_gate(self, xp, dtype, values):
+        """A (4H,) vector holding values[k] on the columns of gate k (i, f, g, o)."""
+        return xp.repeat(xp.asarray(values, dtype=dtype), self.hidden_size)
 
     def forward(self, x, h0, c0):
         xp = backend.get_array_module(x, self.weight_ih.data)
         T, N, _ = x.shape
         H = self.hidden_size
         dtype = self.weight_ih.data.dtype
-        scale, offset = self._gate_affine(xp, dtype)
+        scale, offset = self._per_gate(xp, dtype, (0.5, 0.5, 1, 0.5)), self._per_gate(xp, dtype, (0.5, 0.5, 0, 0.5))
         # The input projection of every time step at once: one (T·N, in) × (in, 4H) GEMM, pre-scaled by s.
         gates = (x.reshape(T * N, self.input_size) @ (self.weight_ih.data * scale)).reshape(T, N, 4 * H)
         gates += self.bias.data * scale
@@ -98,20 +95,15 @@ class LSTMLayer(Module):
         return hs[1:].copy(), hs[T].copy(), cs[T].copy()
 
     def backward(self, dy):
-        if self._cache is None:
-            raise RuntimeError("LSTMLayer.backward called without a forward pass in training mode")
         x, gates, cs, tanh_c, hs = self._cache
         xp = backend.get_array_module(dy, x)
         T, N, H = tanh_c.shape
-        if tuple(dy.shape) != (T, N, H):
-            raise ValueError(f"expected upstream gradient of shape {(T, N, H)}, got {tuple(dy.shape)}")
         dtype = tanh_c.dtype
         # Scratch buffers of one step, small enough to stay in cache: per step, a dozen element-wise
         # operations on (N, H) or (N, 4H) arrays and one (N, 4H) × (4H, H) product.
         d_pre = xp.empty((T, N, 4 * H), dtype=dtype)
         w_hh_t = self.weight_hh.data.T
-        g_columns = xp.zeros((4 * H,), dtype=dtype)
-        g_columns[2 * H:3 * H] = 1
+        g_columns = self._per_gate(xp, dtype, (0, 0, 1, 0))
         slope = xp.empty((N, 4 * H), dtype=dtype)
         shifted = xp.empty((N, 4 * H), dtype=dtype)
         dh = xp.empty((N, H), dtype=dtype)
@@ -145,24 +137,8 @@ class LSTMLayer(Module):
         self.bias.grad += d_pre.sum(axis=0)
         return (d_pre @ self.weight_ih.data.T).reshape(T, N, self.input_size)
 
-    def _clear_cache(self):
-        self._cache = None
-
     def extra_repr(self):
         return f"{self.input_size}, {self.hidden_size}"
-
-
-class _LayerList(Module):
-    """Holds the LSTM's layers as children "0", "1", … (so parameters are named layers.0.weight_ih, …)."""
-
-    def __getitem__(self, index):
-        return list(self._modules.values())[index]
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
 
 
 class LSTM(Module):
@@ -203,13 +179,11 @@ class LSTM(Module):
         self.input_size, self.hidden_size, self.num_layers = int(input_size), int(hidden_size), int(num_layers)
         self.dropout = float(dropout)
         rng = backend.host_rng(rng)   # one generator for all layers (an int seed would repeat their draws)
-        self.layers = _LayerList()
-        for l in range(self.num_layers):
-            layer_input = self.input_size if l == 0 else self.hidden_size
-            setattr(self.layers, str(l), LSTMLayer(layer_input, self.hidden_size, init, dtype, rng))
+        # children "0", "1", … of a Sequential that is never run, so parameters are named layers.0.weight_ih, …
+        self.layers = Sequential(*(LSTMLayer(self.input_size if l == 0 else self.hidden_size, self.hidden_size, init,
+                                             dtype, rng) for l in range(self.num_layers)))
         self.rng = backend.RandomStream(seed)   # drawn after the weights, so the weights do not depend on it
         self._h = self._c = None
-        self._masks = None
 
     # -- carried state --------------------------------------------------------------------------------------
     @property
@@ -255,8 +229,7 @@ class LSTM(Module):
         if T == 0 or N == 0:
             raise ValueError(f"expected at least one time step and one sequence, got shape {tuple(x.shape)}")
         if self._h is None or self._h.shape[1] != N:
-            self._h = xp.zeros((self.num_layers, N, self.hidden_size), dtype=weight.dtype)
-            self._c = xp.zeros_like(self._h)
+            self._h = self._c = xp.zeros((self.num_layers, N, self.hidden_size), dtype=weight.dtype)  # only read
         masks, h_last, c_last = [], [], []
         y = x
         for l, layer in enumerate(self.layers):
@@ -273,8 +246,6 @@ class LSTM(Module):
         return y
 
     def backward(self, dy):
-        if self._masks is None:
-            raise RuntimeError("LSTM.backward called without a forward pass in training mode")
         for l in range(self.num_layers - 1, -1, -1):
             dy = self.layers[l].backward(dy)
             if l > 0 and self._masks:
