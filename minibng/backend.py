@@ -75,15 +75,9 @@ def parse_device(device) -> tuple[str, int | None]:
     if not isinstance(device, str):
         raise TypeError(f"device must be a string such as 'cpu', 'gpu' or 'gpu:0', got {device!r}")
     kind, _, index = device.partition(":")
-    if kind == "cuda":
-        kind = "gpu"
-    if kind == "cpu" and not index:
-        return "cpu", None
-    if kind == "gpu":
-        if not index:
-            return "gpu", None
-        if index.isdigit():
-            return "gpu", int(index)
+    kind = "gpu" if kind == "cuda" else kind
+    if (kind == "cpu" and not index) or (kind == "gpu" and (not index or index.isdigit())):
+        return kind, int(index) if index else None
     raise ValueError(f"unknown device {device!r}; expected 'cpu', 'gpu' or 'gpu:N'")
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from .. import backend
 from .im2col import batch_chunks, col2im_add, column_chunks, output_size, pair
-from .init import check_init, check_integers, init_weight
+from .init import check_init, check_sizes, init_weight
 from .module import Module, Parameter
 
 __all__ = ["Conv2d"]
@@ -47,10 +47,7 @@ class Conv2d(Module):
                  dtype="float32", rng=None, max_columns_bytes=256 * 2**20, input_grad=True):
         super().__init__()
         self.input_grad = bool(input_grad)
-        check_integers("Conv2d", in_channels=in_channels, out_channels=out_channels)
-        if int(in_channels) <= 0 or int(out_channels) <= 0:
-            raise ValueError(f"Conv2d: in_channels and out_channels must be positive, got {in_channels}, "
-                             f"{out_channels}")
+        check_sizes("Conv2d", in_channels=in_channels, out_channels=out_channels)
         if max_columns_bytes <= 0:
             raise ValueError(f"Conv2d: max_columns_bytes must be positive, got {max_columns_bytes}")
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from .. import backend
-from .init import check_integers
+from .init import check_sizes
 from .module import Module, Parameter
 
 __all__ = ["Embedding"]
@@ -31,10 +31,7 @@ class Embedding(Module):
 
     def __init__(self, num_embeddings, embedding_dim, init="normal", dtype="float32", rng=None, check=True):
         super().__init__()
-        check_integers("Embedding", num_embeddings=num_embeddings, embedding_dim=embedding_dim)
-        if int(num_embeddings) <= 0 or int(embedding_dim) <= 0:
-            raise ValueError(f"Embedding: num_embeddings and embedding_dim must be positive, "
-                             f"got {num_embeddings}, {embedding_dim}")
+        check_sizes("Embedding", num_embeddings=num_embeddings, embedding_dim=embedding_dim)
         self.num_embeddings, self.embedding_dim = int(num_embeddings), int(embedding_dim)
         shape = (self.num_embeddings, self.embedding_dim)
         host = backend.host_rng(rng)

@@ -29,8 +29,7 @@ __all__ = ["pair", "output_size", "pad_images", "kernel_window", "window_view", 
 def pair(value, name, minimum):
     """``value`` (an int or a pair of ints) as a tuple (a, b), each ≥ ``minimum``, else a ValueError naming ``name``."""
     try:
-        values = (operator.index(value),) * 2 if not isinstance(value, (tuple, list)) else tuple(
-            operator.index(v) for v in value)
+        values = tuple(operator.index(v) for v in (value if isinstance(value, (tuple, list)) else (value, value)))
     except TypeError:
         raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}") from None
     if len(values) != 2 or min(values) < minimum:

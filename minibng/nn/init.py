@@ -14,14 +14,17 @@ import numbers
 
 from .. import backend
 
-__all__ = ["init_weight", "check_init", "check_integers"]
+__all__ = ["init_weight", "check_init", "check_sizes"]
 
 
-def check_integers(layer, **sizes):
-    """A TypeError naming ``layer`` and the argument unless every size is an integer (4.5 is never taken as 4)."""
+def check_sizes(layer, **sizes):
+    """A TypeError naming ``layer`` and the argument unless every size is an integer (4.5 is never taken as 4), a
+    ValueError unless every one is positive."""
     for name, value in sizes.items():
         if isinstance(value, bool) or not isinstance(value, numbers.Integral):
             raise TypeError(f"{layer}: {name} must be an integer, got {value!r}")
+    if min(sizes.values()) <= 0:
+        raise ValueError(f"{layer}: {' and '.join(sizes)} must be positive, got {', '.join(map(str, sizes.values()))}")
 
 
 def check_init(init):

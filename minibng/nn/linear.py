@@ -1,7 +1,7 @@
 """Dense layers: Linear and Flatten."""
 from __future__ import annotations
 
-from .init import check_init, check_integers, init_weight
+from .init import check_init, check_sizes, init_weight
 from .module import Module, Parameter
 
 __all__ = ["Linear", "Flatten"]
@@ -23,9 +23,7 @@ class Linear(Module):
                  input_grad=True):
         super().__init__()
         self.input_grad = bool(input_grad)
-        check_integers("Linear", in_features=in_features, out_features=out_features)
-        if in_features <= 0 or out_features <= 0:
-            raise ValueError(f"Linear: in_features and out_features must be positive, got {in_features}, {out_features}")
+        check_sizes("Linear", in_features=in_features, out_features=out_features)
         self.in_features, self.out_features = int(in_features), int(out_features)
         init = check_init(init)
         self.weight = Parameter(init_weight((in_features, out_features), in_features, out_features, init, rng, dtype))

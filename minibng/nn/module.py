@@ -128,10 +128,9 @@ class Module:
         seen = []
         for module_name, module in self.named_modules(prefix):
             for name, p in module._parameters.items():
-                if any(p is q for q in seen):
-                    continue
-                seen.append(p)
-                yield (f"{module_name}.{name}" if module_name else name), p
+                if not any(p is q for q in seen):
+                    seen.append(p)
+                    yield (f"{module_name}.{name}" if module_name else name), p
 
     def parameters(self):
         return [p for _, p in self.named_parameters()]
@@ -168,20 +167,16 @@ class Module:
         if not hasattr(state, "keys"):
             raise TypeError(f"state_dict must be a mapping of names to arrays, got {type(state).__name__}")
         targets = OrderedDict((name, p.data) for name, p in self.named_parameters())
-        buffers = OrderedDict(self.named_buffers())
-        targets.update(buffers)
+        targets.update(self.named_buffers())
+        owners = {(f"{path}.{name}" if path else name): (m, name) for path, m in self.named_modules() for name in m._buffers}
         missing = [n for n in targets if n not in state]
         unexpected = [n for n in state if n not in targets]
         if missing or unexpected:
             raise ValueError(f"state_dict does not match the model: missing {missing[:5]}, unexpected {unexpected[:5]}")
         values = OrderedDict((name, _checked_entry(name, state[name], target)) for name, target in targets.items())
         for name, value in values.items():
-            if name in buffers:
-                *path, leaf = name.split(".")
-                owner = self
-                for part in path:
-                    owner = owner._modules[part]
-                setattr(owner, leaf, value)
+            if name in owners:
+                setattr(*owners[name], value)  # a buffer is rebound, a parameter written in place
             else:
                 targets[name][...] = value
         return self

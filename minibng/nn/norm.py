@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..backend import get_array_module
-from .init import check_integers
+from .init import check_sizes
 from .module import Module, Parameter
 
 __all__ = ["BatchNorm1d", "BatchNorm2d"]
@@ -32,9 +32,7 @@ class _BatchNorm(Module):
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, dtype="float32"):
         super().__init__()
         name = type(self).__name__
-        check_integers(name, num_features=num_features)
-        if int(num_features) <= 0:
-            raise ValueError(f"{name}: num_features must be positive, got {num_features}")
+        check_sizes(name, num_features=num_features)
         if not eps > 0:
             raise ValueError(f"{name}: eps must be > 0, got {eps}")
         if not 0 <= momentum <= 1:

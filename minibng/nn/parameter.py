@@ -80,17 +80,9 @@ class Parameter:
                             "move the value there first")
         current[...] = value  # packed: keep the optimizer's view, copy the values into it
 
-    @property
-    def shape(self):
-        return self._data.shape
-
-    @property
-    def dtype(self):
-        return self._data.dtype
-
-    @property
-    def size(self):
-        return self._data.size
+    shape = property(lambda self: self._data.shape)
+    dtype = property(lambda self: self._data.dtype)
+    size = property(lambda self: self._data.size)
 
     def __repr__(self):
         return (f"Parameter(shape={tuple(self._data.shape)}, dtype={self._data.dtype}, "

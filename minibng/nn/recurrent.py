@@ -76,19 +76,15 @@ class LSTMLayer(Module):
         cs = xp.empty((T + 1, N, H), dtype=dtype)
         tanh_c = xp.empty((T, N, H), dtype=dtype)
         hs[0], cs[0] = h0, c0
-        recurrent = xp.empty((N, 4 * H), dtype=dtype)
-        input_times_cell = xp.empty((N, H), dtype=dtype)
         for t in range(T):
             a = gates[t]
-            xp.matmul(hs[t], w_hh_scaled, out=recurrent)
-            a += recurrent
+            a += hs[t] @ w_hh_scaled
             xp.tanh(a, out=a)
             a *= scale
             a += offset                                    # a = [i, f, g, o], activations
             i, f, g, o = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
             xp.multiply(f, cs[t], out=cs[t + 1])
-            xp.multiply(i, g, out=input_times_cell)
-            cs[t + 1] += input_times_cell
+            cs[t + 1] += i * g
             xp.tanh(cs[t + 1], out=tanh_c[t])
             xp.multiply(o, tanh_c[t], out=hs[t + 1])
         self._cache = (x, gates, cs, tanh_c, hs) if self.training else None
@@ -98,39 +94,20 @@ class LSTMLayer(Module):
         x, gates, cs, tanh_c, hs = self._cache
         xp = backend.get_array_module(dy, x)
         T, N, H = tanh_c.shape
-        dtype = tanh_c.dtype
-        # Scratch buffers of one step, small enough to stay in cache: per step, a dozen element-wise
-        # operations on (N, H) or (N, 4H) arrays and one (N, 4H) × (4H, H) product.
-        d_pre = xp.empty((T, N, 4 * H), dtype=dtype)
-        w_hh_t = self.weight_hh.data.T
-        g_columns = self._per_gate(xp, dtype, (0, 0, 1, 0))
-        slope = xp.empty((N, 4 * H), dtype=dtype)
-        shifted = xp.empty((N, 4 * H), dtype=dtype)
-        dh = xp.empty((N, H), dtype=dtype)
-        dc = xp.empty((N, H), dtype=dtype)
-        dh_next = xp.zeros((N, H), dtype=dtype)
-        dc_next = xp.zeros((N, H), dtype=dtype)   # holds δc_{t+1} ∘ f_{t+1}
+        d_pre = xp.empty((T, N, 4 * H), dtype=tanh_c.dtype)
+        w_hh_t, g_columns = self.weight_hh.data.T, self._per_gate(xp, tanh_c.dtype, (0, 0, 1, 0))
+        dh_next = dc_next = 0                                       # δa_{T+1} W_hhᵀ and δc_{T+1} ∘ f_{T+1}
         for t in range(T - 1, -1, -1):
             a, d = gates[t], d_pre[t]
             i, f, g, o = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
-            xp.add(dy[t], dh_next, out=dh)                          # δh_t
-            xp.multiply(tanh_c[t], tanh_c[t], out=dc)
-            xp.subtract(1, dc, out=dc)
-            dc *= o
-            dc *= dh
-            dc += dc_next                                           # δc_t
-            # σ'(a) = s(1 − s) on the i, f, o columns and tanh'(a) = (1 − g)(1 + g) on the g columns
-            xp.subtract(1, a, out=slope)
-            xp.add(a, g_columns, out=shifted)
-            slope *= shifted
+            dh = dy[t] + dh_next                                    # δh_t
+            dc = dh * o * (1 - tanh_c[t] * tanh_c[t]) + dc_next      # δc_t
             xp.multiply(dc, g, out=d[:, :H])
             xp.multiply(dc, cs[t], out=d[:, H:2 * H])
             xp.multiply(dc, i, out=d[:, 2 * H:3 * H])
             xp.multiply(dh, tanh_c[t], out=d[:, 3 * H:])
-            d *= slope                                              # δa_t = [δa^i, δa^f, δa^g, δa^o]
-            if t > 0:
-                xp.multiply(dc, f, out=dc_next)
-                xp.matmul(d, w_hh_t, out=dh_next)
+            d *= (1 - a) * (a + g_columns)  # σ'(a) = s(1 − s) on the i, f, o columns, tanh'(a) = (1 − g)(1 + g) on g
+            dc_next, dh_next = dc * f, d @ w_hh_t                   # δa_t = d = [δa^i, δa^f, δa^g, δa^o]
         d_pre = d_pre.reshape(T * N, 4 * H)
         self.weight_ih.grad += x.reshape(T * N, self.input_size).T @ d_pre
         self.weight_hh.grad += hs[:-1].reshape(T * N, H).T @ d_pre
@@ -200,16 +177,19 @@ class LSTM(Module):
             self.reset_state()
             return
         h, c = value
-        weight = self.layers[0].weight_ih.data
-        xp = backend.get_array_module(weight)
         if not (backend.is_array(h) and backend.is_array(c)):
             raise TypeError(f"LSTM state must be a pair of arrays, got {type(h).__name__}, {type(c).__name__}")
         if h.shape != c.shape or h.ndim != 3 or h.shape[0] != self.num_layers or h.shape[2] != self.hidden_size:
             raise ValueError(f"LSTM state must be (h, c) of shape ({self.num_layers}, N, {self.hidden_size}) each, "
                              f"got {tuple(h.shape)} and {tuple(c.shape)}")
-        device = backend.device_of(weight)   # host arrays from a checkpoint go to the parameters' device
-        self._h = xp.array(backend.to_device(h, device), dtype=weight.dtype)
-        self._c = xp.array(backend.to_device(c, device), dtype=weight.dtype)
+        self._h, self._c = self._beside_weights(h, copy=True), self._beside_weights(c, copy=True)
+
+    def _beside_weights(self, a, copy=False):
+        """``a`` on the parameters' device, in their dtype (host arrays from a checkpoint, or after ``to``)."""
+        weight = self.layers[0].weight_ih.data
+        moved = backend.to_device(a, backend.device_of(weight))
+        xp = backend.get_array_module(weight)
+        return (xp.array if copy else xp.asarray)(moved, dtype=weight.dtype)
 
     def reset_state(self):
         """Start the next forward from zeros (e.g. at the start of an epoch or of a new text)."""
@@ -256,11 +236,7 @@ class LSTM(Module):
         """Forget cached activations; keep the carried state, moved to the parameters' device and dtype."""
         self._masks = None
         if self._h is not None:
-            weight = self.layers[0].weight_ih.data
-            xp = backend.get_array_module(weight)
-            device = backend.device_of(weight)
-            self._h = xp.asarray(backend.to_device(self._h, device), dtype=weight.dtype)
-            self._c = xp.asarray(backend.to_device(self._c, device), dtype=weight.dtype)
+            self._h, self._c = self._beside_weights(self._h), self._beside_weights(self._c)
 
     def extra_repr(self):
         return f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}, dropout={self.dropout}"
