@@ -55,7 +55,7 @@ class Conv2d(Module):
         self.stride = pair(stride, "Conv2d stride", 1)
         self.padding = pair(padding, "Conv2d padding", 0)
         self.max_columns_bytes = int(max_columns_bytes)
-        init = check_init(init)
+        init = check_init("Conv2d", init)
         kh, kw = self.kernel_size
         shape = (self.out_channels, self.in_channels, kh, kw)
         fan_in, fan_out = self.in_channels * kh * kw, self.out_channels * kh * kw

@@ -4,7 +4,13 @@ from __future__ import annotations
 from .. import backend
 from .module import Module
 
-__all__ = ["Dropout"]
+__all__ = ["Dropout", "dropout_scale"]
+
+
+def dropout_scale(rng, x, p):
+    """m / (1 − p) with m_k ~ Bernoulli(1 − p) drawn from the RandomStream ``rng`` on x's device, in x's shape and dtype."""
+    keep = rng.random(x.shape, backend.get_array_module(x), x.dtype) >= p
+    return keep * x.dtype.type(1 / (1 - p))
 
 
 class Dropout(Module):
@@ -29,11 +35,8 @@ class Dropout(Module):
         if not self.training or self.p == 0:
             self._scale = None
             return x.copy()
-        xp = backend.get_array_module(x)
-        keep = self.rng.random(x.shape, xp, x.dtype) >= self.p
-        scale = keep * x.dtype.type(1 / (1 - self.p))
-        self._scale = scale
-        return x * scale
+        self._scale = dropout_scale(self.rng, x, self.p)
+        return x * self._scale
 
     def backward(self, dy):
         return dy.copy() if self._scale is None else dy * self._scale

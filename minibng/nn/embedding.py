@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from .. import backend
-from .init import check_sizes
+from .init import check_init, check_sizes
 from .module import Module, Parameter
 
 __all__ = ["Embedding"]
@@ -35,8 +35,7 @@ class Embedding(Module):
         self.num_embeddings, self.embedding_dim = int(num_embeddings), int(embedding_dim)
         shape = (self.num_embeddings, self.embedding_dim)
         host = backend.host_rng(rng)
-        if init != "normal" and not (isinstance(init, (int, float)) and not isinstance(init, bool) and init > 0):
-            raise ValueError(f"Embedding: init must be 'normal' or a positive float bound, got {init!r}")
+        check_init("Embedding", init, ("normal",))
         table = host.standard_normal(shape) if init == "normal" else host.uniform(-init, init, shape)
         self.weight = Parameter(table.astype(dtype))
         self.check = check

@@ -27,14 +27,13 @@ def check_sizes(layer, **sizes):
         raise ValueError(f"{layer}: {' and '.join(sizes)} must be positive, got {', '.join(map(str, sizes.values()))}")
 
 
-def check_init(init):
-    if isinstance(init, (int, float)) and not isinstance(init, bool):
-        if init <= 0:
-            raise ValueError(f"init: a uniform bound must be > 0, got {init}")
+def check_init(layer, init, names=("torch", "he", "xavier")):
+    """``init`` if it is one of ``names`` or a positive float (a uniform bound), else a ValueError naming ``layer``."""
+    if isinstance(init, str) and init in names:
         return init
-    if init not in ("torch", "he", "xavier"):
-        raise ValueError(f"init must be 'torch', 'he', 'xavier' or a positive float, got {init!r}")
-    return init
+    if isinstance(init, (int, float)) and not isinstance(init, bool) and init > 0:
+        return init
+    raise ValueError(f"{layer}: init must be {' or '.join(map(repr, names))} or a positive float bound, got {init!r}")
 
 
 def init_weight(shape, fan_in, fan_out, init, rng, dtype, bias=False):

@@ -25,7 +25,7 @@ class Linear(Module):
         self.input_grad = bool(input_grad)
         check_sizes("Linear", in_features=in_features, out_features=out_features)
         self.in_features, self.out_features = int(in_features), int(out_features)
-        init = check_init(init)
+        init = check_init("Linear", init)
         self.weight = Parameter(init_weight((in_features, out_features), in_features, out_features, init, rng, dtype))
         self.bias = Parameter(init_weight((out_features,), in_features, 0, init, rng, dtype, bias=True)) if bias else None
 

@@ -11,15 +11,11 @@ import math
 
 from .. import backend
 from .containers import Sequential
+from .dropout import dropout_scale
+from .init import check_init
 from .module import Module, Parameter
 
 __all__ = ["LSTM", "LSTMLayer"]
-
-
-def _check_lstm_init(init):
-    if init == "torch" or (isinstance(init, (int, float)) and not isinstance(init, bool) and init > 0):
-        return init
-    raise ValueError(f"LSTM: init must be 'torch' or a positive float bound, got {init!r}")
 
 
 class LSTMLayer(Module):
@@ -50,7 +46,7 @@ class LSTMLayer(Module):
     def __init__(self, input_size, hidden_size, init="torch", dtype="float32", rng=None):
         super().__init__()
         self.input_size, self.hidden_size = int(input_size), int(hidden_size)
-        init = _check_lstm_init(init)
+        init = check_init("LSTM", init, ("torch",))
         bound = 1 / math.sqrt(self.hidden_size) if init == "torch" else float(init)
         host = backend.host_rng(rng)
         four_h = 4 * self.hidden_size
@@ -152,7 +148,7 @@ class LSTM(Module):
                 raise ValueError(f"LSTM: {name} must be a positive integer, got {value!r}")
         if not 0 <= dropout < 1:
             raise ValueError(f"LSTM: dropout must be in [0, 1), got {dropout}")
-        _check_lstm_init(init)
+        check_init("LSTM", init, ("torch",))
         self.input_size, self.hidden_size, self.num_layers = int(input_size), int(hidden_size), int(num_layers)
         self.dropout = float(dropout)
         rng = backend.host_rng(rng)   # one generator for all layers (an int seed would repeat their draws)
@@ -214,10 +210,8 @@ class LSTM(Module):
         y = x
         for l, layer in enumerate(self.layers):
             if l > 0 and self.training and self.dropout > 0:
-                keep = self.rng.random(y.shape, xp, y.dtype) >= self.dropout
-                mask = keep * y.dtype.type(1 / (1 - self.dropout))
-                y = y * mask
-                masks.append(mask)
+                masks.append(dropout_scale(self.rng, y, self.dropout))
+                y = y * masks[-1]
             y, h_t, c_t = layer(y, self._h[l], self._c[l])
             h_last.append(h_t)
             c_last.append(c_t)
