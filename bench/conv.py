@@ -25,6 +25,46 @@ import harness  # noqa: E402
 LAYERS = [(3, 16, 32, 1), (16, 16, 32, 1), (16, 32, 32, 2), (32, 32, 16, 1), (32, 64, 16, 2), (64, 64, 8, 1)]
 
 
+# ResNet-20's convolutions: (in, out, output size, stride, how many, input gradient needed)
+RESNET20_CONVS = [(3, 16, 32, 1, 1, False), (16, 16, 32, 1, 6, True), (16, 32, 16, 2, 1, True),
+                  (32, 32, 16, 1, 5, True), (32, 64, 8, 2, 1, True), (64, 64, 8, 1, 5, True)]
+
+
+def _floor_step(config, x, y):
+    """The matrix products of one ResNet-20 step as minibng's im2col convolutions chunk them, and nothing else: per
+    convolution and chunk of images, the forward X Wᶜ, the weight gradient Xᵀ dYᵀ and (but for the first layer) the
+    input gradient — the rotated-kernel product for stride 1, dYᵀ Wᶜᵀ for stride 2 — on preallocated buffers: no
+    im2col copies, no batch norm, activations, loss or optimizer.  What an im2col framework on this BLAS cannot
+    go below."""
+    import numpy as np
+    from minibng.nn.conv import _CPU_CHUNK_BYTES
+    from minibng.nn.im2col import batch_chunks
+
+    rng, n, products = np.random.default_rng(0), x.shape[0], []
+
+    def add(rows, k, cols, bytes_per_image, count, transposed=False):
+        chunks = batch_chunks(n, bytes_per_image, _CPU_CHUNK_BYTES)
+        a = rng.random((chunks[0][1] * rows, k), dtype=np.float32)
+        b = rng.random((rows * chunks[0][1], cols) if transposed else (k, cols), dtype=np.float32)
+        for start, stop in chunks * count:
+            products.append((a[:(stop - start) * rows].T if transposed else a[:(stop - start) * rows],
+                             b[:(stop - start) * rows] if transposed else b))
+
+    for c_in, c_out, size, stride, count, input_grad in RESNET20_CONVS:
+        rows, in_rows, item = size * size, (size * stride) ** 2, 4
+        add(rows, 9 * c_in, c_out, 9 * c_in * rows * item, count)                   # forward
+        add(rows, 9 * c_in, c_out, 9 * c_in * rows * item, count, transposed=True)  # weight gradient
+        if input_grad and stride == 1:
+            add(in_rows, 9 * c_out, c_in, 9 * c_out * in_rows * item, count)        # rotated kernel
+        elif input_grad:
+            add(rows, c_out, 9 * c_in, 9 * c_in * rows * item, count)                # dYᵀ Wᶜᵀ before col2im
+
+    def run():
+        for a, b in products:
+            a @ b
+    return run
+
+
 def _rss_mb():
     import resource
 
@@ -126,7 +166,7 @@ def worker(config):
     if config["what"] == "step":
         x = rng.standard_normal((batch, 3, 32, 32)).astype(np.float32)
         y = rng.integers(0, 10, batch)
-        make = _minibng_step if config["kind"] == "minibng" else _torch_step
+        make = {"minibng": _minibng_step, "torch": _torch_step, "floor": _floor_step}[config["kind"]]
         run = make(config, x, y)
         if config["device"] != "cpu":  # host memory says nothing of the device's: time only
             return {"seconds": harness.time_steps(run, config["steps"], warmup=2, sync=_sync(config)),
