@@ -99,7 +99,7 @@ def _minibng_step(config, x, y):
 
     model = models.resnet_cifar(20, input_grad=False).to(config["device"])  # no gradient for the images, as PyTorch
     loss_fn = nn.SoftmaxCrossEntropy()
-    opt = optim.create("sgdm", model, nesterov=True, weight_decay=1e-4)
+    opt = optim.create("sgdm", model, nesterov=True, weight_decay=1e-4, **harness.no_norm_logging("sgdm"))
     return harness.training_step(model, loss_fn, opt, *_on(config["device"], x, y))
 
 

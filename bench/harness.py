@@ -57,6 +57,12 @@ def worker_main(worker):
     print(json.dumps(worker(config)))
 
 
+def no_norm_logging(name):
+    """Options of optim.create for a timed baseline: no block norms logged by a rule without a normalizer (PyTorch's
+    optimizers compute none; a normalizer needs them anyway)."""
+    return {} if name.endswith(("ng", "ngadap", "clip")) else {"track_norms": False}
+
+
 def training_step(model, loss_fn, opt, x, y):
     """A closure running one minibng training step: forward, loss, backward, optimizer step."""
     def step():

@@ -29,7 +29,7 @@ def minibng_part(part, optimizer, ids, targets, hidden, dy):
     backend.manual_seed(0)
     if part == "step":
         model, loss_fn = models.lstm_lm(VOCAB, EMBED, HIDDEN, LAYERS, DROPOUT), nn.SoftmaxCrossEntropy()
-        opt = optim.create(optimizer, model)
+        opt = optim.create(optimizer, model, **harness.no_norm_logging(optimizer))
 
         step = harness.training_step(model, loss_fn, opt, ids, targets)
     elif part == "output":

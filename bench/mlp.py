@@ -32,7 +32,7 @@ def worker(config):
 
         model = models.mlp(depth, input_grad=False)  # as PyTorch's step: no gradient for the images
         loss_fn = nn.SoftmaxCrossEntropy(check=False)
-        opt = optim.create(config["optimizer"], model)
+        opt = optim.create(config["optimizer"], model, **harness.no_norm_logging(config["optimizer"]))
 
         step = harness.training_step(model, loss_fn, opt, x, y)
     elif kind == "torch":

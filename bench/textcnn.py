@@ -30,7 +30,7 @@ def _minibng_step(config, ids, labels):
     backend.manual_seed(0)
     model = text_cnn(VOCAB, EMBED, WIDTHS, MAPS)
     loss_fn = nn.SoftmaxCrossEntropy(check=False)
-    opt = optim.create(config["optimizer"], model)
+    opt = optim.create(config["optimizer"], model, **harness.no_norm_logging(config["optimizer"]))
 
     step = harness.training_step(model, loss_fn, opt, ids, labels)
     return step
