@@ -43,7 +43,7 @@ def annotated(method, phase):
             if record.get("_pass") != "ready":
                 _check_pass(self)
             dy, expected = args[0] if args else kwargs.get("dy"), record.get("_output_shape")
-            if expected is not None and getattr(dy, "ndim", 0) and tuple(dy.shape) != tuple(expected):
+            if expected is not None and getattr(dy, "ndim", 0) and dy.shape != expected:
                 raise ValueError(f"expected an upstream gradient of shape {tuple(expected)} (what forward returned), "
                                  f"got {tuple(dy.shape)}")
             dx = method(self, *args, **kwargs)

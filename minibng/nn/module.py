@@ -62,6 +62,8 @@ class Module:
 
     # -- registration ---------------------------------------------------------------------------------------
     def __setattr__(self, name, value):
+        if name in self._cached:  # an activation kept for backward: the hot path
+            return object.__setattr__(self, name, value)
         registries = self.__dict__.get("_parameters"), self.__dict__.get("_modules"), self.__dict__.get("_buffers")
         if registries[0] is None:
             raise RuntimeError(f"{type(self).__name__}.__init__ must call super().__init__() before assigning {name}")
