@@ -54,9 +54,8 @@ class SoftmaxCrossEntropy(Module):
         sum_exp = exp.sum(axis=1)
         loss = (xp.log(sum_exp) - picked).mean(dtype=z.dtype)
         if self.training:
-            exp /= sum_exp[:, None]
-            exp[rows, y] -= 1
-            exp /= z.shape[0]
+            exp *= (1 / (sum_exp * z.shape[0]))[:, None]   # softmax / M, one pass over the (M, C) logits
+            exp[rows, y] -= 1 / z.shape[0]
             self._grad = exp.reshape(logits.shape)
         return loss
 
