@@ -197,9 +197,9 @@ def main():
     print("| work | minibng | PyTorch | floor | minibng/PyTorch | minibng/floor | target | threads | device |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | --- |")
     print("\n".join(table(medians, args.threads)))
-    print("\nfloor: the step's matrix products alone in NumPy (MLP, text CNN: bench/mlp.py, bench/textcnn.py; ResNet-20: "
-          "as minibng's im2col chunks them, bench/conv.py). Ratio rows compare two minibng runs. Optimizer rows: "
-          "bench/optim_step.py's worker, one thread, wall clock.")
+    print("\nfloor: the step's matrix products alone in NumPy (MLP, text CNN: bench/mlp.py, bench/textcnn.py; "
+          "ResNet-20: as minibng's im2col chunks them, bench/conv.py). Ratio rows compare two minibng runs. "
+          "Optimizer rows: bench/optim_step.py's worker, one thread, wall clock.")
 
 
 if __name__ == "__main__":

@@ -62,15 +62,14 @@ class Conv2d(Module):
         # init_weight draws "he" as N(0, 2/fan); fb.resnet.torch (and the paper) use the output fan for convs.
         weight_fan = fan_out if init == "he" else fan_in
         self.weight = Parameter(init_weight(shape, weight_fan, fan_out, init, rng, dtype))
-        self.bias = Parameter(init_weight((self.out_channels,), fan_in, 0, init, rng, dtype, bias=True)) if bias else None
+        self.bias = (Parameter(init_weight((self.out_channels,), fan_in, 0, init, rng, dtype, bias=True))
+                     if bias else None)
 
     # -- helpers ----------------------------------------------------------------------------------------------
     def _check(self, x):
-        self.check_input(x)
+        self.check_input(x, dtype=self.weight.data.dtype)
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"expected input of shape (N, {self.in_channels}, H, W), got {tuple(x.shape)}")
-        if x.dtype != self.weight.data.dtype:
-            raise TypeError(f"expected {self.weight.data.dtype} input (the layer's dtype), got {x.dtype}")
         return output_size(x.shape[2], x.shape[3], self.kernel_size, self.stride, self.padding)
 
     def _column_limit(self, x):
@@ -113,14 +112,11 @@ class Conv2d(Module):
             self.bias.grad += dy.sum(axis=(0, 2, 3))
         if not self.input_grad:
             return None
-        if self.stride == (1, 1) and ph < kh and pw < kw and kh * kw * self.out_channels * h * w * dy.dtype.itemsize <= limit:
+        dy_columns_bytes = kh * kw * self.out_channels * h * w * dy.dtype.itemsize  # one image's columns of dỹ
+        if self.stride == (1, 1) and ph < kh and pw < kw and dy_columns_bytes <= limit:
             flipped = self.weight.data[:, :, ::-1, ::-1].transpose(2, 3, 0, 1).reshape(-1, c)
             return self._correlate(dy, flipped, (1, 1), (kh - 1 - ph, kw - 1 - pw), (h, w))
-        return self._col2im_input_gradient(dy_rows, x.shape, out_hw, limit, xp)
-
-    def _col2im_input_gradient(self, dy_rows, shape, out_hw, limit, xp):
-        """∂L/∂x = crop(col2im(dYᵀ Wᶜᵀ)), chunk by chunk, in channels-last memory."""
-        (n, c, h, w), (ph, pw), rows = shape, self.padding, out_hw[0] * out_hw[1]
+        # ∂L/∂x = crop(col2im(dYᵀ Wᶜᵀ)), chunk by chunk, in channels-last memory
         weight_rows = self._weight_columns().T
         dx = xp.empty((n, h, w, c), dtype=dy_rows.dtype)
         for start, stop in batch_chunks(n, weight_rows.shape[1] * rows * dy_rows.dtype.itemsize, limit):

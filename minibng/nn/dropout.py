@@ -8,7 +8,8 @@ __all__ = ["Dropout", "dropout_scale"]
 
 
 def dropout_scale(rng, x, p):
-    """m / (1 − p) with m_k ~ Bernoulli(1 − p) drawn from the RandomStream ``rng`` on x's device, in x's shape and dtype."""
+    """m / (1 − p) with m_k ~ Bernoulli(1 − p) drawn from the RandomStream ``rng`` on x's device, in x's shape and
+    dtype."""
     keep = rng.random(x.shape, backend.get_array_module(x), x.dtype) >= p
     return keep * x.dtype.type(1 / (1 - p))
 

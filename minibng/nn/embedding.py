@@ -46,18 +46,15 @@ class Embedding(Module):
         xp = backend.get_array_module(self.weight.data, ids)
         if ids.dtype.kind not in "iu":
             raise TypeError(f"ids must be integers (row indices), got dtype {ids.dtype}")
-        if self.check and ids.size:
-            self._check_range(ids, xp)
-        self._ids = ids.copy() if self.training else None
-        return self.weight.data[ids]  # advanced indexing: a new array, never a view of the table
-
-    def _check_range(self, ids, xp):
-        lo, hi = (int(v) for v in backend.asnumpy(xp.stack([ids.min(), ids.max()])))
+        check = self.check and ids.size
+        lo, hi = (int(v) for v in backend.asnumpy(xp.stack([ids.min(), ids.max()]))) if check else (0, 0)
         if lo < 0 or hi >= self.num_embeddings:
             bad = ids[(ids < 0) | (ids >= self.num_embeddings)]
             shown = sorted({int(v) for v in backend.asnumpy(bad)[:1000]})[:10]
             raise ValueError(f"ids must lie in [0, {self.num_embeddings}), got out-of-range values {shown} "
                              f"({int(bad.size)} of {int(ids.size)} ids)")
+        self._ids = ids.copy() if self.training else None
+        return self.weight.data[ids]  # advanced indexing: a new array, never a view of the table
 
     def backward(self, dy):
         """Accumulate ∂L/∂W by scatter-add; returns None (integer ids have no gradient)."""

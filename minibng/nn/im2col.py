@@ -5,8 +5,8 @@ x̃ (N, C, H + 2p_h, W + 2p_w), output size H_o = ⌊(H + 2p_h − k_h)/s_h⌋ +
 (h, w) of the output reads x̃[n, c, s_h·h + i, s_w·w + j] for kernel position (i, j), 0 ≤ i < k_h, 0 ≤ j < k_w.
 
 Convolution works on channels-last copies x̃ᵀ[n, h, w, c] = x̃[n, c, h, w] of a few images at a time
-(:func:`column_chunks`), and im2col arranges the window reads as a matrix with one *row* per output pixel (n, h, w) and one column per
-(i, j, c):
+(:func:`column_chunks`), and im2col arranges the window reads as a matrix with one *row* per output pixel (n, h, w)
+and one column per (i, j, c):
 
     X[(n, h, w), (i, j, c)] = x̃[n, c, s_h·h + i, s_w·w + j]          X (N·H_o·W_o, k_h·k_w·C)
 
@@ -69,7 +69,8 @@ def window_view(padded_last, kernel, stride, out_hw):
 
 
 def im2col(windows, out):
-    """X (N·H_o·W_o, k_h·k_w·C): the window view (N, H_o, W_o, k_h, k_w, C) of :func:`window_view` copied into ``out``."""
+    """X (N·H_o·W_o, k_h·k_w·C): the window view (N, H_o, W_o, k_h, k_w, C) of :func:`window_view`, copied into
+    ``out``."""
     get_array_module(out).copyto(out.reshape(windows.shape), windows)
     return out
 

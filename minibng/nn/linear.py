@@ -27,12 +27,11 @@ class Linear(Module):
         self.in_features, self.out_features = int(in_features), int(out_features)
         init = check_init("Linear", init)
         self.weight = Parameter(init_weight((in_features, out_features), in_features, out_features, init, rng, dtype))
-        self.bias = Parameter(init_weight((out_features,), in_features, 0, init, rng, dtype, bias=True)) if bias else None
+        self.bias = (Parameter(init_weight((out_features,), in_features, 0, init, rng, dtype, bias=True))
+                     if bias else None)
 
     def forward(self, x):
-        self.check_input(x, features=self.in_features)
-        if x.dtype != self.weight.data.dtype:
-            raise TypeError(f"expected {self.weight.data.dtype} input (the layer's dtype), got {x.dtype}")
+        self.check_input(x, features=self.in_features, dtype=self.weight.data.dtype)
         self._x = x if self.training else None
         y = x @ self.weight.data
         if self.bias is not None:

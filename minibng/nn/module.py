@@ -94,8 +94,9 @@ class Module:
     def __call__(self, *inputs, **kwargs):
         return self.forward(*inputs, **kwargs)
 
-    def check_input(self, x, ndim=None, features=None, axis=-1):
-        """Raise a clear error unless ``x`` is a floating array on this module's device with the given rank and size."""
+    def check_input(self, x, ndim=None, features=None, axis=-1, dtype=None):
+        """Raise a clear error unless ``x`` is a floating array on this module's device with the given rank, size and
+        dtype (the layer's: a float64 input to a float32 layer is an error, never a silent upcast)."""
         if not backend.is_array(x):
             raise TypeError(f"expected a NumPy or CuPy array, got {type(x).__name__}")
         for p in self._parameters.values():
@@ -107,6 +108,8 @@ class Module:
             break
         if x.dtype.kind != "f":
             raise TypeError(f"expected a floating-point input, got dtype {x.dtype}")
+        if dtype is not None and x.dtype != dtype:
+            raise TypeError(f"expected {dtype} input (the layer's dtype), got {x.dtype}")
         if ndim is not None and x.ndim not in (ndim if isinstance(ndim, tuple) else (ndim,)):
             raise ValueError(f"expected input of rank {ndim}, got shape {tuple(x.shape)}")
         if features is not None and x.shape[axis] != features:
@@ -170,7 +173,8 @@ class Module:
             raise TypeError(f"state_dict must be a mapping of names to arrays, got {type(state).__name__}")
         targets = OrderedDict((name, p.data) for name, p in self.named_parameters())
         targets.update(self.named_buffers())
-        owners = {(f"{path}.{name}" if path else name): (m, name) for path, m in self.named_modules() for name in m._buffers}
+        owners = {(f"{path}.{name}" if path else name): (m, name)
+                  for path, m in self.named_modules() for name in m._buffers}
         missing = [n for n in targets if n not in state]
         unexpected = [n for n in state if n not in targets]
         if missing or unexpected:

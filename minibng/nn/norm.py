@@ -48,13 +48,11 @@ class _BatchNorm(Module):
         self.register_buffer("running_var", host.ones(self.num_features, dtype=dtype))
 
     def _check(self, x):
-        self.check_input(x)
+        self.check_input(x, dtype=self.running_mean.dtype)
         get_array_module(x, self.running_mean)  # a TypeError naming NumPy and CuPy if they are mixed
         if x.ndim not in self._ranks or x.shape[1] != self.num_features:
             layout = self._layout.format(C=self.num_features)
             raise ValueError(f"expected input of shape {layout}, got {tuple(x.shape)}")
-        if x.dtype != self.running_mean.dtype:
-            raise TypeError(f"expected {self.running_mean.dtype} input (the layer's dtype), got {x.dtype}")
 
     # -- layout: x (N, C, …) as an (N, K) matrix, K = C·S, so that every element-wise step is one long loop ----------
     def _matrix(self, a):
@@ -69,7 +67,8 @@ class _BatchNorm(Module):
         """The inverse of :meth:`_matrix`: an (N, C, …) array of ``shape`` in the same memory."""
         if not self._channels_last:
             return matrix.reshape(shape)
-        return matrix.reshape((shape[0],) + shape[2:] + (shape[1],)).transpose(0, len(shape) - 1, *range(1, len(shape) - 1))
+        last = matrix.reshape((shape[0],) + shape[2:] + (shape[1],))
+        return last.transpose(0, len(shape) - 1, *range(1, len(shape) - 1))
 
     def _expand(self, v, spatial):
         """A per-channel vector v (C,) laid across the K columns."""
@@ -91,7 +90,8 @@ class _BatchNorm(Module):
         self._check(x)
         xp = get_array_module(x)
         self._channels_last = x.ndim > 2 and x.transpose(0, *range(2, x.ndim), 1).flags.c_contiguous
-        matrix, spatial, count = self._matrix(x), x.size // (x.shape[0] * self.num_features), x.size // self.num_features
+        matrix, count = self._matrix(x), x.size // self.num_features
+        spatial = count // x.shape[0]
         if not self.training:
             mean, var = self.running_mean, self.running_var
             x_hat = matrix - self._expand(mean, spatial)

@@ -194,13 +194,10 @@ class LSTM(Module):
     # -- forward / backward ---------------------------------------------------------------------------------
     def forward(self, x):
         weight = self.layers[0].weight_ih.data
-        if not backend.is_array(x):
-            raise TypeError(f"expected a NumPy or CuPy array, got {type(x).__name__}")
+        self.check_input(x, dtype=weight.dtype)
         xp = backend.get_array_module(x, weight)
         if x.ndim != 3 or x.shape[2] != self.input_size:
             raise ValueError(f"expected input of shape (T, N, {self.input_size}), got {tuple(x.shape)}")
-        if x.dtype != weight.dtype:
-            raise TypeError(f"expected {weight.dtype} input (the layer's dtype), got {x.dtype}")
         T, N, _ = x.shape
         if T == 0 or N == 0:
             raise ValueError(f"expected at least one time step and one sequence, got shape {tuple(x.shape)}")
