@@ -111,3 +111,17 @@ def test_manual_seed_makes_initialization_reproducible():
     backend.manual_seed(3)
     b = nn.Linear(4, 5).weight.data.copy()
     np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("shape", [(6,), (6, 3)])
+def test_scatter_add_equals_add_at_for_random_repeats_and_no_indices(device, shape):
+    rng = np.random.default_rng(0)
+    indices = rng.integers(0, shape[0], 40)
+    values = rng.standard_normal((40,) + shape[1:])
+    expected = rng.standard_normal(shape)
+    target = backend.to_device(expected.copy(), device)
+    np.add.at(expected, indices, values)
+    backend.scatter_add(target, backend.to_device(indices, device), backend.to_device(values, device))
+    np.testing.assert_allclose(backend.asnumpy(target), expected, rtol=1e-12, atol=1e-12)
+    backend.scatter_add(target, backend.to_device(indices[:0], device), backend.to_device(values[:0], device))
+    np.testing.assert_allclose(backend.asnumpy(target), expected, rtol=1e-12, atol=1e-12)
