@@ -10,7 +10,8 @@ of a fresh process, taken after the inputs, dy and the layer exist and a two-ima
 one-time lazy set-up; measured the same way for both frameworks (the high-water mark is what the pass needed).  For NumPy the
 worker also reports ``tracemalloc``'s peak of traced allocations (NumPy registers its buffers with it), a
 cross-check that does not depend on the allocator.
-Targets (issue 5): ResNet-20 step ≤ 1.5× PyTorch's CPU time; conv peak memory ≤ 2× PyTorch's.
+Kind ``floor`` times the step's convolution GEMMs alone, as minibng chunks them.  Targets, and every benchmark in one
+table: bench/report.py and docs/performance.md.
 """
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ Parts, each timed in its own process per framework, interleaved, medians over ro
 - ``output``: the output layer and the loss alone, forward and backward, on (40, 100, 200) hidden states —
   a (4000 × 200) × (200 × 10,000) product and a softmax over 10,000 words per token;
 - ``lstm``: the two LSTM layers alone, forward and backward with a random upstream gradient.
-Target (issue 6): minibng's step ≤ 1.5× PyTorch's CPU time.
+Targets, and every benchmark in one table: bench/report.py and docs/performance.md.
 """
 from __future__ import annotations
 

@@ -5,7 +5,7 @@
 Per depth: minibng with Adam and AdamNG, PyTorch with Adam (when installed, same thread count), and the
 floor: the step's matrix products alone in NumPy (forward x W, backward xᵀ dy per layer and dy Wᵀ for every
 layer but the first, whose input is data).
-Targets (issue 4): minibng ≤ 0.8× PyTorch, ≤ 1.5× the floor, AdamNG ≤ 1.1× Adam.
+Targets, and every benchmark in one table: bench/report.py and docs/performance.md.
 """
 from __future__ import annotations
 

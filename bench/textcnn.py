@@ -9,7 +9,7 @@ included.  Configurations: minibng with the chosen optimizer (and AdamNG beside 
 its convolution as nn.Conv1d over the word vectors as channels (the same layout as minibng's) and as Kim's
 nn.Conv2d(1, 100, (h, 128)) over the (N, 1, L, k) view; and the floor: the step's matrix products alone in
 NumPy.  Each runs in its own process (bench/harness.py), rounds interleaved, medians reported.
-Target (issue 7): minibng ≤ 2× PyTorch's CPU time.
+Targets, and every benchmark in one table: bench/report.py and docs/performance.md.
 """
 from __future__ import annotations
 
