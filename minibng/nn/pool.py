@@ -26,9 +26,11 @@ class _Pool2d(Module):
             raise ValueError(f"{name}: padding must be at most half the kernel size, got padding {self.padding} "
                              f"for kernel {self.kernel_size}")
 
-    def _geometry(self, x):
+    def _padded(self, x, fill):
+        """(x̃, (H_o, W_o)): x padded with ``fill``, and the output size; remembers x's shape for backward."""
         self.check_input(x, ndim=4)
-        return output_size(x.shape[2], x.shape[3], self.kernel_size, self.stride, self.padding)
+        self._input_shape = x.shape
+        return pad_images(x, self.padding, fill), output_size(*x.shape[2:], self.kernel_size, self.stride, self.padding)
 
     def _positions(self):
         return [(i, j) for i in range(self.kernel_size[0]) for j in range(self.kernel_size[1])]
@@ -63,9 +65,8 @@ class MaxPool2d(_Pool2d):
     _cached = ("_argmax",)  # index p = i·k_w + j of the winning kernel position, per output element
 
     def forward(self, x):
-        out_hw = self._geometry(x)
         xp = get_array_module(x)
-        padded = pad_images(x, self.padding, value=float("-inf"))
+        padded, out_hw = self._padded(x, float("-inf"))
         positions = self._positions()
         y = kernel_window(padded, 0, 0, self.stride, out_hw).copy()
         index_dtype = "uint8" if len(positions) <= 256 else "int32"
@@ -77,7 +78,7 @@ class MaxPool2d(_Pool2d):
             wins |= candidate != candidate  # NaN
             xp.copyto(y, candidate, where=wins)
             xp.copyto(argmax, indices[p], where=wins)
-        self._input_shape, self._argmax = x.shape, (argmax if self.training else None)
+        self._argmax = argmax if self.training else None
         return y
 
     def backward(self, dy):
@@ -92,14 +93,12 @@ class AvgPool2d(_Pool2d):
     """
 
     def forward(self, x):
-        out_hw = self._geometry(x)
-        padded = pad_images(x, self.padding)
+        padded, out_hw = self._padded(x, 0)
         positions = self._positions()
         y = kernel_window(padded, 0, 0, self.stride, out_hw).copy()
         for i, j in positions[1:]:
             y += kernel_window(padded, i, j, self.stride, out_hw)
         y *= 1.0 / len(positions)
-        self._input_shape = x.shape
         return y
 
     def backward(self, dy):
