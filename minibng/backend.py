@@ -96,6 +96,12 @@ def _require_gpu(index):
     return cp
 
 
+def array_module_for(device):
+    """The array library that serves ``device`` (raises a clear error for an unusable GPU)."""
+    kind, index = parse_device(device)
+    return numpy if kind == "cpu" else _require_gpu(index)
+
+
 def device_of(a) -> str:
     """``"cpu"`` for a NumPy array, ``"gpu:N"`` for a CuPy array on device N."""
     return f"gpu:{a.device.id}" if _is_cupy_array(a) else "cpu"
