@@ -44,8 +44,9 @@ class Flat:
         self.partition = Partition(names, sizes, xp, dtype)
         self.x, self.g = xp.empty(self.partition.size, dtype), xp.empty(self.partition.size, dtype)
         self.released = False
-        for old in _distinct(p.packed_by for p in self.params):
-            old.release()
+        for p in self.params:
+            if p.packed_by is not None:
+                p.packed_by.release()       # takes over: the earlier Flat gives all its parameters their own copies
         offset = 0
         for p in self.params:
             n, shape = int(p.data.size), p.data.shape
@@ -66,14 +67,6 @@ class Flat:
         for name, p in zip(self.param_names, self.params):
             yield name, offset, offset + int(p.data.size), tuple(p.data.shape)
             offset += int(p.data.size)
-
-
-def _distinct(items):
-    out = []
-    for item in items:
-        if item is not None and not any(item is o for o in out):
-            out.append(item)
-    return out
 
 
 def pack(params, blocks="layer"):
