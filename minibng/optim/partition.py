@@ -111,18 +111,20 @@ class Partition:
         self._sums, self._largest = xp.empty(len(self.sizes), self.dtype), xp.empty(len(self.sizes), self.dtype)
         self._wide_sums = xp.empty(len(self.sizes), xp.float64)
 
-    def norms(self, v):
+    def norms(self, v, work=None):
         """‖v^i‖₂ for every block i, as float64 (B,), exact to a few ulps for every finite block of either dtype.
 
         Σ_j v_j² in v's dtype underflows when the entries are tiny (float32 squares below ~1e-45 vanish: the
         vanishing layers NG exists to rescue) and overflows when they are huge.  On the CPU that sum is taken
         first and kept when no block is at risk (the common case, one pass); otherwise, and always on the GPU,
-        :meth:`scaled_norms` computes every block exactly.  NaN and ∞ propagate.
+        :meth:`scaled_norms` computes every block exactly.  NaN and ∞ propagate.  ``work`` (d,), not v, receives
+        the squares (default ``scratch``; a buffer about to be overwritten anyway keeps fewer vectors in the cache).
         """
         xp = self.xp
         if self.on_host:
             with xp.errstate(over="ignore", under="ignore"):   # both are detected just below
-                sums = backend.segment_sum(xp.multiply(v, v, out=self.scratch), self.starts_array, self._sums)
+                squares = xp.multiply(v, v, out=self.scratch if work is None else work)
+                sums = backend.segment_sum(squares, self.starts_array, self._sums)
             if bool(xp.all((sums >= self.underflow_floor) & (sums <= self.finfo.max))):
                 return xp.sqrt(sums.astype(xp.float64))
         return self.scaled_norms(v)

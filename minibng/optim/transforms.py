@@ -64,7 +64,7 @@ class GradientNorms(Transform):
     name = "norms"
 
     def __call__(self, v, it):
-        it.grad_norms = it.partition.norms(v)
+        it.grad_norms = it.partition.norms(v, work=None if v is it.direction else it.direction)
         return v
 
 
