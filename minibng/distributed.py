@@ -242,6 +242,7 @@ class MPIWorld(World):
         print(f"minibng: rank {self.rank} of {self.size}: {message}\nminibng: stopping all {self.size} ranks "
               "(MPI_Abort)", file=sys.stderr, flush=True)
         self.comm.Abort(1)
+        os._exit(1)  # MPICH's Abort returns while the launcher kills the job: never run on
 
 
 class BatchNormSync:
