@@ -186,9 +186,9 @@ class MPIWorld(World):
             self._wait(mpi_call(array), what)
             return array
         nccl = self._nccl_module()
-        if nccl:
+        if nccl and array.dtype.name in ("float32", "float64"):
             stream = backend.cupy_or_none().cuda.get_current_stream()
-            kind = {"float32": nccl.NCCL_FLOAT32, "float64": nccl.NCCL_FLOAT64}[array.dtype.name]
+            kind = nccl.NCCL_FLOAT32 if array.dtype.name == "float32" else nccl.NCCL_FLOAT64
             nccl_call(nccl, self._nccl_comm, array, kind, stream.ptr)
             self._wait(stream, what, done=lambda s: s.done)
             return array
@@ -232,7 +232,7 @@ class MPIWorld(World):
         except SystemExit as e:
             if e.code is None or e.code == 0:
                 raise
-            self.abort(str(e.code))
+            self.abort(e.code if isinstance(e.code, str) else f"exit status {e.code}")
         except BaseException as e:
             traceback.print_exc()
             self.abort(f"{type(e).__name__}: {e}")
