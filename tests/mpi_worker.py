@@ -5,10 +5,13 @@
     python mpi_worker.py fail STEP              rank 1 raises after optimizer step STEP
     python mpi_worker.py hang STEP              rank 1 stops answering after optimizer step STEP
     python mpi_worker.py nan STEP               rank 1's weights become infinite after optimizer step STEP
+    python mpi_worker.py kill STEP              rank 1 is killed (SIGKILL) after optimizer step STEP
 
 ``equivalence_trainer(batch_size)`` is the run the equivalence test repeats in its own process (a world of one)
 with the global batch.
 """
+import os
+import signal
 import sys
 import time
 
@@ -83,8 +86,9 @@ def main(argv):
             np.savez(f"{argv[1]}/{name}-rank{world.rank}.npz", **result(trainer))
     elif command == "train":
         train_trainer(argv[1], int(argv[2])).fit(resume="--resume" in argv)
-    elif command in ("fail", "hang"):
-        action = _raise if command == "fail" else (lambda: time.sleep(120))
+    elif command in ("fail", "hang", "kill"):
+        action = {"fail": _raise, "hang": lambda: time.sleep(120),
+                  "kill": lambda: os.kill(os.getpid(), signal.SIGKILL)}[command]
         train_trainer(None, 3, [AtStep(int(argv[1]), action)]).fit()
     elif command == "nan":
         trainer = train_trainer(None, 3)

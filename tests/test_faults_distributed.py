@@ -36,6 +36,14 @@ def _rank_hangs():
     assert "minibng: rank 0 of 2: waited 2 s for the gradient: another rank stopped answering" in err
 
 
+@promise("rank-killed", "one rank is killed (`kill -9`, the out-of-memory killer) in the middle of an epoch",
+         "the launcher sees the dead process and ends the other ranks at once (MPICH and Open MPI both do); mpiexec "
+         "exits with a non-zero status")
+def _rank_killed():
+    status, out, err, seconds = mpiexec([[WORKER, "kill", 5]] * 2)
+    assert status != 0 and seconds < 30 and "done" not in out
+
+
 @promise("rank-non-finite", "the loss or weights become NaN/infinite on one rank only",
          "its NaN gradient reaches every rank through the all-reduce, and every rank raises `NonFiniteError` at the "
          "same step, so a script that goes on to its next run stays in step")
