@@ -100,15 +100,20 @@ class MPIWorld(World):
     masks and augmentations, and installs a ``sys.excepthook`` that aborts every rank."""
 
     def __init__(self):
-        from mpi4py import MPI  # noqa: PLC0415 - only under an MPI launcher
-
+        try:
+            from mpi4py import MPI  # noqa: PLC0415 - only under an MPI launcher
+        except ImportError:
+            raise ImportError("this process was started by an MPI launcher (mpiexec) but mpi4py is not installed: "
+                              "pip install -e \".[mpi]\", or set MINIBNG_MPI=0 to run every process alone") from None
         self.mpi, self.comm = MPI, MPI.COMM_WORLD
         self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
         text = os.environ.get("MINIBNG_MPI_TIMEOUT", "600")
         try:
             self.timeout = float(text)
         except ValueError:
-            raise ValueError(f"MINIBNG_MPI_TIMEOUT must be a number of seconds, got {text!r}") from None
+            self.timeout = float("nan")
+        if not self.timeout > 0:
+            raise ValueError(f"MINIBNG_MPI_TIMEOUT must be a number of seconds > 0, got {text!r}")
         backend.RandomStream.rank = self.rank
         self._nccl = None
         self._use_local_gpu()
