@@ -4,7 +4,8 @@
     python mpi_worker.py train OUT EPOCHS [--resume]   a run with dropout into the folder OUT (rank 0 writes it)
     python mpi_worker.py fail STEP              rank 1 raises after optimizer step STEP
     python mpi_worker.py hang STEP              rank 1 stops answering after optimizer step STEP
-    python mpi_worker.py nan STEP               rank 1's weights become infinite after optimizer step STEP
+    python mpi_worker.py nan STEP OUT           rank 1's weights become infinite after optimizer step STEP; every
+                                                rank writes the NonFiniteError it stopped with to OUT/rank<r>.txt
     python mpi_worker.py kill STEP              rank 1 is killed (SIGKILL) after optimizer step STEP
 
 ``equivalence_trainer(batch_size)`` is the run the equivalence test repeats in its own process (a world of one)
@@ -96,7 +97,8 @@ def main(argv):
         try:
             trainer.fit()
         except NonFiniteError as e:
-            print(f"rank {world.rank} stopped: {e}", flush=True)
+            with open(f"{argv[2]}/rank{world.rank}.txt", "w") as f:
+                f.write(str(e))
     print(f"rank {world.rank} of {world.size} done", flush=True)
 
 
