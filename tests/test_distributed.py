@@ -148,3 +148,31 @@ def test_resume_at_the_same_world_size_is_bit_identical_and_rank_0_alone_writes(
             np.testing.assert_array_equal(a[key], b[key], err_msg=key)
     lines = [json.loads(line) for line in (straight / "metrics.jsonl").read_text().splitlines()]
     assert [line["epoch"] for line in lines] == [1, 2, 3] and lines[-1]["test_accuracy"] > 0.8
+
+
+def test_mnist_mlp_on_two_processes_equals_one_process_with_twice_the_batch(tmp_path, monkeypatch):
+    """`mpiexec -n 2 python -m minibng.examples.mnist_mlp` (float32, batch 50 per rank) against one process with
+    batch 100: the same table to float32 rounding; the header names the world, the checkpoint records it, and rank 1
+    (in a folder of its own) writes nothing."""
+    from minibng.examples import mnist_mlp
+    from support import real_data_root
+
+    flags = ["--depth", "3", "--epochs", "2", "--limit", "450", "--optimizers", "adam,sgdmng", "--threads", "1",
+             "--data-dir", str(real_data_root()), "--no-progress", "--out", "runs"]
+    ranks = [tmp_path / "rank0", tmp_path / "rank1", tmp_path / "one"]
+    for folder in ranks:
+        folder.mkdir()
+    out = _run([(f, ["-m", "minibng.examples.mnist_mlp", *flags, "--batch-size", 50]) for f in ranks[:2]])
+    assert "world   2 processes (MPI; rank 0 writes): global batch 2 × 50 = 100, learning rate as given" in out
+    assert list(ranks[1].iterdir()) == []
+    monkeypatch.chdir(ranks[2])
+    mnist_mlp.main([*flags, "--batch-size", "100"])
+    two, one = (_without_seconds(f / "runs" / "metrics.csv") for f in ranks[::2])
+    assert len(two) == len(one) == 4
+    for a, b in zip(two, one):
+        same = [k for k in a if "loss" not in k and "accuracy" not in k]   # optimizer, depth, seed, epoch
+        assert [a[k] for k in same] == [b[k] for k in same]
+        for key in ("train_loss", "test_loss", "test_accuracy"):   # an image on the edge may change its class
+            assert float(a[key]) == pytest.approx(float(b[key]), rel=1e-5, abs=3e-4 * ("accuracy" in key)), key
+    config = mb.checkpoint.load_npz(ranks[0] / "runs" / "depth3-adam-seed0" / "checkpoint.npz")["meta/config"]
+    assert (config["world_size"], config["global_batch"], config["lr_scaling"]) == (2, 100, "none")

@@ -35,6 +35,16 @@ def _rank_hangs():
     assert "minibng: rank 0 of 2: waited 2 s for the gradient: another rank stopped answering" in err, err
 
 
+@promise("rank-exits-with-error", "an experiment script under `mpiexec -n 2` whose rank 1 alone stops with an error "
+         "message (here a usage error: the ranks were given different flags; or a data set its node lacks)",
+         "every rank stops at once (`MPI_Abort`): stderr names rank 1 and its message; no rank waits for the timeout")
+def _rank_exits_with_error(tmp_path):
+    flags = ["-m", "minibng.examples.mnist_mlp", "--depth", "2", "--epochs"]
+    status, out, err, seconds = mpiexec([(tmp_path, [*flags, "1"]), (tmp_path, [*flags, "0"])])
+    assert status != 0 and seconds < 30, (status, seconds, out, err)
+    assert "--epochs must be >= 1, got 0" in err and "minibng: rank 1 of 2: exit status 2" in err, err
+
+
 @promise("rank-killed", "one rank is killed (`kill -9`, the out-of-memory killer) in the middle of an epoch",
          "the launcher sees the dead process and ends the other ranks at once (MPICH and Open MPI both do); mpiexec "
          "exits with a non-zero status")
