@@ -281,6 +281,5 @@ class RandomStream:
         key = [self.seed, self.counter] + ([self.rank] if self.rank else [])
         if xp is numpy:
             return numpy.random.default_rng(key).random(shape, dtype=dtype)
-        seed = (self.seed * 1_000_003 + self.counter) % 2**63 if not self.rank else int(
-            numpy.random.SeedSequence(key).generate_state(1, numpy.uint64)[0] >> 1)
+        seed = (self.seed * 1_000_003 + self.counter + self.rank * 2**40) % 2**63
         return xp.random.default_rng(seed).random(shape, dtype=dtype)
