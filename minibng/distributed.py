@@ -187,7 +187,7 @@ class MPIWorld(World):
 
     def _collective(self, array, what, mpi_call, nccl_call):
         """Run a collective on ``array``: MPI on host arrays; NCCL on CuPy arrays, or MPI on a host copy."""
-        if not backend.array_library_name(array) == "CuPy":
+        if backend.array_library_name(array) != "CuPy":
             self._wait(mpi_call(array), what)
             return array
         nccl = self._nccl_module()

@@ -6,10 +6,10 @@ Keys of the .npz (see :mod:`minibng.checkpoint`): ``model/<name>`` (parameters a
 
 Before anything is restored, a checkpoint must
 
-- have been written by a run of as many processes as this one (``meta/world_size``, 1 when absent): the data shards,
-  the ranks' random streams and the effective batch depend on it (docs/distributed.md);
 - be readable, and hold ``meta/history``: a list of per-epoch dicts numbered 1, 2, …, n, with n no larger than
   the epochs the resuming run asks for;
+- have been written by a run of as many processes as this one (``meta/world_size``, 1 when absent): the data shards,
+  the ranks' random streams and the effective batch depend on it (docs/distributed.md);
 - have been written with the same ``config`` as the resuming run, except for the keys that are safe to change on
   resume (:data:`CHANGEABLE_ON_RESUME`: more epochs, and the CPU thread count, which changes only the last digits
   of the arithmetic).  Otherwise the run would train on the checkpoint's values while recording the new ones;
