@@ -180,7 +180,7 @@ def cost_model():
     networks["ptb lstm"] = (4 * params, 6 * (params - lstm[0].weight.data.size) * 40, 100, 2 * 40 + 2)
 
     def compute(name, samples):  # FLOPs at GPU_FLOPS, plus 30 µs of kernel launches per layer pass
-        size, flops, batch, layers = networks[name]
+        _, flops, _, layers = networks[name]
         return flops * samples / GPU_FLOPS + layers * 30e-6
 
     print(f"\ncost model: ring all-reduce, t_comm = 2(N−1)/N·S/β + 2(N−1)·α; t_comp = 3 × forward FLOPs / "
@@ -190,7 +190,7 @@ def cost_model():
         print(f"{name:<11}{size / 2**20:>11.2f} MB{batch:>7}{flops * batch / 1e9:>12.2f}"
               f"{compute(name, batch) * 1e3:>11.2f}")
     for link, (beta, alpha) in LINKS.items():
-        ring = lambda n, size: 2 * (n - 1) / n * size / beta + 2 * (n - 1) * alpha  # noqa: E731
+        ring = lambda n, size, beta=beta, alpha=alpha: 2 * (n - 1) / n * size / beta + 2 * (n - 1) * alpha  # noqa
         print(f"\n{link}: t_comm in ms for N GPUs, * where it exceeds t_comp with every GPU at the paper's batch "
               "(weak scaling); 'strong': the first N at which the paper's global batch split N ways is bound")
         print(f"{'network':<11}" + "".join(f"{n:>8}" for n in GPUS) + f"{'weak from':>11}{'strong from':>13}")

@@ -265,4 +265,4 @@ class BatchNormSync:
         size, dtype = sums[0].size, sums[0].dtype
         buffer = xp.concatenate([s.astype(xp.float64).ravel() for s in sums] + [xp.full(1, count, dtype=xp.float64)])
         self.world.allreduce_sum(buffer, "BatchNorm's batch statistics")
-        return [buffer[i * size:(i + 1) * size].astype(dtype) for i in range(len(sums))], int(round(float(buffer[-1])))
+        return [buffer[i * size:(i + 1) * size].astype(dtype) for i in range(len(sums))], round(float(buffer[-1]))

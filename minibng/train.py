@@ -144,8 +144,8 @@ class Trainer:
                              "re-estimate BatchNorm statistics on the same batches")
         self.bn_batches = bn_batches
         self.world = distributed.world()
-        self.world.replicate(model, [train_batches, *self.evaluate_sets.values(), *([bn_batches] if bn_batches else [])],
-                             sync_batchnorm)
+        sets = [train_batches, *self.evaluate_sets.values(), *([bn_batches] if bn_batches else [])]
+        self.world.replicate(model, sets, sync_batchnorm)
         _require_batches("train_batches", train_batches)
         for name, batches in self.evaluate_sets.items():
             _require_batches(f"evaluate['{name}']", batches)

@@ -134,5 +134,6 @@ def mpiexec(ranks, timeout=90, env=None):
     except subprocess.TimeoutExpired:
         os.killpg(job.pid, signal.SIGKILL)
         out, err = job.communicate()
-        raise AssertionError(f"mpiexec ran past {timeout} s (a hang):\n{' '.join(command)}\n{out[-2000:]}\n{err[-3000:]}")
+        raise AssertionError(f"mpiexec ran past {timeout} s (a hang):\n{' '.join(command)}\n{out[-2000:]}\n"
+                             f"{err[-3000:]}")
     return job.returncode, out, err, time.monotonic() - start

@@ -103,7 +103,7 @@ def _without_seconds(path):
 
 # -- MPI jobs -------------------------------------------------------------------------------------------------------
 def _run(ranks, **options):
-    status, out, err, seconds = mpiexec(ranks, **options)
+    status, out, err, _ = mpiexec(ranks, **options)
     assert status == 0, f"mpiexec failed with status {status}:\n{out[-2000:]}\n{err[-4000:]}"
     return out
 
@@ -136,7 +136,7 @@ def test_resume_at_the_same_world_size_is_bit_identical_and_rank_0_alone_writes(
     _run([(f, [WORKER, "train", "run", 3]) for f in folders["straight"]])
     _run([(f, [WORKER, "train", "run", 2]) for f in folders["resumed"]])
     _run([(f, [WORKER, "train", "run", 3, "--resume"]) for f in folders["resumed"]])
-    for name, (rank0, rank1) in folders.items():
+    for rank0, rank1 in folders.values():
         assert list(rank1.iterdir()) == [], f"rank 1 wrote {list(rank1.rglob('*'))}"
         assert (rank0 / "run" / "checkpoint.npz").exists()
     straight, resumed = (folders[n][0] / "run" for n in ("straight", "resumed"))

@@ -57,7 +57,7 @@ def _rank_killed():
          "its NaN gradient reaches every rank through the all-reduce, and every rank raises `NonFiniteError` at the "
          "same step, so a script that goes on to its next run stays in step")
 def _rank_non_finite(tmp_path):
-    status, out, err, seconds = mpiexec([[WORKER, "nan", 5, tmp_path]] * 2)
+    status, _, err, _ = mpiexec([[WORKER, "nan", 5, tmp_path]] * 2)
     assert status == 0, err[-3000:]
     stops = [(tmp_path / f"rank{r}.txt").read_text() for r in (0, 1)]
     assert stops[0] == stops[1] and "NaN/infinite in epoch 1" in stops[0]

@@ -163,7 +163,7 @@ def _session(args, runs, draw):
               + (f"; --limit: the first {args.limit:,} {args.limit_unit}" if args.limit else ""),
               "output": args.out + (" (--resume: each run continues from its checkpoint)" if args.resume else ""),
               "world": _world_line(world, args)}
-    quiet = contextlib.redirect_stdout(open(os.devnull, "w")) if world.rank else contextlib.nullcontext()  # noqa: SIM115
+    quiet = contextlib.redirect_stdout(open(os.devnull, "w")) if world.rank else contextlib.nullcontext()  # noqa
     lock = contextlib.nullcontext() if world.rank else folder_lock(args.out)
     try:
         with quiet, threadpool_limits(limits=args.threads), lock:
