@@ -13,6 +13,8 @@ setup(
         "gpu": ["cupy-cuda12x"],
         "test": ["pytest", "hypothesis"],
         "bench": ["torch"],
+        # Data-parallel runs (mpiexec -n N): mpi4py and an MPI from the package index (the mpich wheel brings mpiexec).
+        "mpi": ["mpi4py>=3.1", "mpich"],
         # The docs site: `mkdocs build --strict` (ruff only formats the API pages' signatures).
         "docs": ["mkdocs>=1.6", "mkdocs-material>=9.5", "mkdocstrings[python]>=1.0", "mkdocstrings-python>=2.0",
                  "pymdown-extensions>=10.0", "ruff>=0.5"],

@@ -258,8 +258,12 @@ def host_rng(rng=None) -> numpy.random.Generator:
 class RandomStream:
     """A reproducible stream of random arrays made on whatever device the caller works on.
 
-    Draw k uses a generator seeded with (seed, k), on NumPy or CuPy; ``state()`` is ``(seed, k)``.
+    Draw k uses a generator seeded with (seed, k), on NumPy or CuPy; ``state()`` is ``(seed, k)``.  Rank r > 0 of a
+    data-parallel job (``RandomStream.rank``, set by :mod:`minibng.distributed`) seeds it with (seed, k, r) instead:
+    every rank draws its own masks from the same saved state.
     """
+
+    rank = 0
 
     def __init__(self, seed: int | None = None):
         self.seed = int(host_rng().integers(2**62)) if seed is None else int(seed)
@@ -274,7 +278,8 @@ class RandomStream:
     def random(self, shape, xp, dtype):
         """Uniform [0, 1) samples of ``shape`` in ``dtype`` from ``xp``'s generator."""
         self.counter += 1
+        key = [self.seed, self.counter] + ([self.rank] if self.rank else [])
         if xp is numpy:
-            return numpy.random.default_rng([self.seed, self.counter]).random(shape, dtype=dtype)
-        seed = (self.seed * 1_000_003 + self.counter) % 2**63
+            return numpy.random.default_rng(key).random(shape, dtype=dtype)
+        seed = (self.seed * 1_000_003 + self.counter + self.rank * 2**40) % 2**63
         return xp.random.default_rng(seed).random(shape, dtype=dtype)

@@ -44,12 +44,13 @@ def save_npz(path, arrays: dict):
         f.write(buffer.getvalue())
 
 
-def load_npz(path) -> dict:
-    """The arrays of an .npz written by :func:`save_npz`, ``meta/`` entries decoded from JSON.
+def load_npz(path, source=None) -> dict:
+    """The arrays of an .npz written by :func:`save_npz`, ``meta/`` entries decoded from JSON; read from ``source``
+    (a file object holding its bytes) when given.
 
     Raises :class:`CheckpointError` (naming ``path`` and what to do) for a missing, truncated or corrupted file."""
     try:
-        loaded = np.load(path, allow_pickle=False)
+        loaded = np.load(path if source is None else source, allow_pickle=False)
         if not hasattr(loaded, "files"):  # a bare array: an .npy file, not an .npz
             raise CheckpointError(f"checkpoint {path} is a single array (.npy), not a checkpoint (.npz); "
                                   + what_to_do(path))

@@ -8,6 +8,8 @@ Before anything is restored, a checkpoint must
 
 - be readable, and hold ``meta/history``: a list of per-epoch dicts numbered 1, 2, …, n, with n no larger than
   the epochs the resuming run asks for;
+- have been written by a run of as many processes as this one (``meta/world_size``, 1 when absent): the data shards,
+  the ranks' random streams and the effective batch depend on it (docs/distributed.md);
 - have been written with the same ``config`` as the resuming run, except for the keys that are safe to change on
   resume (:data:`CHANGEABLE_ON_RESUME`: more epochs, and the CPU thread count, which changes only the last digits
   of the arithmetic).  Otherwise the run would train on the checkpoint's values while recording the new ones;
@@ -47,7 +49,8 @@ def save_checkpoint(trainer, path):
     streams = random_streams(trainer.model, trainer.extra_streams)
     arrays.update({f"rng/stream/{k}": np.array(s.state(), dtype=np.int64) for k, s in streams.items()})
     arrays.update({f"rng/batches/{k}": v for k, v in trainer.train_batches.state().items()})
-    arrays.update({"meta/epoch": len(trainer.history), "meta/history": trainer.history, "meta/config": trainer.config})
+    arrays.update({"meta/epoch": len(trainer.history), "meta/history": trainer.history, "meta/config": trainer.config,
+                   "meta/world_size": trainer.world.size})
     save_npz(path, arrays)
 
 
@@ -82,6 +85,12 @@ def _check_meta(data, path, trainer):
         raise CheckpointError(f"checkpoint {path}: meta/history is not a list of epochs 1, 2, …; " + what_to_do(path))
     if not isinstance(config, dict):
         raise CheckpointError(f"checkpoint {path}: meta/config is not a dict; " + what_to_do(path))
+    world_size = data.get("meta/world_size", 1)
+    if world_size != trainer.world.size:
+        raise CheckpointError(f"checkpoint {path} was written by a run of {world_size} process(es), this run has "
+                              f"{trainer.world.size}: the data shards, every rank's random streams and the effective "
+                              f"batch depend on it; resume with mpiexec -n {world_size}, or start afresh in another "
+                              "folder (--out)")
     if len(history) > trainer.epochs:
         raise CheckpointError(f"checkpoint {path} holds {len(history)} finished epochs, more than the {trainer.epochs} "
                               f"this run asks for; ask for at least {len(history)} epochs (--epochs) to use it, or "
@@ -100,10 +109,11 @@ def _check_meta(data, path, trainer):
     return history
 
 
-def restore_checkpoint(trainer, path):
+def restore_checkpoint(trainer, path, source=None):
     """Check the checkpoint at ``path`` (see the module docstring) and restore ``trainer`` from it; returns its
-    history.  On a refusal the trainer's model, optimizer, streams and data order are as they were."""
-    data = load_npz(path)
+    history.  On a refusal the trainer's model, optimizer, streams and data order are as they were.  ``source``:
+    the file's bytes (under MPI every rank restores from what rank 0 read), else ``path`` is read."""
+    data = load_npz(path, source)
     history = _check_meta(data, path, trainer)
     streams = random_streams(trainer.model, trainer.extra_streams)
     saved_streams = _section(data, "rng/stream/")

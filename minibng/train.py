@@ -13,6 +13,10 @@ device every step, summarised once per epoch).  With ``out`` set, the loop write
 checkpoint and, because the model, the optimizer, the data order and every random stream are restored,
 produces the same numbers as an uninterrupted run.  With ``bn_batches`` set, every BatchNorm's running statistics
 are re-estimated for the epoch's final weights (:func:`update_batchnorm`) before evaluation and the checkpoint.
+
+Under MPI (``mpiexec -n N``; :mod:`minibng.distributed`) every rank runs the same loop on its shard of each global
+batch; the mean gradient is all-reduced before each optimizer step, metrics are summed over the ranks, and rank 0
+alone locks ``out`` and writes it.  See docs/distributed.md.
 """
 from __future__ import annotations
 
@@ -23,7 +27,7 @@ import time
 
 import numpy as np
 
-from . import backend
+from . import backend, distributed
 from .checkpoint import write_jsonl, write_table
 from .nn import BatchNorm1d, BatchNorm2d, NonFiniteValueError
 from .resume import random_streams, restore_checkpoint, save_checkpoint
@@ -42,10 +46,11 @@ def _reset_carried_state(model):
             m.reset_state()
 
 
-def evaluate(model, loss_fn, batches):
+def evaluate(model, loss_fn, batches, world=None):
     """Mean loss per row and accuracy (argmax of the last axis) over ``batches``, in evaluation mode.
 
-    Sums stay on the device and are read once at the end."""
+    Sums stay on the device and are read once at the end; with a ``world`` (:mod:`minibng.distributed`) they are
+    added over its ranks, each of which evaluated its shard."""
     was_training = model.training
     model.eval()
     loss_fn.train(False)
@@ -58,6 +63,8 @@ def evaluate(model, loss_fn, batches):
         rows += y.size
     model.train(was_training)
     loss_fn.train(True)
+    if world is not None:
+        loss_sum, correct, rows = world.sum(loss_sum, correct, rows)
     if rows == 0:
         return {"loss": math.nan, "accuracy": math.nan}
     return {"loss": float(loss_sum) / rows, "accuracy": float(correct) / rows}
@@ -114,11 +121,12 @@ class Trainer:
     any) is restored, ``on_step_end(trainer)`` after every optimizer step (e.g. a max-norm constraint) and
     ``on_epoch_end(trainer, metrics)``; each method is optional.  ``bn_batches``: an unshuffled set of
     batches on which BatchNorm statistics are re-estimated after every epoch, or None (a shuffled set would draw
-    a different order after a resume)."""
+    a different order after a resume).  Under MPI the batch sets are sharded across the ranks and, with
+    ``sync_batchnorm`` (default), BatchNorm normalizes with the statistics of the global batch."""
 
     def __init__(self, model, loss_fn, optimizer, train_batches, epochs, evaluate=None, schedule=None,
                  callbacks=(), out=None, config=None, progress=True, description="train", check_every=25,
-                 extra_streams=None, bn_batches=None):
+                 extra_streams=None, bn_batches=None, sync_batchnorm=True):
         if epochs < 0:
             raise ValueError(f"epochs must be >= 0, got {epochs}")
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
@@ -135,6 +143,9 @@ class Trainer:
             raise ValueError("bn_batches must not shuffle (Batches(..., shuffle=False)): a resumed run must "
                              "re-estimate BatchNorm statistics on the same batches")
         self.bn_batches = bn_batches
+        self.world = distributed.world()
+        sets = [train_batches, *self.evaluate_sets.values(), *([bn_batches] if bn_batches else [])]
+        self.world.replicate(model, sets, sync_batchnorm)
         _require_batches("train_batches", train_batches)
         for name, batches in self.evaluate_sets.items():
             _require_batches(f"evaluate['{name}']", batches)
@@ -149,13 +160,14 @@ class Trainer:
         """Write the model, optimizer, random streams, data order, history and config (see :mod:`minibng.resume`)."""
         save_checkpoint(self, path or self.checkpoint_path)
 
-    def load_checkpoint(self, path=None):
+    def load_checkpoint(self, path=None, source=None):
         """Restore all of it, after checking the checkpoint fits this run (:mod:`minibng.resume`); a refusal is a
-        :class:`~minibng.checkpoint.CheckpointError` and leaves the trainer as it was."""
-        self.history = restore_checkpoint(self, path or self.checkpoint_path)
+        :class:`~minibng.checkpoint.CheckpointError` and leaves the trainer as it was.  ``source``: the file's
+        bytes, as rank 0 read them (:meth:`minibng.distributed.World.root_file`), in place of reading ``path``."""
+        self.history = restore_checkpoint(self, path or self.checkpoint_path, source)
 
     def _write_logs(self):
-        if self.out is None:
+        if self.out is None or self.world.rank != 0:
             return
         scalar_rows = [{k: v for k, v in row.items() if not isinstance(v, list)} for row in self.history]
         write_table(os.path.join(self.out, "metrics.csv"), scalar_rows)
@@ -167,16 +179,19 @@ class Trainer:
 
         With ``out`` set, the folder is locked for the whole fit (:func:`minibng.runlock.folder_lock`: a second run
         into it is refused), and ``resume=True`` continues from its checkpoint, rewriting the logs from the
-        checkpoint's history (a run killed between writing its checkpoint and its logs left them short)."""
-        if self.out is None:
+        checkpoint's history (a run killed between writing its checkpoint and its logs left them short).  Under MPI
+        only rank 0 locks and writes; every rank resumes from the checkpoint rank 0 reads."""
+        if self.out is None or self.world.rank != 0:
             return self._fit(resume)
         with folder_lock(self.out):
             return self._fit(resume)
 
     def _fit(self, resume):
-        if resume and self.checkpoint_path and os.path.exists(self.checkpoint_path):
-            self.load_checkpoint()
+        source = self.world.root_file(self.checkpoint_path) if resume and self.checkpoint_path else None
+        if source is not None:
+            self.load_checkpoint(source=source)
             self._write_logs()
+        self.world.broadcast([p.data for p in self.model.parameters()] + _buffers(self.model), "rank 0's parameters")
         for callback in self.callbacks:
             if hasattr(callback, "on_fit_start"):
                 callback.on_fit_start(self)
@@ -187,14 +202,15 @@ class Trainer:
             metrics = self._train_epoch(epoch)
             if self.bn_batches is not None:
                 update_batchnorm(self.model, self.bn_batches)
+            self.world.broadcast(_buffers(self.model), "rank 0's BatchNorm statistics")  # equal when synchronized
             for name, batches in self.evaluate_sets.items():
-                for key, value in evaluate(self.model, self.loss_fn, batches).items():
+                for key, value in evaluate(self.model, self.loss_fn, batches, self.world).items():
                     metrics[f"{name}_{key}"] = value
             self.history.append(metrics)
             for callback in self.callbacks:
                 if hasattr(callback, "on_epoch_end"):
                     callback.on_epoch_end(self, metrics)
-            if self.out is not None:
+            if self.out is not None and self.world.rank == 0:
                 self.save_checkpoint()
                 self._write_logs()
         return self.history
@@ -205,7 +221,8 @@ class Trainer:
         _reset_carried_state(model)
         previous_seconds = self.history[-1]["seconds"] if self.history else 0.0
         start = time.perf_counter()
-        bar = _progress_bar(len(self.train_batches), f"{self.description} epoch {epoch}/{self.epochs}", self.progress)
+        bar = _progress_bar(len(self.train_batches), f"{self.description} epoch {epoch}/{self.epochs}",
+                            self.progress and self.world.rank == 0)
         try:
             loss_sum, norm_sum, steps = self._run_steps(epoch, bar)
         finally:
@@ -218,21 +235,36 @@ class Trainer:
         seconds = time.perf_counter() - start
         tracked = backend.is_array(norm_sum)  # False when the optimizer does not track norms
         mean_norms = backend.asnumpy(norm_sum / steps) if tracked else np.full(len(opt.blocks), math.nan)
-        return {"epoch": epoch, "train_loss": float(loss_sum) / steps, "lr": opt.lr,
+        train_loss = self.world.sum(loss_sum)[0] / (steps * self.world.size)
+        return {"epoch": epoch, "train_loss": train_loss, "lr": opt.lr,
                 "seconds": previous_seconds + seconds, "block_norms": [float(v) for v in np.atleast_1d(mean_norms)]}
 
     def _run_steps(self, epoch, bar):
         """One pass over the training batches; sums stay on the device (read every ``check_every`` steps, and for the
-        progress bar every step on the CPU)."""
+        progress bar every step on the CPU).
+
+        Under MPI the gradient g is averaged over the ranks before the optimizer's step; each rank's loss gradient is
+        first scaled by its ``weight`` (1 but for an unevenly split last batch; :mod:`minibng.data.batching`).  A
+        rank whose logits are not finite sends a NaN gradient, which stops every rank at the next check."""
         model, opt = self.model, self.optimizer
         loss_sum, norm_sum, steps = 0, 0, 0
         for x, y in self.train_batches:
+            weight = getattr(self.train_batches, "weight", 1.0)
             try:
                 loss = self.loss_fn(model(x), y)
             except NonFiniteValueError:
-                self._raise_non_finite(epoch, steps + 1)
+                if self.world.size == 1:
+                    self._raise_non_finite(epoch, steps + 1)
+                loss = None
             opt.zero_grad()
-            model.backward(self.loss_fn.backward())
+            if loss is None:
+                loss = opt.flat.g[...] = math.nan
+            else:
+                dy = self.loss_fn.backward()
+                model.backward(dy if weight == 1 else dy * weight)
+                loss = loss if weight == 1 else loss * weight
+            if self.world.size > 1:
+                self.world.allreduce_mean(opt.flat.g)
             opt.step()
             for callback in self.callbacks:
                 if hasattr(callback, "on_step_end"):
@@ -255,7 +287,7 @@ class Trainer:
         checks = [xp.isfinite(loss_sum), xp.isfinite(xp.asarray(norm_sum)).all()]
         if parameters:
             checks += [xp.isfinite(p.data).all() for p in self.model.parameters()]
-        if not bool(xp.stack(checks).all()):
+        if not self.world.agree(bool(xp.stack(checks).all())):  # every rank stops, or none
             self._raise_non_finite(epoch, step)
 
     def _raise_non_finite(self, epoch, step):
@@ -263,6 +295,10 @@ class Trainer:
                 if self.out is not None and os.path.exists(self.checkpoint_path) else "no checkpoint was written")
         raise NonFiniteError(f"{self.description}: the loss or a gradient became NaN/infinite in epoch {epoch} "
                              f"by step {step} (lr {self.optimizer.lr}); {kept}")
+
+
+def _buffers(model):
+    return [getattr(m, name) for m in model.modules() for name in m._buffers]
 
 
 def _require_batches(what, batches):

@@ -75,3 +75,65 @@ def metrics_rows(path):
     from pathlib import Path
 
     return [line.rsplit(",", 1)[0] for line in Path(path).read_text().splitlines()]
+
+
+MPI_INSTALL = "pip install -e \".[mpi]\" (mpi4py and the mpich wheel, which brings mpiexec)"
+_MPI_ENV_PREFIXES = ("PMI_", "PMIX_", "OMPI_", "MPI_LOCAL", "MV2_", "HYDRA_")
+
+
+def mpiexec_or_skip():
+    """[mpiexec, its options] for this machine; skips the test (saying what to install) without mpi4py or mpiexec.
+
+    Open MPI needs --oversubscribe to start more ranks than cores, and --allow-run-as-root in CI containers; MPICH
+    needs neither (minibng's collectives sleep while they wait, so ranks share a small machine well)."""
+    import importlib.util
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    import pytest
+
+    path = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
+    program = shutil.which("mpiexec", path=path)
+    if importlib.util.find_spec("mpi4py") is None or program is None:
+        pytest.skip(f"MPI is not installed: {MPI_INSTALL}")
+    version = subprocess.run([program, "--version"], capture_output=True, text=True, timeout=30).stdout
+    options = []
+    if "Open MPI" in version or "OpenRTE" in version:
+        options = ["--oversubscribe"] + (["--allow-run-as-root"] if os.geteuid() == 0 else [])
+    return [program, *options]
+
+
+def mpiexec(ranks, timeout=90, env=None):
+    """Run an MPI job and return (exit status, stdout, stderr, seconds).
+
+    ``ranks``: the command of every rank (a list of program arguments after ``python``), or (working folder,
+    arguments) pairs, one rank each (MPMD: ``mpiexec -n 1 -wdir A … : -n 1 -wdir B …``).  One thread per rank; the
+    MPI variables of the calling process are not passed on; the job is killed (whole process group) past ``timeout``
+    and the test fails."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    command = mpiexec_or_skip()
+    for i, rank in enumerate(ranks):
+        folder, args = rank if isinstance(rank, tuple) else (None, rank)
+        command += ([":"] if i else []) + ["-n", "1"] + (["-wdir", str(folder)] if folder else [])
+        command += [sys.executable, *map(str, args)]
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(_MPI_ENV_PREFIXES)}
+    environment.update({"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+                        "MINIBNG_MPI_TIMEOUT": "60", **(env or {})})
+    start = time.monotonic()
+    job = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment,
+                           start_new_session=True)
+    try:
+        out, err = job.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(job.pid, signal.SIGKILL)
+        out, err = job.communicate()
+        raise AssertionError(f"mpiexec ran past {timeout} s (a hang):\n{' '.join(command)}\n{out[-2000:]}\n"
+                             f"{err[-3000:]}")
+    return job.returncode, out, err, time.monotonic() - start

@@ -5,7 +5,8 @@ from pathlib import Path
 TESTS = Path(__file__).resolve().parent
 PAGE = TESTS.parent / "docs" / "promises.md"
 MODULES = ["test_faults_interrupts", "test_faults_resume", "test_faults_training", "test_faults_nn",
-           "test_faults_gradcheck", "test_faults_optim", "test_faults_data", "test_faults_flags"]
+           "test_faults_gradcheck", "test_faults_optim", "test_faults_data", "test_faults_flags",
+           "test_faults_distributed"]
 HEADER = "| case | input or fault | what happens |\n| --- | --- | --- |"
 
 

@@ -8,6 +8,13 @@ device.  Because π_e depends only on (seed, e), the position (epoch, next batch
 checkpoint stores it in an ``.npz`` without pickle, and ``set_state()`` makes a resumed run see exactly the
 batches the uninterrupted run would have seen.  The permutation is the same on every device, so a seed gives
 the same batches on CPU and GPU.
+
+Data-parallel (``shard(r, N)``, called by the Trainer under MPI): global batch k holds the rows π_e[kNB : (k+1)NB],
+and rank r of N yields its part of them, rows [r·M/N, (r+1)·M/N) of the global batch's M rows (⌊·⌋; M = NB but for
+the epoch's last batch).  So the N ranks together see every sample once per epoch, exactly the batches one process
+with batch size N·B sees.  ``weight`` = N·m_r/M (1 but for an uneven last batch) is what the Trainer scales the
+rank's loss gradient by, so that the averaged gradient is that of the global batch's mean loss.  A last global batch
+of fewer than N rows (some rank would get none) is left out of the epoch.
 """
 from __future__ import annotations
 
@@ -44,14 +51,24 @@ class Batches:
         self.batch_size, self.shuffle, self.drop_last = int(batch_size), bool(shuffle), bool(drop_last)
         self.seed, self.device, self.transform = int(seed), device, transform
         self.epoch, self.batch = 0, 0           # next batch to yield: batch ``batch`` of epoch ``epoch``
+        self.rank, self.world, self.weight = 0, 1, 1.0
+
+    def shard(self, rank: int, world: int) -> None:
+        """Yield rank ``rank``'s part of every global batch of ``world`` × ``batch_size`` rows (module docstring)."""
+        if not 0 <= rank < world:
+            raise ValueError(f"Batches: rank must lie in [0, {world}), got {rank}")
+        self.rank, self.world = int(rank), int(world)
+        if len(self) == 0:
+            raise ValueError(f"Batches: {self.num_samples} samples give no global batch of {world} ranks × "
+                             f"{self.batch_size} rows{' (drop_last)' if self.drop_last else ''}")
 
     @property
     def num_samples(self) -> int:
         return len(self.x)
 
     def __len__(self) -> int:
-        n, b = self.num_samples, self.batch_size
-        return n // b if self.drop_last else -(-n // b)
+        n, b = self.num_samples, self.batch_size * self.world
+        return n // b if self.drop_last or n % b < self.world else -(-n // b)
 
     def order(self, epoch: int):
         """π_epoch on the device: the sample order of that epoch."""
@@ -61,8 +78,11 @@ class Batches:
 
     def __iter__(self):
         epoch, order = self.epoch, self.order(self.epoch)
+        size = self.batch_size * self.world
         for k in range(self.batch, len(self)):
-            index = order[k * self.batch_size:(k + 1) * self.batch_size]
+            rows = min(size, self.num_samples - k * size)
+            start, stop = (k * size + r * rows // self.world for r in (self.rank, self.rank + 1))
+            index, self.weight = order[start:stop], self.world * (stop - start) / rows
             # Advance first, so a checkpoint written while this batch is in use resumes after it.
             self.epoch, self.batch = (epoch, k + 1) if k + 1 < len(self) else (epoch + 1, 0)
             xb = self.x[index]

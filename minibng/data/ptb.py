@@ -132,6 +132,8 @@ class Windows:
     Yields (inputs, targets), each (T, N) int64 on the device, in order (the LSTM's carried state needs the
     windows in sequence).  ``state()`` is the position (epoch, next window) as plain ints; ``set_state()``
     restores it, so a resumed run continues with the window the uninterrupted run would have read.
+    ``shard(r, N)`` (the Trainer under MPI) batchifies the text into N × ``batch_size`` streams and keeps rank r's
+    ``batch_size`` of them: N ranks read the streams of one process with N × ``batch_size``.
     """
 
     def __init__(self, ids, batch_size: int, bptt: int, drop_last: bool = True, device: str = "cpu",
@@ -140,9 +142,15 @@ class Windows:
             raise ValueError(f"Windows: bptt must be >= 1, got {bptt}")
         if limit is not None and limit < 1:
             raise ValueError(f"Windows: limit must be >= 1, got {limit}")
-        self.stream = to_device(batchify(np.asarray(ids, dtype=np.int64), batch_size), device)
+        self._ids, self.batch_size, self.device = np.asarray(ids, dtype=np.int64), int(batch_size), device
+        self.stream = to_device(batchify(self._ids, batch_size), device)
         self.bptt, self.drop_last, self.limit = int(bptt), bool(drop_last), limit
         self.epoch, self.window = 0, 0
+
+    def shard(self, rank: int, world: int) -> None:
+        """Keep streams [rank·B, (rank+1)·B) of the text batchified into ``world`` × B streams (B = batch_size)."""
+        streams = batchify(self._ids, self.batch_size * world)
+        self.stream = to_device(streams[:, rank * self.batch_size:(rank + 1) * self.batch_size], self.device)
 
     def __len__(self) -> int:
         n = num_windows(len(self.stream), self.bptt, self.drop_last)

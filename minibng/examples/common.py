@@ -2,7 +2,8 @@
 before any work (a bad value is a usage error, exit status 2), the run header, and :class:`Experiment`, which
 trains each configuration into its own folder, prints one line per epoch, redraws the script's figures after
 every epoch and turns Ctrl-C into the command that resumes (exit status 130).  docs/experiments.md lists the
-flags."""
+flags.  Under ``mpiexec -n N`` (docs/distributed.md) the header names the world and the global batch, rank 0 alone
+locks --out, prints and draws, and an error on any rank stops every rank."""
 from __future__ import annotations
 
 import argparse
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from threadpoolctl import threadpool_limits
 
-from .. import __version__, backend, nn, optim, plot
+from .. import __version__, backend, distributed, nn, optim, plot
 from ..checkpoint import CheckpointError, load_npz, write_table
 from ..data import DatasetError, search_roots
 from ..runlock import FolderLockedError, folder_lock
@@ -58,6 +59,8 @@ def parser(name, doc, *, datasets, optimizers, epochs, batch_size, threads, limi
     add("--threads", type=int, default=threads, help="CPU threads of BLAS and OpenMP (more than free cores stall); "
         "the last digits of a run depend on it")
     add("--device", default="cpu", help="cpu, gpu or gpu:N (CuPy)")
+    add("--lr-scaling", choices=["none", "linear"], default="none", help="under mpiexec -n N: keep the learning "
+        "rate (none: N ranks equal one process with N × --batch-size) or multiply it by N (linear)")
     add("--data-dir", metavar="DIR", help="folder holding the data set's folder (default: searched, see "
         "docs/data.md; downloaded if missing)")
     add("--out", default=f"runs/{name}", help="output folder: one folder per run, the table's metrics.csv, figures")
@@ -77,7 +80,13 @@ def _count_or_all(text):
 
 
 def parse(p, argv, paper_optimizers):
-    """Parse ``argv`` and check every shared flag, before any work; --paper switches the defaults."""
+    """Parse ``argv`` and check every shared flag, before any work; --paper switches the defaults.  Under MPI a
+    usage error stops every rank, and only rank 0 (the one that writes) checks --out."""
+    with distributed.world().stop_all_on_error():
+        return _parse(p, argv, paper_optimizers)
+
+
+def _parse(p, argv, paper_optimizers):
     args = p.parse_args(argv)
     if args.paper:
         p.set_defaults(**p.paper_defaults)
@@ -94,15 +103,17 @@ def parse(p, argv, paper_optimizers):
         p.error(f"--lr must be a positive number, got {args.lr}")
     if args.data_dir and os.path.exists(args.data_dir) and not os.path.isdir(args.data_dir):
         p.error(f"--data-dir {args.data_dir} is a file; it must name a folder")
+    try:
+        backend.array_module_for(args.device)
+    except (RuntimeError, ValueError, TypeError) as e:
+        p.error(f"--device {args.device}: {e}")
+    if distributed.world().rank:
+        return args
     existing = Path(args.out).absolute()
     while not existing.exists():
         existing = existing.parent
     if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
         p.error(f"--out {args.out}: {existing} is {'not a folder' if not existing.is_dir() else 'not writable'}")
-    try:
-        backend.array_module_for(args.device)
-    except (RuntimeError, ValueError, TypeError) as e:
-        p.error(f"--device {args.device}: {e}")
     checkpoints = sorted(Path(args.out).glob("*/checkpoint.npz"))
     if checkpoints and not args.resume:
         names = ", ".join(c.parent.name for c in checkpoints[:3]) + (", …" if len(checkpoints) > 3 else "")
@@ -137,15 +148,25 @@ def int_list(p, flag, text, minimum, distinct=False):
 def session(args, runs, draw):
     """The experiment's frame: --threads, the lock of --out, the header, then the :class:`Experiment` for the
     ``with`` block and, after it, the figures.  A folder in use, a checkpoint that cannot be resumed and a missing
-    data set end the script with their message; Ctrl-C with the command that resumes."""
-    experiment = Experiment(args, draw)
+    data set end the script with their message; Ctrl-C with the command that resumes.  Under MPI rank 0 alone locks,
+    prints and draws, and an error on any rank ends every rank."""
+    with distributed.world().stop_all_on_error(), _session(args, runs, draw) as experiment:
+        yield experiment
+
+
+@contextlib.contextmanager
+def _session(args, runs, draw):
+    experiment, world = Experiment(args, draw), distributed.world()
     found = [root / args.dataset for root in search_roots(args.data_dir) if (root / args.dataset).is_dir()]
     header = {"runs": runs, "device": f"{args.device}, {args.threads} CPU thread(s)",
               "data": f"{args.dataset} " + (f"from {found[0]}" if found else "(in no data folder yet: downloaded first)")
               + (f"; --limit: the first {args.limit:,} {args.limit_unit}" if args.limit else ""),
-              "output": args.out + (" (--resume: each run continues from its checkpoint)" if args.resume else "")}
+              "output": args.out + (" (--resume: each run continues from its checkpoint)" if args.resume else ""),
+              "world": _world_line(world, args)}
+    quiet = contextlib.redirect_stdout(open(os.devnull, "w")) if world.rank else contextlib.nullcontext()  # noqa
+    lock = contextlib.nullcontext() if world.rank else folder_lock(args.out)
     try:
-        with threadpool_limits(limits=args.threads), folder_lock(args.out):
+        with quiet, threadpool_limits(limits=args.threads), lock:
             print(f"python -m minibng.examples.{args.script} (minibng {__version__})")
             print("".join(f"  {name:<8}{text}\n" for name, text in header.items()), end="", flush=True)
             try:
@@ -159,6 +180,15 @@ def session(args, runs, draw):
                   + ("" if any(n.endswith(".png") for n in written) else " (no figure: no run finished an epoch)"))
     except (FolderLockedError, CheckpointError, DatasetError) as e:
         raise SystemExit(f"error: {e}") from None
+
+
+def _world_line(world, args):
+    """The header's line on the processes: their number, the global batch and the learning-rate rule."""
+    if world.size == 1:
+        return "1 process (mpiexec -n N trains data-parallel: docs/distributed.md)"
+    rule = f"× {world.size}" if args.lr_scaling == "linear" else "as given"
+    return (f"{world.size} processes (MPI; rank 0 writes): global batch {world.size} × {args.batch_size} = "
+            f"{world.size * args.batch_size}, learning rate {rule} (--lr-scaling {args.lr_scaling})")
 
 
 class Experiment:
@@ -182,8 +212,13 @@ class Experiment:
         self.label = " ".join(str(v) if k == "optimizer" else f"{k} {v}" for k, v in named)
         folder = os.path.join(args.out, "-".join(str(v) if k == "optimizer" else f"{k}{v}" for k, v in named))
         epochs = epochs or args.epochs
+        world = distributed.world()
+        if args.lr_scaling == "linear":  # Goyal et al.'s rule: lr ∝ the global batch
+            opt.lr = opt.base_lr = opt.base_lr * world.size
         config = {**key, "dataset": args.dataset, "epochs": epochs, "batch_size": args.batch_size, "lr": opt.lr,
                   "limit": args.limit, "threads": args.threads, **(config or {})}
+        if world.size > 1:  # a data-parallel run records its world (a run of one process keeps its config)
+            config.update(world_size=world.size, global_batch=world.size * args.batch_size, lr_scaling=args.lr_scaling)
         self.trainer = Trainer(model, nn.SoftmaxCrossEntropy(), opt, train, epochs, evaluate=evaluate, out=folder,
                                config=config, progress=not args.no_progress, description=self.label,
                                callbacks=[*callbacks, self], **options)
@@ -210,6 +245,8 @@ class Experiment:
         self.start = time.perf_counter()   # the next epoch's seconds leave the drawing out
 
     def redraw(self):
+        if distributed.world().rank:
+            return []  # rank 0 draws
         start = time.perf_counter()
         written = self.draw(self)
         self.drawn_at = time.perf_counter()

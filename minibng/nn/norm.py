@@ -23,10 +23,14 @@ class _BatchNorm(Module):
         ∂L/∂β = Σ_m dy_m      ∂L/∂γ = Σ_m dy_m x̂_m
         ∂L/∂x_m = (γ/√(σ² + ε)) · (dy_m − ∂L/∂β / M − x̂_m · ∂L/∂γ / M)
     ``backward`` needs a forward pass in training mode (as every layer here).
+
+    ``sync``: None, or (set by :mod:`minibng.distributed`) a function adding the per-channel sums and the count M
+    over every rank of a data-parallel job, so that the sums above run over the global batch (SyncBatchNorm).
     """
 
     _ranks = ()
     _layout = ""
+    sync = None
     _cached = ("_x_hat", "_inv_std")
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, dtype="float32"):
@@ -90,18 +94,19 @@ class _BatchNorm(Module):
         self._check(x)
         xp = get_array_module(x)
         self._channels_last = x.ndim > 2 and x.transpose(0, *range(2, x.ndim), 1).flags.c_contiguous
-        matrix, count = self._matrix(x), x.size // self.num_features
-        spatial = count // x.shape[0]
+        matrix, rows = self._matrix(x), x.size // self.num_features
+        spatial = rows // x.shape[0]
         if not self.training:
             mean, var = self.running_mean, self.running_var
             x_hat = matrix - self._expand(mean, spatial)
-        elif count < 2:
-            raise ValueError(f"expected more than 1 value per channel in training mode, got input shape "
-                             f"{tuple(x.shape)}")
         else:
-            mean = self.channel_sums(matrix) / count
+            (total,), count = self._reduce([self.channel_sums(matrix)], rows)
+            if count < 2:
+                raise ValueError(f"expected more than 1 value per channel in training mode, got input shape "
+                                 f"{tuple(x.shape)}")
+            mean = total / count
             x_hat = matrix - self._expand(mean, spatial)
-            var = self.channel_sums(x_hat, x_hat) / count
+            var = self._reduce([self.channel_sums(x_hat, x_hat)], rows)[0][0] / count
             m = self.momentum
             self.running_mean *= 1 - m
             self.running_mean += m * mean
@@ -118,18 +123,23 @@ class _BatchNorm(Module):
 
     def backward(self, dy):
         x_hat, dy_matrix = self._x_hat, self._matrix(dy)
-        count, spatial = x_hat.size // self.num_features, x_hat.shape[1] // self.num_features
+        rows, spatial = x_hat.size // self.num_features, x_hat.shape[1] // self.num_features
         beta_grad = self.channel_sums(dy_matrix)
         gamma_grad = self.channel_sums(dy_matrix, x_hat)
+        (beta_all, gamma_all), count = self._reduce([beta_grad, gamma_grad], rows)
         scale = self._inv_std if self.weight is None else self.weight.data * self._inv_std
         # ∂L/∂x = a·dy + b·x̂ + c per channel: a = γ/√(σ² + ε), b = −a·∂L/∂γ/M, c = −a·∂L/∂β/M
-        dx = x_hat * self._expand(scale * gamma_grad * (-1.0 / count), spatial)
-        dx += self._expand(scale * beta_grad * (-1.0 / count), spatial)
+        dx = x_hat * self._expand(scale * gamma_all * (-1.0 / count), spatial)
+        dx += self._expand(scale * beta_all * (-1.0 / count), spatial)
         dx += dy_matrix * self._expand(scale, spatial)
-        if self.weight is not None:
+        if self.weight is not None:  # this rank's part: the data-parallel gradient all-reduce adds the others'
             self.weight.grad += gamma_grad
             self.bias.grad += beta_grad
         return self._restore(dx, dy.shape)
+
+    def _reduce(self, sums, rows):
+        """(per-channel sums, row count) of this batch, or with ``sync`` of every rank's batch."""
+        return (sums, rows) if self.sync is None else self.sync(sums, rows)
 
     def extra_repr(self):
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.weight is not None}"

@@ -1,0 +1,82 @@
+"""Fault table, data-parallel runs: a rank that raises, hangs or diverges alone ends the job cleanly, within
+seconds and never in a hang; a checkpoint resumes only at the world size that wrote it.
+
+The MPI cases run ``mpiexec -n 2`` (tests/mpi_worker.py) and skip, naming the install command, without MPI.
+"""
+from pathlib import Path
+
+import pytest
+
+from fault_worker import build_trainer
+from minibng.checkpoint import CheckpointError, load_npz, save_npz
+from promise_table import registry
+from support import mpiexec
+
+SECTION = "Data-parallel runs (MPI)"
+PROMISES, promise = registry()
+WORKER = Path(__file__).resolve().parent / "mpi_worker.py"
+
+
+@promise("rank-raises", "one rank of `mpiexec -n 2` raises an exception in the middle of an epoch",
+         "every rank stops within seconds (`MPI_Abort`), never a hang: stderr names the rank and its error, and "
+         "mpiexec exits with a non-zero status")
+def _rank_raises():
+    status, out, err, seconds = mpiexec([[WORKER, "fail", 5]] * 2)
+    assert status != 0 and seconds < 30 and "done" not in out, (status, seconds, out, err)
+    assert "minibng: rank 1 of 2: RuntimeError: rank 1 failed on purpose" in err and "stopping all 2 ranks" in err, err
+
+
+@promise("rank-hangs", "one rank stops answering (it hangs in its own code) while the others wait in a collective",
+         "the waiting ranks give up after `MINIBNG_MPI_TIMEOUT` seconds (default 600) and stop every rank, saying "
+         "what they waited for")
+def _rank_hangs():
+    status, out, err, seconds = mpiexec([[WORKER, "hang", 5]] * 2, env={"MINIBNG_MPI_TIMEOUT": "2"})
+    assert status != 0 and seconds < 30, (status, seconds, out, err)
+    assert "minibng: rank 0 of 2: waited 2 s for the gradient: another rank stopped answering" in err, err
+
+
+@promise("rank-exits-with-error", "an experiment script under `mpiexec -n 2` whose rank 1 alone stops with an error "
+         "message (here a usage error: the ranks were given different flags; or a data set its node lacks)",
+         "every rank stops at once (`MPI_Abort`): stderr names rank 1 and its message; no rank waits for the timeout")
+def _rank_exits_with_error(tmp_path):
+    flags = ["-m", "minibng.examples.mnist_mlp", "--depth", "2", "--epochs"]
+    status, out, err, seconds = mpiexec([(tmp_path, [*flags, "1"]), (tmp_path, [*flags, "0"])])
+    assert status != 0 and seconds < 30, (status, seconds, out, err)
+    assert "--epochs must be >= 1, got 0" in err and "minibng: rank 1 of 2: exit status 2" in err, err
+
+
+@promise("rank-killed", "one rank is killed (`kill -9`, the out-of-memory killer) in the middle of an epoch",
+         "the launcher sees the dead process and ends the other ranks at once (MPICH and Open MPI both do); mpiexec "
+         "exits with a non-zero status")
+def _rank_killed():
+    status, out, err, seconds = mpiexec([[WORKER, "kill", 5]] * 2)
+    assert status != 0 and seconds < 30 and "done" not in out, (status, seconds, out, err)
+
+
+@promise("rank-non-finite", "the loss or weights become NaN/infinite on one rank only",
+         "its NaN gradient reaches every rank through the all-reduce, and every rank raises `NonFiniteError` at the "
+         "same step, so a script that goes on to its next run stays in step")
+def _rank_non_finite(tmp_path):
+    status, _, err, _ = mpiexec([[WORKER, "nan", 5, tmp_path]] * 2)
+    assert status == 0, err[-3000:]
+    stops = [(tmp_path / f"rank{r}.txt").read_text() for r in (0, 1)]
+    assert stops[0] == stops[1] and "NaN/infinite in epoch 1" in stops[0]
+
+
+@promise("resume-other-world-size", "`--resume` of a checkpoint written by `mpiexec -n 2` in a run of another "
+         "number of processes", "`CheckpointError` naming both world sizes (the data shards and each rank's random "
+         "streams depend on it); nothing is restored")
+def _resume_other_world_size(tmp_path):
+    build_trainer(str(tmp_path), 1).fit()
+    path = tmp_path / "checkpoint.npz"
+    arrays = load_npz(path)
+    save_npz(path, {**arrays, "meta/world_size": 2})
+    trainer = build_trainer(str(tmp_path), 2)
+    with pytest.raises(CheckpointError, match=r"written by a run of 2 process\(es\), this run has 1") as info:
+        trainer.fit(resume=True)
+    assert str(path) in str(info.value) and trainer.history == []
+
+
+@pytest.mark.parametrize("case", PROMISES, ids=lambda case: case.id)
+def test_promise(case, request):
+    case.run(request)
