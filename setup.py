@@ -10,7 +10,7 @@ setup(
     python_requires=">=3.10",
     install_requires=["numpy>=1.24", "tqdm", "matplotlib", "threadpoolctl>=3"],
     extras_require={
-        "gpu": ["cupy-cuda12x"],
+        "gpu": ["cupy-cuda12x>=13"],
         "test": ["pytest", "hypothesis"],
         "bench": ["torch"],
         # Data-parallel runs (mpiexec -n N): mpi4py and an MPI from the package index (the mpich wheel brings mpiexec).

@@ -129,18 +129,12 @@ def asnumpy(a):
 def scatter_add(target, indices, values):
     """``target[indices] += values`` for 1-D integer ``indices``, repeated indices accumulated.
 
-    CuPy: ``add.at`` (atomic additions; ``cupyx.scatter_add`` on an older CuPy).  NumPy: ``add.at`` runs one row at
-    a time (~6 ms for the text CNN's 2,800 word vectors of 128), so the rows are sorted by index instead and each
-    run of equal indices summed with ``add.reduceat`` before one indexed addition (~0.5 ms).
+    CuPy: ``add.at`` (atomic additions; CuPy ≥ 13).  NumPy: ``add.at`` runs one row at a time (~6 ms for the text
+    CNN's 2,800 word vectors of 128), so the rows are sorted by index instead and each run of equal indices summed
+    with ``add.reduceat`` before one indexed addition (~0.5 ms).
     """
     if _is_cupy_array(target):
-        if hasattr(cupy_or_none().add, "at"):
-            cupy_or_none().add.at(target, indices, values)
-        else:  # an older CuPy without ufunc.at
-            import cupyx  # noqa: PLC0415
-
-            cupyx.scatter_add(target, indices, values)
-        return
+        return cupy_or_none().add.at(target, indices, values)
     if len(indices) == 0:
         return
     order = numpy.argsort(indices, kind="stable")

@@ -99,13 +99,9 @@ class Module:
         dtype (the layer's: a float64 input to a float32 layer is an error, never a silent upcast)."""
         if not backend.is_array(x):
             raise TypeError(f"expected a NumPy or CuPy array, got {type(x).__name__}")
-        for p in self._parameters.values():
-            if type(p.data) is not type(x) and backend.array_library_name(p.data) != backend.array_library_name(x):
-                raise TypeError(
-                    f"input is a {backend.array_library_name(x)} array but the parameters are "
-                    f"{backend.array_library_name(p.data)} arrays; move the input or call .to(device)"
-                )
-            break
+        first = next(iter(self._parameters.values()), None)
+        if first is not None and type(first.data) is not type(x):
+            backend.get_array_module(x, first.data)   # a TypeError naming which is NumPy and which CuPy
         if x.dtype.kind != "f":
             raise TypeError(f"expected a floating-point input, got dtype {x.dtype}")
         if dtype is not None and x.dtype != dtype:

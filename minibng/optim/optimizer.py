@@ -34,9 +34,9 @@ class Iteration:
         self.direction, self.scratch = xp.empty_like(flat.x), flat.partition.scratch
         self._param_norms = None
 
-    def next(self, lr):
-        """Begin the next iteration: t ← t + 1 with learning rate ``lr``."""
-        self.t, self.lr, self._param_norms = self.t + 1, lr, None
+    def begin(self, t, lr):
+        """Begin iteration ``t`` with learning rate ``lr``."""
+        self.t, self.lr, self._param_norms = t, lr, None
         return self
 
     @property
@@ -81,10 +81,13 @@ class Optimizer:
         self.flat = pack(params, blocks)
         self.rule.init_state(self.flat.x)
         self._iteration = Iteration(self.flat)
+        self.step_count = 0   # t: the number of steps taken (saved in state_dict)
 
     def step(self):
         """Lines 2–5 of Algorithm 1 (module docstring; docs/algorithm.md puts them beside the paper's box)."""
-        it = self._live().next(self.lr)                # line 2: t ← t + 1
+        self._live()
+        self.step_count += 1                           # line 2: t ← t + 1
+        it = self._iteration.begin(self.step_count, self.lr)
         d = self.flat.g                                # line 3: g = F′(x_t, ξ_t), written by the layers' backward,
         for transform in self.direction_transforms:    #         then ĝ^i_t = g^i/‖g^i‖ (NG; or NGadap, CLIP,
             d = transform(d, it)                       #         LARS), + λx
@@ -105,15 +108,6 @@ class Optimizer:
     @lr.setter
     def lr(self, value):
         self._lr = checks.non_negative("lr", value)
-
-    @property
-    def step_count(self):
-        """t: the number of steps taken (saved in state_dict)."""
-        return self._iteration.t
-
-    @step_count.setter
-    def step_count(self, value):
-        self._iteration.t = value
 
     @property
     def blocks(self):
@@ -152,7 +146,6 @@ class Optimizer:
         if self.flat.released:
             raise RuntimeError(f"this {type(self).__name__} no longer owns its parameters: another optimizer packed "
                                "them later (or release() was called); create one optimizer per model")
-        return self._iteration
 
     def release(self):
         """Give the parameters back their own storage; this optimizer cannot step afterwards."""
