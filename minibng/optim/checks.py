@@ -1,9 +1,10 @@
-"""Validation of hyperparameters: each failure is a ValueError that names the option and the value given."""
+"""Validation of hyperparameters (each failure a ValueError naming the option and the value given), and the base
+class that names them."""
 from __future__ import annotations
 
 import math
 
-__all__ = ["number", "non_negative", "positive", "fraction", "flag", "choice"]
+__all__ = ["number", "non_negative", "positive", "fraction", "flag", "choice", "Hyperparameters"]
 
 
 def number(option, value):
@@ -47,3 +48,17 @@ def choice(option, value, choices):
     if not isinstance(value, str) or value not in choices:
         raise ValueError(f"{option} must be one of {', '.join(map(repr, choices))}, got {value!r}")
     return value
+
+
+class Hyperparameters:
+    """Base of step rules and transforms: ``hyperparameters`` names the attributes that ``config()`` reports (saved
+    in the optimizer's state_dict and checked on load) and ``repr`` prints."""
+
+    hyperparameters = ()
+
+    def config(self):
+        return {name: getattr(self, name) for name in self.hyperparameters}
+
+    def __repr__(self):
+        config = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
+        return f"{type(self).__name__}({config})" if config else type(self).__name__

@@ -10,28 +10,25 @@ from __future__ import annotations
 import math
 
 from .. import backend
+from . import checks
 
 __all__ = ["Rule", "SGDRule", "AdaGradRule", "RMSPropRule", "AdamRule"]
 
 
-class Rule:
-    """Base class.  ``state`` maps a buffer name to a flat (d,) array, zeros at the start."""
+class Rule(checks.Hyperparameters):
+    """Base class.  ``state`` maps a buffer name to a flat (d,) array, zeros at the start; ``hyperparameters`` names
+    the attributes saved in the optimizer's state_dict and checked on load."""
 
     name = "rule"
     state_names = ()
-    hyperparameters = ()
 
     def init_state(self, x):
         xp = backend.get_array_module(x)
         self.state = {name: xp.zeros_like(x) for name in self.state_names}
         self.update = xp.empty_like(x)
 
-    def config(self):
-        """Hyperparameters, saved in the optimizer's state_dict and checked on load."""
-        return {k: getattr(self, k) for k in self.hyperparameters}
-
     def __repr__(self):
-        return f"{type(self).__name__[:-4]}({', '.join(f'{k}={v!r}' for k, v in self.config().items())})"
+        return super().__repr__().replace("Rule", "", 1)
 
 
 class SGDRule(Rule):

@@ -24,7 +24,7 @@ never waits for the host.
 To write a transform: subclass :class:`Transform` (or :class:`UpdateTransform`), implement
 ``__call__(v, it)`` returning the new vector (written into ``it.direction``, or in place into an update), read
 what the iteration offers (``it.x``, ``it.lr``, ``it.grad_norms``, ``it.param_norms``, ``it.partition``), set
-``needs_grad_norms = True`` if it reads ``it.grad_norms``, and list its hyperparameters in ``config()``.
+``needs_grad_norms = True`` if it reads ``it.grad_norms``, and name its hyperparameters in ``hyperparameters``.
 """
 from __future__ import annotations
 
@@ -34,8 +34,9 @@ __all__ = ["Transform", "UpdateTransform", "GradientNorms", "WeightDecay", "Bloc
            "Lars", "TrustRatio", "GradientNormScale", "as_transform"]
 
 
-class Transform:
-    """A direction transform, applied to the gradient before the step rule."""
+class Transform(checks.Hyperparameters):
+    """A direction transform, applied to the gradient before the step rule; ``hyperparameters`` names its
+    attributes that ``config()`` reports (saved in the optimizer's state_dict, checked on load)."""
 
     name = "custom"
     needs_grad_norms = False
@@ -43,14 +44,6 @@ class Transform:
 
     def __call__(self, v, it):
         raise NotImplementedError
-
-    def config(self):
-        """Hyperparameters, saved in the optimizer's state_dict and checked on load."""
-        return {}
-
-    def __repr__(self):
-        config = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
-        return f"{type(self).__name__}({config})" if config else type(self).__name__
 
 
 class UpdateTransform(Transform):
@@ -72,6 +65,7 @@ class WeightDecay(Transform):
     """v + λx: L2 weight decay, added after normalization (Torch7's optim.sgd) or, placed first, before it."""
 
     name = "weight_decay"
+    hyperparameters = ("weight_decay",)
 
     def __init__(self, weight_decay):
         self.weight_decay = checks.positive("weight_decay", weight_decay)
@@ -80,8 +74,6 @@ class WeightDecay(Transform):
         xp = it.partition.xp
         return xp.add(v, xp.multiply(it.x, self.weight_decay, out=it.scratch), out=it.direction)
 
-    def config(self):
-        return {"weight_decay": self.weight_decay}
 
 
 class BlockNormalize(Transform):
@@ -99,6 +91,7 @@ class Adaptive(Transform):
 
     name = "adaptive"
     needs_grad_norms = True
+    hyperparameters = ("alpha",)
 
     def __init__(self, alpha=0.02):
         self.alpha = checks.positive("Adaptive: alpha", alpha)
@@ -107,8 +100,6 @@ class Adaptive(Transform):
         xp, p = it.partition.xp, it.param_norms
         return it.partition.scale(v, xp.where(p > 0, self.alpha * p, 1), it.grad_norms, out=it.direction)
 
-    def config(self):
-        return {"alpha": self.alpha}
 
 
 class Clip(Transform):
@@ -116,6 +107,7 @@ class Clip(Transform):
 
     name = "clip"
     needs_grad_norms = True
+    hyperparameters = ("threshold",)
 
     def __init__(self, threshold=0.1):
         self.threshold = checks.positive("Clip: threshold", threshold)
@@ -124,8 +116,6 @@ class Clip(Transform):
         xp = it.partition.xp
         return it.partition.scale(v, self.threshold, xp.maximum(it.grad_norms, self.threshold), out=it.direction)
 
-    def config(self):
-        return {"threshold": self.threshold}
 
 
 class Lars(Transform):
@@ -136,6 +126,7 @@ class Lars(Transform):
 
     name = "lars"
     needs_grad_norms = True
+    hyperparameters = ("trust_coefficient", "weight_decay")
 
     def __init__(self, trust_coefficient=0.02, weight_decay=0.0):
         self.trust_coefficient = checks.positive("Lars: trust_coefficient", trust_coefficient)
@@ -150,8 +141,6 @@ class Lars(Transform):
         return it.partition.scale(v, xp.where(both, self.trust_coefficient * p, 1),
                                   xp.where(both, n + self.weight_decay * p, 1), out=it.direction)
 
-    def config(self):
-        return {"trust_coefficient": self.trust_coefficient, "weight_decay": self.weight_decay}
 
 
 class TrustRatio(UpdateTransform):
@@ -160,6 +149,7 @@ class TrustRatio(UpdateTransform):
     ratio 1 (u^i ← w^i) where either norm is 0."""
 
     name = "trust_ratio"
+    hyperparameters = ("weight_decay",)
 
     def __init__(self, weight_decay=0.0):
         self.weight_decay = checks.non_negative("TrustRatio: weight_decay", weight_decay)
@@ -172,8 +162,6 @@ class TrustRatio(UpdateTransform):
         both = (w > 0) & (p > 0)
         return partition.scale(u, xp.where(both, it.lr * p, 1), xp.where(both, w, 1), out=u)
 
-    def config(self):
-        return {"weight_decay": self.weight_decay}
 
 
 class GradientNormScale(UpdateTransform):
