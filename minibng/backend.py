@@ -8,33 +8,28 @@ Devices are strings: ``"cpu"``, ``"gpu"`` (the current CUDA device) and ``"gpu:N
 """
 from __future__ import annotations
 
+import functools
+
 import numpy
 
 __all__ = [
     "get_array_module", "cupy_or_none", "parse_device", "device_of", "to_device", "asnumpy",
-    "manual_seed", "host_rng", "host_zeros", "RandomStream", "scatter_add", "segment_sum", "segment_max_abs", "is_array",
+    "manual_seed", "host_rng", "RandomStream", "scatter_add", "segment_sum", "segment_max_abs", "is_array",
     "array_library_name",
 ]
 
-_CUPY_INSTALL_HINT = (
-    "install CuPy for your CUDA version, e.g. `pip install \"minibng[gpu]\"` (cupy-cuda12x) "
-    "or `pip install cupy-cuda11x`"
-)
-_cupy = None
-_cupy_checked = False
+_CUPY_INSTALL_HINT = ("install CuPy for your CUDA version, e.g. `pip install \"minibng[gpu]\"` (cupy-cuda12x) "
+                      "or `pip install cupy-cuda11x`")
 
 
+@functools.lru_cache(maxsize=None)
 def cupy_or_none():
     """The cupy module if it can be imported, else None (importing minibng never needs CuPy)."""
-    global _cupy, _cupy_checked
-    if not _cupy_checked:
-        _cupy_checked = True
-        try:
-            import cupy  # noqa: PLC0415 - optional dependency
-        except Exception:  # ImportError, or a CUDA library that fails to load
-            cupy = None
-        _cupy = cupy
-    return _cupy
+    try:
+        import cupy  # noqa: PLC0415 - optional dependency
+    except Exception:  # ImportError, or a CUDA library that fails to load
+        return None
+    return cupy
 
 
 def _is_cupy_array(a) -> bool:
@@ -233,11 +228,6 @@ def manual_seed(seed: int) -> None:
     """Seed the host generator that initializes every layer created afterwards (like ``torch.manual_seed``)."""
     global _host_rng
     _host_rng = numpy.random.default_rng(seed)
-
-
-def host_zeros(shape, dtype):
-    """A host array of zeros (initializers build every array on the host, then models move to a device)."""
-    return numpy.zeros(shape, dtype=dtype)
 
 
 def host_rng(rng=None) -> numpy.random.Generator:

@@ -30,21 +30,9 @@ class Parameter:
         self.packed_by = None  # the optimizer's Flat that owns the storage, if any
         self._rebind(data, backend.get_array_module(data).zeros_like(data))
 
-    @property
-    def data(self):
-        return self._data
-
-    @data.setter
-    def data(self, value):
-        self._assign("data", value)
-
-    @property
-    def grad(self):
-        return self._grad
-
-    @grad.setter
-    def grad(self, value):
-        self._assign("grad", value)
+    # reading gives the array; assigning writes into it while packed (see the module docstring)
+    data = property(lambda self: self._data, lambda self, value: self._assign("data", value))
+    grad = property(lambda self: self._grad, lambda self, value: self._assign("grad", value))
 
     def _rebind(self, data, grad, packed_by=_KEEP):
         """Point ``data`` and ``grad`` at these arrays (and record ``packed_by``, the Flat owning them, or None).
