@@ -160,6 +160,8 @@ def table(medians, threads):
     for blocks in optim_step.BLOCK_COUNTS:
         adam, sgdm = t(("optim", blocks, "minibng", "adam")), t(("optim", blocks, "minibng", "sgdm"))
         ng = t(("optim", blocks, "floor", "ng"))   # NG's passes alone in bare NumPy
+        if None in (adam, sgdm, ng):
+            continue
         row(f"Optimizer step, 10⁶ parameters, {blocks} blocks: Adam (vs torch foreach Adam)", adam,
             t(("optim", blocks, "torch", "adam")))
         row(f"… AdamNG (ratio: AdamNG/Adam; floor: Adam + NG's bare NumPy passes, {ratio(adam + ng, adam)}× Adam)",
