@@ -3,7 +3,7 @@
     with atomic_write("runs/adamng/checkpoint.npz") as f:
         f.write(data)
 
-1. the bytes go to a temporary file beside the destination, ``.<name>.<pid>-<random>.tmp``;
+1. the bytes go to a temporary file beside the destination, ``.<name>.<host>~<pid>-<random>.tmp``;
 2. it is flushed and fsynced, and ``check(temp_path)``, if given, may still refuse it (a download whose SHA-256
    is wrong): then the temporary file is removed and the destination keeps what it held;
 3. it gets the permissions of any new file under the process's umask (0644 under the usual umask 022), not the
@@ -11,21 +11,24 @@
 4. it is renamed over the destination (atomic on POSIX), and the folder is fsynced.
 
 A write killed before step 4 (kill -9, power loss) leaves its temporary file behind.  The next atomic write into
-the same folder removes every such leftover whose process has exited; the temporary file of a live process (a
-concurrent download into a shared cache) is left alone.
+the same folder removes every such leftover of this machine whose process has exited; the temporary file of a live
+process (a concurrent download into a shared cache) is left alone, and so is every file another machine wrote
+(on a shared file system its process numbers mean nothing here).
 """
 from __future__ import annotations
 
 import contextlib
 import os
 import re
+import socket
 import tempfile
 import threading
 from pathlib import Path
 
 __all__ = ["atomic_write", "remove_leftovers", "current_umask"]
 
-_LEFTOVER = re.compile(r"^\..+\.(\d+)-[A-Za-z0-9_]+\.tmp$")
+_HOST = re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname()) or "host"
+_LEFTOVER = re.compile(r"^\..+\.([A-Za-z0-9_-]+)~(\d+)-[A-Za-z0-9_]+\.tmp$")
 _umask_lock = threading.Lock()
 
 
@@ -65,7 +68,7 @@ def remove_leftovers(folder) -> list[Path]:
         return removed
     for entry in entries:
         match = _LEFTOVER.match(entry.name)
-        if match and not _process_exists(int(match.group(1))):
+        if match and match.group(1) == _HOST and not _process_exists(int(match.group(2))):
             with contextlib.suppress(FileNotFoundError):
                 os.remove(entry.path)
                 removed.append(Path(entry.path))
@@ -95,7 +98,7 @@ def atomic_write(path, mode="wb", check=None):
     folder = path.parent.resolve()
     folder.mkdir(parents=True, exist_ok=True)
     remove_leftovers(folder)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.{os.getpid()}-", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.{_HOST}~{os.getpid()}-", suffix=".tmp")
     try:
         text = {"encoding": "utf-8", "newline": ""} if mode == "w" else {}
         with os.fdopen(fd, mode, **text) as f:

@@ -159,19 +159,19 @@ def check(module, *inputs, dy=None, eps=1e-6, tolerance=1e-6, floor=1e-7, seed=0
         if analytic is None or tuple(analytic.shape) != tuple(values.shape):
             raise GradcheckError(f"{name}: backward gave shape {None if analytic is None else tuple(analytic.shape)}, "
                                  f"expected {tuple(values.shape)}")
-        flat = values.reshape(-1)
-        coordinates = np.arange(flat.size)
-        if max_coordinates is not None and flat.size > max_coordinates:
-            coordinates = rng.choice(flat.size, max_coordinates, replace=False)
+        coordinates = np.arange(values.size)
+        if max_coordinates is not None and values.size > max_coordinates:
+            coordinates = rng.choice(values.size, max_coordinates, replace=False)
         analytic_flat = backend.asnumpy(analytic).reshape(-1)[coordinates]
         numeric = np.empty(len(coordinates))
         for j, k in enumerate(coordinates):
-            original = float(flat[k])
-            flat[k] = original + eps
+            index = np.unravel_index(k, values.shape)   # in place, whatever the memory layout (channels-last too)
+            original = float(values[index])
+            values[index] = original + eps
             plus = objective()
-            flat[k] = original - eps
+            values[index] = original - eps
             minus = objective()
-            flat[k] = original
+            values[index] = original
             numeric[j] = (plus - minus) / (2 * eps)
         scale = max(np.abs(analytic_flat).max(initial=0), np.abs(numeric).max(initial=0), floor)
         report.errors[name] = float(np.abs(analytic_flat - numeric).max(initial=0) / scale)

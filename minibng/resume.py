@@ -137,11 +137,13 @@ def restore_checkpoint(trainer, path, source=None):
 def _snapshot(trainer, streams):
     """A function that puts the trainer's model, optimizer, streams and data order back as they are now.
 
-    The model's arrays are copied and written back as they are (they may hold the NaN of a diverged run that is
-    going back to its checkpoint, which load_state_dict would refuse)."""
+    The model's arrays and the optimizer's buffers are copied and written back as they are (they may hold the NaN of
+    a diverged run that is going back to its checkpoint, which load_state_dict would refuse)."""
+    opt = trainer.optimizer
     arrays = [(p.data, p.data.copy()) for p in trainer.model.parameters()]
+    arrays += [(buffer, buffer.copy()) for buffer in opt.rule.state.values()]
     buffers = [(m, name, getattr(m, name).copy()) for m in trainer.model.modules() for name in m._buffers]
-    optimizer_state = trainer.optimizer.state_dict()
+    scalars = opt.step_count, opt.lr, opt.base_lr
     stream_states = {name: s.state() for name, s in streams.items()}
     position = trainer.train_batches.state()
 
@@ -150,7 +152,7 @@ def _snapshot(trainer, streams):
             target[...] = saved
         for m, name, saved in buffers:
             setattr(m, name, saved)
-        trainer.optimizer.load_state_dict(optimizer_state)
+        opt.step_count, opt.lr, opt.base_lr = scalars
         for name, state in stream_states.items():
             streams[name].set_state(state)
         trainer.train_batches.set_state(position)

@@ -35,3 +35,22 @@ def isolated(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     checksums._verified.clear()
     return tmp_path
+
+
+@pytest.fixture(params=["host", "device-branch"])
+def partition_path(request, monkeypatch):
+    """Run a test twice: as NumPy runs the optimizer, and through the branch of ``optim.Partition`` that CuPy takes
+    (no host-side checks, always the exact norms and the float64 ratios, the gather by block id), on NumPy arrays:
+    so the GPU's code path is tested on every machine."""
+    if request.param == "device-branch":
+        from minibng.optim.partition import Partition
+
+        original = Partition.__init__
+
+        def device_branch(self, *args, **kwargs):
+            original(self, *args, **kwargs)
+            self.on_host = False
+            self.block_ids = self.xp.repeat(self.xp.arange(len(self.sizes)), self.sizes)
+
+        monkeypatch.setattr(Partition, "__init__", device_branch)
+    return request.param

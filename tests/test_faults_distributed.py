@@ -2,6 +2,8 @@
 seconds and never in a hang; a checkpoint resumes only at the world size that wrote it.
 
 The MPI cases run ``mpiexec -n 2`` (tests/mpi_worker.py) and skip, naming the install command, without MPI.
+"Never a hang" is bounded by ``support.mpiexec``'s timeout (90 s; the job's whole process group is killed past
+it, and the case fails), far below MINIBNG_MPI_TIMEOUT's default of 600 s: no wall-clock figure is asserted.
 """
 from pathlib import Path
 
@@ -22,7 +24,7 @@ WORKER = Path(__file__).resolve().parent / "mpi_worker.py"
          "mpiexec exits with a non-zero status")
 def _rank_raises():
     status, out, err, seconds = mpiexec([[WORKER, "fail", 5]] * 2)
-    assert status != 0 and seconds < 30 and "done" not in out, (status, seconds, out, err)
+    assert status != 0 and "done" not in out, (status, seconds, out, err)
     assert "minibng: rank 1 of 2: RuntimeError: rank 1 failed on purpose" in err and "stopping all 2 ranks" in err, err
 
 
@@ -31,7 +33,7 @@ def _rank_raises():
          "what they waited for")
 def _rank_hangs():
     status, out, err, seconds = mpiexec([[WORKER, "hang", 5]] * 2, env={"MINIBNG_MPI_TIMEOUT": "2"})
-    assert status != 0 and seconds < 30, (status, seconds, out, err)
+    assert status != 0, (status, seconds, out, err)
     assert "minibng: rank 0 of 2: waited 2 s for the gradient: another rank stopped answering" in err, err
 
 
@@ -41,7 +43,7 @@ def _rank_hangs():
 def _rank_exits_with_error(tmp_path):
     flags = ["-m", "minibng.examples.mnist_mlp", "--depth", "2", "--epochs"]
     status, out, err, seconds = mpiexec([(tmp_path, [*flags, "1"]), (tmp_path, [*flags, "0"])])
-    assert status != 0 and seconds < 30, (status, seconds, out, err)
+    assert status != 0, (status, seconds, out, err)
     assert "--epochs must be >= 1, got 0" in err and "minibng: rank 1 of 2: exit status 2" in err, err
 
 
@@ -50,7 +52,7 @@ def _rank_exits_with_error(tmp_path):
          "exits with a non-zero status")
 def _rank_killed():
     status, out, err, seconds = mpiexec([[WORKER, "kill", 5]] * 2)
-    assert status != 0 and seconds < 30 and "done" not in out, (status, seconds, out, err)
+    assert status != 0 and "done" not in out, (status, seconds, out, err)
 
 
 @promise("rank-non-finite", "the loss or weights become NaN/infinite on one rank only",

@@ -14,6 +14,7 @@ import minibng as mb
 from fault_worker import build_trainer
 from minibng.checkpoint import CheckpointError, load_npz, save_npz
 from minibng.examples import mnist_mlp
+from minibng.resume import random_streams
 from minibng.runlock import LOCK_NAME
 from promise_table import registry
 from support import real_data_root
@@ -125,6 +126,28 @@ def _another_model(tmp_path):
     path = finished_run(tmp_path, config={"hidden": 20})
     rewrite(path, **{"meta/config": {**load_npz(path)["meta/config"], "hidden": 16}})  # only the model differs
     assert_refused(tmp_path, r"does not fit this run .*'0\.weight': expected shape \(8, 16\), got \(8, 20\)")
+
+
+@promise("refused-resume-of-a-diverged-run", "a run whose optimizer holds NaN (it diverged) resuming from a "
+         "checkpoint that does not fit it", "`CheckpointError` naming the file, not the NaN; the model, the optimizer "
+         "(its NaN included), the random streams and the data order are as they were")
+def _diverged_then_refused(tmp_path):
+    path = finished_run(tmp_path, config={"hidden": 20})
+    rewrite(path, **{"meta/config": {**load_npz(path)["meta/config"], "hidden": 16}})
+    trainer = build_trainer(str(tmp_path), 2, {"hidden": 16})
+    opt = trainer.optimizer
+    opt.rule.state["exp_avg"][:3] = np.nan                       # what a diverged run leaves behind
+    opt.step_count, opt.lr = 7, 0.25
+    streams = {name: s.state() for name, s in random_streams(trainer.model).items()}
+    before = [np.array(b, copy=True) for b in opt.rule.state.values()], weights(trainer), trainer.train_batches.state()
+    with pytest.raises(CheckpointError, match="does not fit this run"):
+        trainer.fit(resume=True)
+    for saved, now in zip(before[0], opt.rule.state.values()):
+        np.testing.assert_array_equal(now, saved)                # NaN compares equal in assert_array_equal
+    for w, v in zip(weights(trainer), before[1]):
+        np.testing.assert_array_equal(w, v)
+    assert (opt.step_count, opt.lr) == (7, 0.25) and trainer.train_batches.state() == before[2]
+    assert {name: s.state() for name, s in random_streams(trainer.model).items()} == streams
 
 
 @promise("resume-changed-settings", "`--resume` with another `--lr`, `--seed` or `--batch-size` than the "

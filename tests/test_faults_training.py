@@ -103,17 +103,19 @@ def _file_permissions(tmp_path):
 
 
 @promise("leftover-temporary-file", "temporary files left in a folder by writes that were killed",
-         "the next write into that folder removes those of processes that have exited, and keeps a live "
-         "process's (a download in progress)")
+         "the next write into that folder removes those of this machine's processes that have exited, and keeps a "
+         "live process's (a download in progress) and every one another machine wrote (a shared file system)")
 def _leftover_temporary_file(tmp_path):
-    dead = tmp_path / ".metrics.csv.999999999-abc123.tmp"      # no such process: pid_max is at most 2**22
-    live = tmp_path / f".blob.bin.{os.getpid()}-def456.tmp"
-    dead.write_bytes(b"partial")
-    live.write_bytes(b"in progress")
+    host = atomic._HOST
+    dead = tmp_path / f".metrics.csv.{host}~999999999-abc123.tmp"      # no such process: pid_max is at most 2**22
+    live = tmp_path / f".blob.bin.{host}~{os.getpid()}-def456.tmp"
+    elsewhere = tmp_path / f".blob.bin.{host}x~999999999-ghi789.tmp"   # another machine's write: its pid means nothing
+    for path, content in ((dead, b"partial"), (live, b"in progress"), (elsewhere, b"remote")):
+        path.write_bytes(content)
     with atomic.atomic_write(tmp_path / "metrics.csv", "w") as f:
         f.write("epoch\n")
-    assert not dead.exists() and live.read_bytes() == b"in progress"
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, "metrics.csv"])
+    assert not dead.exists() and live.read_bytes() == b"in progress" and elsewhere.read_bytes() == b"remote"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, elsewhere.name, "metrics.csv"])
 
 
 @promise("failed-write-keeps-file", "a write that fails half-way (an exception while writing a log)",

@@ -52,3 +52,18 @@ def test_a_carried_recurrent_state_is_replayed(device):
     assert lstm.state is not None
     report = check(lstm, on(device, rng.standard_normal((4, 2, 3))))
     assert report.ok and len(report.errors) == 1 + 3 * 2
+
+
+def test_a_channels_last_input_is_checked_in_place(device):
+    """A convolution's output is channels-last (NCHW shape, NHWC strides); feeding it to the checker must perturb
+    the very array the layer reads, not a copy of it."""
+    import minibng as mb
+    from minibng import nn
+
+    mb.manual_seed(0)
+    conv = nn.Conv2d(2, 3, 3, padding=1, dtype="float64").to(device)
+    x = conv(on(device, np.random.default_rng(0).standard_normal((2, 2, 5, 5))))
+    assert not x.flags.c_contiguous
+    for layer in (nn.Tanh(), nn.BatchNorm2d(3, dtype="float64").to(device)):
+        report = mb.gradcheck.check(layer, x)
+        assert report.errors["input"] < 1e-6, report

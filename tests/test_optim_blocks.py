@@ -9,6 +9,8 @@ from minibng.optim.flat import pack
 from support import host, on
 from test_optim_helpers import block_gradients, make_params
 
+pytestmark = pytest.mark.usefixtures("partition_path")   # NumPy's path and the GPU's, on NumPy
+
 
 def small_model(device):
     model = nn.Sequential(nn.Linear(3, 4, dtype=np.float64), nn.ReLU(),

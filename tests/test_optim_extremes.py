@@ -19,6 +19,8 @@ from minibng.nn.module import Parameter
 from minibng.optim.flat import pack
 from support import host, on
 
+pytestmark = pytest.mark.usefixtures("partition_path")   # NumPy's path and the GPU's, on NumPy
+
 DTYPES = [np.float32, np.float64]
 
 
@@ -187,3 +189,22 @@ def test_lamb_moves_every_block_by_lr_times_its_weight_norm_across_the_range(dev
     for w, u in zip(weights, updates):
         target = lr * reference_norm(w)
         assert abs(reference_norm(u) - target) <= 8 * eps(dtype) * target + math.sqrt(len(w)) * readback(w, u, dtype)
+
+
+@pytest.mark.parametrize("name", optim.preset_names())
+def test_every_preset_steps_on_subnormal_nan_and_infinite_blocks(device, name):
+    """A float32 block of subnormal numbers gets a finite step; a NaN or ∞ in one block is reported in
+    ``block_norms`` (for the Trainer's guard) and never raises, whatever the preset (AdaGradBNG included)."""
+    tiny = float(np.finfo(np.float32).smallest_subnormal) * 4
+    for bad in (tiny, np.nan, np.inf):
+        params = [Parameter(on(device, np.full(3, 0.5, np.float32))), Parameter(on(device, np.ones(2, np.float32)))]
+        opt = optim.create(name, params)
+        params[0].grad[...] = on(device, np.array([bad, -bad, bad], np.float32))
+        params[1].grad[...] = on(device, np.array([1.0, 2.0], np.float32))
+        opt.step()
+        norms = host(opt.block_norms)
+        assert np.isfinite(host(params[1].data)).all()
+        if bad == tiny:
+            assert np.isfinite(host(params[0].data)).all() and norms[0] > 0
+        else:
+            assert not np.isfinite(norms[0])

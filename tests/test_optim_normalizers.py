@@ -7,6 +7,8 @@ from minibng import nn, optim
 from support import host, on
 from test_optim_helpers import block_gradients, make_params, positive_per_block_scalars, ref_direction, run_steps
 
+pytestmark = pytest.mark.usefixtures("partition_path")   # NumPy's path and the GPU's, on NumPy
+
 
 def one_direction(device, problem, normalize):
     """The direction d = normalize(g) the optimizer feeds its rule, read back through SGD with lr = 1.

@@ -8,6 +8,8 @@ from minibng.nn.module import Parameter
 from support import host, on
 from test_optim_helpers import BlockProblem, algorithm2, block_gradients, make_params, reference_run, run_steps
 
+pytestmark = pytest.mark.usefixtures("partition_path")   # NumPy's path and the GPU's, on NumPy
+
 NORMALIZE = {None: None, "block": "block", "adaptive": optim.Adaptive(0.3), "clip": optim.Clip(0.5)}
 NORMALIZE_ARGS = {"alpha": 0.3, "threshold": 0.5}
 

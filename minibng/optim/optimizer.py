@@ -134,12 +134,10 @@ class Optimizer:
 
     def hyperparameters(self):
         """Rule and transform hyperparameters as {name: float}, recorded in state_dict and checked on load."""
-        hyper = {f"rule.{k}": float(v) for k, v in self.rule.config().items()}
-        if self.normalizer is not None:
-            hyper.update({f"normalize.{k}": float(v) for k, v in self.normalizer.config().items()})
-        hyper["weight_decay"] = self.weight_decay
-        hyper["decay_before"] = float(self.decay == "before")
-        return hyper
+        normalize = {} if self.normalizer is None else self.normalizer.config()
+        return {**{f"rule.{k}": float(v) for k, v in self.rule.config().items()},
+                **{f"normalize.{k}": float(v) for k, v in normalize.items()},
+                "weight_decay": self.weight_decay, "decay_before": float(self.decay == "before")}
 
     # -- ownership and state --------------------------------------------------------------------------------
     def _live(self):

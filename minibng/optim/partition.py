@@ -18,6 +18,8 @@ that order, so prefer passing the Module.
 """
 from __future__ import annotations
 
+import contextlib
+
 from .. import backend
 
 __all__ = ["Partition", "resolve", "PARTITIONS"]
@@ -97,19 +99,15 @@ class Partition:
 
     def __init__(self, names, sizes, xp, dtype):
         self.names, self.sizes = list(names), [int(n) for n in sizes]
-        self.starts = [sum(self.sizes[:i]) for i in range(len(self.sizes))]
         self.xp, self.dtype, self.size = xp, xp.dtype(dtype), sum(self.sizes)
-        self.starts_array = xp.asarray(self.starts, dtype=xp.int64)
+        self.starts_array = xp.asarray([sum(self.sizes[:i]) for i in range(len(self.sizes))], dtype=xp.int64)
         self.sizes_array = xp.asarray(self.sizes, dtype=xp.int64)
         self.on_host = xp.__name__ == "numpy"
         # block id of every coordinate, for the gather of expand() on CuPy (NumPy repeats instead)
-        self.block_ids = None if self.on_host else xp.repeat(xp.arange(len(self.sizes)), self.sizes_array)
+        self.block_ids = None if self.on_host else xp.repeat(xp.arange(len(self.sizes)), self.sizes)
         self.finfo = xp.finfo(self.dtype)
-        # Σ_j (v^i_j)² ≥ d_i · (smallest normal) means the squares that underflowed lost less than half an ulp of it
-        self.underflow_floor = self.sizes_array * float(self.finfo.tiny)
         self.scratch = xp.empty(self.size, self.dtype)
-        self._sums, self._largest = xp.empty(len(self.sizes), self.dtype), xp.empty(len(self.sizes), self.dtype)
-        self._wide_sums = xp.empty(len(self.sizes), xp.float64)
+        self._sums, self._largest, self._wide_sums = (xp.empty(len(self.sizes), t) for t in (dtype, dtype, xp.float64))
 
     def norms(self, v, work=None):
         """‖v^i‖₂ for every block i, as float64 (B,), exact to a few ulps for every finite block of either dtype.
@@ -122,10 +120,11 @@ class Partition:
         """
         xp = self.xp
         if self.on_host:
-            with xp.errstate(over="ignore", under="ignore"):   # both are detected just below
+            with _quiet(xp):   # under- and overflow are detected just below
                 squares = xp.multiply(v, v, out=self.scratch if work is None else work)
                 sums = backend.segment_sum(squares, self.starts_array, self._sums)
-            if bool(xp.all((sums >= self.underflow_floor) & (sums <= self.finfo.max))):
+            # Σ_j (v^i_j)² ≥ d_i · (smallest normal): the squares that underflowed lost < half an ulp of the sum
+            if bool(xp.all((sums >= self.sizes_array * float(self.finfo.tiny)) & (sums <= self.finfo.max))):
                 return xp.sqrt(sums.astype(xp.float64))
         return self.scaled_norms(v)
 
@@ -144,22 +143,28 @@ class Partition:
     def scale(self, v, numerator, denominator, out):
         """``out``: block i of v times r_i = numerator_i / denominator_i (0 where denominator_i = 0), for all i.
 
-        ``numerator`` and ``denominator`` are per-block values (B,) or scalars, such as 1 and ‖g^i‖ for NG.  When
-        every r_i is 0 or a normal number of v's dtype (checked on the host: the common case) this is one multiply
-        by expand(r); otherwise, and always on the GPU, it is formed in float64 as (v^i / denominator_i) ·
-        numerator_i, so a tiny ‖g^i‖ cannot overflow 1/‖g^i‖ nor a huge one make c/‖g^i‖ subnormal.
+        ``numerator`` and ``denominator`` are per-block values (B,) or scalars, such as 1 and ‖g^i‖ for NG; r is
+        formed in float64.  When every r_i is 0 or a normal number of v's dtype (checked on the host: the common
+        case) this is one multiply by expand(r) in v's dtype.  Otherwise, and always on the GPU, the product is
+        formed in float64: v^i · r_i where r_i is a normal float64 number (so a block within CLIP's threshold,
+        r_i = 1, comes out exactly as it went in), and (v^i / denominator_i) · numerator_i where r_i itself would
+        overflow or underflow (NG of a float64 block of subnormal numbers).  So a tiny ‖g^i‖ never overflows
+        1/‖g^i‖, nor does a huge one make c/‖g^i‖ subnormal.
         """
         xp = self.xp
-        numerator, denominator = xp.asarray(numerator, xp.float64), xp.asarray(denominator, xp.float64)
+        numerator, denominator = (xp.broadcast_to(xp.asarray(a, xp.float64), (len(self.sizes),))
+                                  for a in (numerator, denominator))
         nonzero = denominator > 0
         numerator, denominator = xp.where(nonzero, numerator, 0), xp.where(nonzero, denominator, 1)
-        if self.on_host:
-            with xp.errstate(over="ignore", under="ignore"):   # a ratio out of the dtype's range takes the float64 path
-                ratio = numerator / denominator
-            magnitude = xp.abs(ratio)
-            if bool(xp.all((numerator == 0) | ((magnitude >= self.finfo.tiny) & (magnitude <= self.finfo.max)))):
-                return xp.multiply(v, self.expand(ratio.astype(self.dtype)), out=out)
-        return xp.multiply(xp.divide(v, self.expand(denominator)), self.expand(numerator), out=out)
+        with _quiet(xp):   # a ratio out of range is detected just below
+            ratio = numerator / denominator
+        magnitude = xp.abs(ratio)
+        if self.on_host and bool(xp.all((numerator == 0) | ((magnitude >= self.finfo.tiny) &
+                                                             (magnitude <= self.finfo.max)))):
+            return xp.multiply(v, self.expand(ratio.astype(self.dtype)), out=out)
+        normal = (numerator == 0) | ((magnitude >= xp.finfo(xp.float64).tiny) & xp.isfinite(ratio))
+        return xp.multiply(xp.divide(v, self.expand(xp.where(normal, 1.0, denominator))),
+                           self.expand(xp.where(normal, ratio, numerator)), out=out)
 
     def expand(self, values):
         """The per-coordinate vector whose block i holds ``values[i]`` everywhere (d,), in the dtype of ``values``
@@ -167,3 +172,8 @@ class Partition:
         if self.on_host:
             return self.xp.repeat(values, self.sizes_array)
         return self.xp.take(values, self.block_ids)
+
+
+def _quiet(xp):
+    """NumPy's warnings for under- and overflow silenced (they are detected and handled); CuPy gives none."""
+    return getattr(xp, "errstate", lambda **_: contextlib.nullcontext())(over="ignore", under="ignore")
