@@ -58,7 +58,7 @@ def test_cifar10_end_to_end_on_binary_files(fake_cifar_root, tmp_path, capsys):
     assert (out / "curves.png").stat().st_size > 10_000
     assert (out / "depth8-adamngadap-seed1" / "checkpoint.npz").exists()
     printed = capsys.readouterr().out
-    assert "final test error % (cifar-10, 1 epochs, mean ± std over 2 seed(s) beside the paper's Table 1" in printed
+    assert "final test error % (cifar-10, 1 epoch, mean ± std over 2 seed(s) beside the paper's Table 1" in printed
     sgdm_line = next(line for line in printed.splitlines() if line.startswith("sgdm "))
     assert "±" in sgdm_line and "7.93 ± 0.15" not in sgdm_line  # depth 8 has no paper column
     errors = [100 * (1 - float(r["test_accuracy"])) for r in rows if r["optimizer"] == "sgdm"]

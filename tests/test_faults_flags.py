@@ -48,6 +48,25 @@ def _out_is_a_file(tmp_path, capsys):
     assert victim.read_text() == "mine"
 
 
+@promise("flag-out-cannot-be-created", "`--out` that cannot be created (under /proc, or a read-only file system)",
+         "usage error (exit status 2) naming `--out` and the reason, never a traceback")
+def _out_cannot_be_created(capsys):
+    assert_usage_error(mnist_mlp, ["--out", "/proc/minibng-cannot-be-here/run"], capsys, "--out", "cannot create it")
+
+
+@promise("data-missing-leaves-no-folder", "an experiment whose data set cannot be found or downloaded, into an "
+         "`--out` that did not exist", "the error names every place looked in and what to do; no output folder is "
+         "left behind (not even its lock file)")
+def _data_missing_leaves_no_folder(isolated, monkeypatch):
+    from minibng.data import download
+
+    monkeypatch.setattr(download, "_open_url", lambda *args, **kwargs: (_ for _ in ()).throw(OSError("offline")))
+    out = isolated / "fresh" / "run"
+    with pytest.raises(SystemExit, match=r"(?s)was not found.*Looked in.*docs/data\.md"):
+        mnist_mlp.main(["--out", str(out), "--no-progress"])
+    assert not out.exists()
+
+
 @promise("flag-gpu-without-cupy", "`--device gpu` where CuPy is not installed (or sees no GPU), or `--device tpu`",
          "usage error (exit status 2) saying what to install, before the output folder is created or any data is read")
 def _gpu_without_cupy(tmp_path, capsys, monkeypatch):

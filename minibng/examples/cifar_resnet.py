@@ -171,7 +171,7 @@ def paper_cell(dataset, name, depth):
 def main(argv=None):
     args = parse_args(argv)
     runs = list(itertools.product(args.depths, args.optimizer_names, args.seed_list))
-    with common.session(args, f"{len(runs)} × {args.epochs} epochs: ResNet-{args.depth}, "
+    with common.session(args, f"{len(runs)} × {common.epochs(args.epochs)}: ResNet-{args.depth}, "
                               f"{', '.join(args.optimizer_names)}, seed {args.seeds}", draw) as experiment:
         data = load_data(args)
         for depth, name, seed in runs:
@@ -201,7 +201,7 @@ def table(experiment):
         return error_cell([100 * (1 - h["test_accuracy"]) for h in finals], diverged)
 
     source = " beside the paper's Table " + ("1" if args.dataset == "cifar-10" else "2") if paper else ""
-    common.print_table(f"final test error % ({args.dataset}, {args.epochs} epochs, mean ± std over "
+    common.print_table(f"final test error % ({args.dataset}, {common.epochs(args.epochs)}, mean ± std over "
                        f"{len(args.seed_list)} seed(s){source}; ! = diverged)", args.optimizer_names, columns, cell,
                        width=16)
 

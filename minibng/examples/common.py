@@ -20,7 +20,7 @@ from threadpoolctl import threadpool_limits
 from .. import __version__, backend, distributed, nn, optim, plot
 from ..checkpoint import CheckpointError, load_npz, write_table
 from ..data import DatasetError, search_roots
-from ..runlock import FolderLockedError, folder_lock
+from ..runlock import LOCK_NAME, FolderLockedError, folder_lock
 from ..train import NonFiniteError, Trainer
 
 
@@ -114,12 +114,22 @@ def _parse(p, argv, paper_optimizers):
         existing = existing.parent
     if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
         p.error(f"--out {args.out}: {existing} is {'not a folder' if not existing.is_dir() else 'not writable'}")
+    args.out_was_new = not Path(args.out).exists()
+    try:
+        os.makedirs(args.out, exist_ok=True)
+    except OSError as e:
+        p.error(f"--out {args.out}: cannot create it ({e.strerror})")
     checkpoints = sorted(Path(args.out).glob("*/checkpoint.npz"))
     if checkpoints and not args.resume:
         names = ", ".join(c.parent.name for c in checkpoints[:3]) + (", …" if len(checkpoints) > 3 else "")
         p.error(f"--out {args.out} holds the checkpoints of earlier runs ({names}); pass --resume to continue them, "
                 "or choose another --out (a fresh start would overwrite them)")
     return args
+
+
+def epochs(n):
+    """'1 epoch', '8 epochs'."""
+    return f"{n} epoch{'s' * (n != 1)}"
 
 
 def optimizer_list(p, text, paper):
@@ -179,6 +189,10 @@ def _session(args, runs, draw):
             print(f"\nwrote {', '.join(written)} in {args.out}"
                   + ("" if any(n.endswith(".png") for n in written) else " (no figure: no run finished an epoch)"))
     except (FolderLockedError, CheckpointError, DatasetError) as e:
+        out = Path(args.out)
+        if getattr(args, "out_was_new", False) and [f.name for f in out.iterdir()] == [LOCK_NAME]:
+            (out / LOCK_NAME).unlink()   # nothing ran: leave no folder behind
+            out.rmdir()
         raise SystemExit(f"error: {e}") from None
 
 

@@ -64,8 +64,8 @@ def main(argv=None):
     args = parse_args(argv)
     runs = list(itertools.product(args.depths, args.optimizer_names, args.seed_list))
     epochs = args.epochs or "/".join(str(PAPER_EPOCHS.get(d, 20)) for d in args.depths)
-    with common.session(args, f"{len(runs)} × {epochs} epochs: depth {args.depth}, {', '.join(args.optimizer_names)}, "
-                              f"seed {args.seeds}", draw) as experiment:
+    with common.session(args, f"{len(runs)} × {common.epochs(epochs)}: depth {args.depth}, "
+                              f"{', '.join(args.optimizer_names)}, seed {args.seeds}", draw) as experiment:
         train_set, test_set = load_data(args)
         for depth, name, seed in runs:
             run_one(experiment, depth, name, seed, train_set, test_set)

@@ -82,7 +82,7 @@ def run_one(experiment, corpus, bptt, name, seed):
 def main(argv=None):
     args = parse_args(argv)
     runs = list(itertools.product(args.bptts, args.optimizer_names, args.seed_list))
-    with common.session(args, f"{len(runs)} × {args.epochs} epochs: bptt {args.bptt}, "
+    with common.session(args, f"{len(runs)} × {common.epochs(args.epochs)}: bptt {args.bptt}, "
                               f"{', '.join(args.optimizer_names)}, seed {args.seeds}", draw) as experiment:
         corpus = ptb.load(data_dir=args.data_dir)
         for bptt, name, seed in runs:

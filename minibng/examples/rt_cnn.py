@@ -85,8 +85,9 @@ def summary(best, name):
 
 def main(argv=None):
     args = parse_args(argv)
-    runs = f"{len(args.optimizer_names) * len(args.seed_list) * (FOLDS if args.cv else 1)} × {args.epochs} epochs: " \
-           f"{', '.join(args.optimizer_names)}, seed {args.seeds}" + (f", {FOLDS} folds each" if args.cv else "")
+    count = len(args.optimizer_names) * len(args.seed_list) * (FOLDS if args.cv else 1)
+    runs = f"{count} × {common.epochs(args.epochs)}: {', '.join(args.optimizer_names)}, seed {args.seeds}" \
+           + (f", {FOLDS} folds each" if args.cv else "")
     with common.session(args, runs, draw) as experiment:
         data = rt_polarity.load(data_dir=args.data_dir)
         for seed, fold, train_index, val_index in splits(len(data.labels), args):
@@ -124,7 +125,7 @@ def table(experiment):
     diverged = {b["optimizer"] for b in best if b["note"]}
     cells = {"measured %": lambda n: summary(best, n) + ("!" if n in diverged else ""),
              "paper %": lambda n: f"{PAPER[n]:.2f}" if n in PAPER else "—"}
-    common.print_table(f"best validation accuracy over {args.epochs} epochs ({runs}; ! = diverged in some run)",
+    common.print_table(f"best validation accuracy over {common.epochs(args.epochs)} ({runs}; ! = diverged in some run)",
                        args.optimizer_names, list(cells), lambda n, c: cells[c](n), width=18)
     print(f"{'Kim CNN-rand':<12}{'—':>18}{KIM_CNN_RAND:>18.2f}   (Kim 2014, Table 2, MR, 10-fold CV)")
 
