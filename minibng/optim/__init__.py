@@ -12,11 +12,9 @@ from .schedules import Exponential, MultiStep, Schedule
 from .transforms import (Adaptive, BlockNormalize, Clip, GradientNorms, GradientNormScale, Lars, Transform,
                          TrustRatio, UpdateTransform, WeightDecay)
 
-Blocks = Partition   # DESIGN.md's name for "where each block starts and ends"
-
 __all__ = [
     "SGD", "AdaGrad", "RMSProp", "Adam", "AdaGradBNG", "Optimizer", "create", "preset_names",
     "BlockNormalize", "Adaptive", "Clip", "Lars", "TrustRatio", "WeightDecay", "GradientNorms", "GradientNormScale",
     "Transform", "UpdateTransform", "Rule", "Iteration", "MultiStep", "Exponential", "Schedule", "Flat", "Partition",
-    "Blocks", "pack",
+    "pack",
 ]
