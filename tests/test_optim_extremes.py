@@ -191,6 +191,7 @@ def test_lamb_moves_every_block_by_lr_times_its_weight_norm_across_the_range(dev
         assert abs(reference_norm(u) - target) <= 8 * eps(dtype) * target + math.sqrt(len(w)) * readback(w, u, dtype)
 
 
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")   # NaN and ∞ in, on purpose
 @pytest.mark.parametrize("name", optim.preset_names())
 def test_every_preset_steps_on_subnormal_nan_and_infinite_blocks(device, name):
     """A float32 block of subnormal numbers gets a finite step; a NaN or ∞ in one block is reported in
