@@ -75,7 +75,6 @@ class WeightDecay(Transform):
         return xp.add(v, xp.multiply(it.x, self.weight_decay, out=it.scratch), out=it.direction)
 
 
-
 class BlockNormalize(Transform):
     """NG: ĝ^i = g^i / ‖g^i‖₂ (a zero block stays zero)."""
 
@@ -101,7 +100,6 @@ class Adaptive(Transform):
         return it.partition.scale(v, xp.where(p > 0, self.alpha * p, 1), it.grad_norms, out=it.direction)
 
 
-
 class Clip(Transform):
     """CLIP: g^i · min(1, c / ‖g^i‖), computed as c / max(‖g^i‖, c): exactly 1 for blocks within c."""
 
@@ -115,7 +113,6 @@ class Clip(Transform):
     def __call__(self, v, it):
         xp = it.partition.xp
         return it.partition.scale(v, self.threshold, xp.maximum(it.grad_norms, self.threshold), out=it.direction)
-
 
 
 class Lars(Transform):
@@ -142,7 +139,6 @@ class Lars(Transform):
                                   xp.where(both, n + self.weight_decay * p, 1), out=it.direction)
 
 
-
 class TrustRatio(UpdateTransform):
     """LAMB's layer-wise trust ratio (You et al. 2019) on the rule's update u = η û (û: Adam's step):
     w = u + ηλx = η(û + λx), then u^i ← w^i · η‖x^i‖ / ‖w^i‖, so x^i moves by η‖x^i‖ along û^i + λx^i;
@@ -161,7 +157,6 @@ class TrustRatio(UpdateTransform):
         w, p = partition.norms(u), it.param_norms
         both = (w > 0) & (p > 0)
         return partition.scale(u, xp.where(both, it.lr * p, 1), xp.where(both, w, 1), out=u)
-
 
 
 class GradientNormScale(UpdateTransform):
