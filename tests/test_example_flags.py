@@ -53,3 +53,10 @@ def test_paper_switches_the_defaults_and_keeps_the_flags_given(script, tmp_path)
 def test_limit_takes_all(script, tmp_path):
     assert script.parse_args(["--limit", "all", "--out", str(tmp_path)]).limit is None
     assert script.parse_args(["--limit", "12000", "--out", str(tmp_path)]).limit == 12000
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda s: s.__name__.rsplit(".", 1)[1])
+def test_checking_the_flags_creates_nothing(script, tmp_path):
+    """Only the run creates --out (and takes its lock); parsing good flags leaves the file system as it was."""
+    script.parse_args(["--out", str(tmp_path / "fresh" / "run")])
+    assert list(tmp_path.iterdir()) == []

@@ -114,11 +114,7 @@ def _parse(p, argv, paper_optimizers):
         existing = existing.parent
     if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
         p.error(f"--out {args.out}: {existing} is {'not a folder' if not existing.is_dir() else 'not writable'}")
-    args.out_was_new = not Path(args.out).exists()
-    try:
-        os.makedirs(args.out, exist_ok=True)
-    except OSError as e:
-        p.error(f"--out {args.out}: cannot create it ({e.strerror})")
+    args.usage_error = p.error   # for --out, which only the session creates: checking flags creates nothing
     checkpoints = sorted(Path(args.out).glob("*/checkpoint.npz"))
     if checkpoints and not args.resume:
         names = ", ".join(c.parent.name for c in checkpoints[:3]) + (", …" if len(checkpoints) > 3 else "")
@@ -174,6 +170,12 @@ def _session(args, runs, draw):
               "output": args.out + (" (--resume: each run continues from its checkpoint)" if args.resume else ""),
               "world": _world_line(world, args)}
     quiet = contextlib.redirect_stdout(open(os.devnull, "w")) if world.rank else contextlib.nullcontext()  # noqa
+    out_was_new = not Path(args.out).exists()
+    if not world.rank:
+        try:
+            os.makedirs(args.out, exist_ok=True)
+        except OSError as e:
+            args.usage_error(f"--out {args.out}: cannot create it ({e.strerror})")
     lock = contextlib.nullcontext() if world.rank else folder_lock(args.out)
     try:
         with quiet, threadpool_limits(limits=args.threads), lock:
@@ -190,7 +192,7 @@ def _session(args, runs, draw):
                   + ("" if any(n.endswith(".png") for n in written) else " (no figure: no run finished an epoch)"))
     except (FolderLockedError, CheckpointError, DatasetError) as e:
         out = Path(args.out)
-        if getattr(args, "out_was_new", False) and [f.name for f in out.iterdir()] == [LOCK_NAME]:
+        if out_was_new and [f.name for f in out.iterdir()] == [LOCK_NAME]:
             (out / LOCK_NAME).unlink()   # nothing ran: leave no folder behind
             out.rmdir()
         raise SystemExit(f"error: {e}") from None
