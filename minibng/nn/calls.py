@@ -42,7 +42,8 @@ def annotated(method, phase):
                 return result
             if record.get("_pass") != "ready":
                 _check_pass(self)
-            dy, expected = args[0] if args else kwargs.get("dy"), record.get("_output_shape")
+            dy = args[0] if args else kwargs.get("dy")
+            expected = record.get("_output_shape")
             if expected is not None and getattr(dy, "ndim", 0) and dy.shape != expected:
                 raise ValueError(f"expected an upstream gradient of shape {tuple(expected)} (what forward returned), "
                                  f"got {tuple(dy.shape)}")

@@ -64,20 +64,24 @@ class Module:
     def __setattr__(self, name, value):
         if name in self._cached:  # an activation kept for backward: the hot path
             return object.__setattr__(self, name, value)
-        registries = self.__dict__.get("_parameters"), self.__dict__.get("_modules"), self.__dict__.get("_buffers")
-        if registries[0] is None:
+        if "_parameters" not in self.__dict__:
             raise RuntimeError(f"{type(self).__name__}.__init__ must call super().__init__() before assigning {name}")
-        if not isinstance(value, (Parameter, Module)) and name not in registries[0] and name not in registries[1]:
-            if name not in registries[2] or backend.is_array(value):
-                object.__setattr__(self, name, value)  # a plain attribute (e.g. a cached activation) or a buffer
-                return
-        for registry in registries:
-            registry.pop(name, None)
         if isinstance(value, Parameter):
+            self._unregister(name)
             self._parameters[name] = value
         elif isinstance(value, Module):
+            self._unregister(name)
             self._modules[name] = value
+        elif name in self._parameters or name in self._modules:
+            self._unregister(name)  # a parameter or child replaced by a plain value stops being one
+        elif name in self._buffers and not backend.is_array(value):
+            self._unregister(name)  # a buffer stays a buffer when given a new array, and stops being one otherwise
         object.__setattr__(self, name, value)
+
+    def _unregister(self, name):
+        """Forget ``name`` as a parameter, child module or buffer (the attribute itself is left alone)."""
+        for registry in (self._parameters, self._modules, self._buffers):
+            registry.pop(name, None)
 
     def register_buffer(self, name, array):
         """A non-trainable array saved in ``state_dict`` and moved by ``to`` (e.g. BatchNorm's running mean)."""

@@ -30,9 +30,23 @@ class Parameter:
         self.packed_by = None  # the optimizer's Flat that owns the storage, if any
         self._rebind(data, backend.get_array_module(data).zeros_like(data))
 
-    # reading gives the array; assigning writes into it while packed (see the module docstring)
-    data = property(lambda self: self._data, lambda self, value: self._assign("data", value))
-    grad = property(lambda self: self._grad, lambda self, value: self._assign("grad", value))
+    @property
+    def data(self):
+        """The values (an array); assigning writes into it while packed (see the module docstring)."""
+        return self._data
+
+    @data.setter
+    def data(self, value):
+        self._assign("data", value)
+
+    @property
+    def grad(self):
+        """The accumulated gradient ∂L/∂θ (an array of ``data``'s shape); assigning writes into it while packed."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value):
+        self._assign("grad", value)
 
     def _rebind(self, data, grad, packed_by=_KEEP):
         """Point ``data`` and ``grad`` at these arrays (and record ``packed_by``, the Flat owning them, or None).
@@ -68,9 +82,17 @@ class Parameter:
                             "move the value there first")
         current[...] = value  # packed: keep the optimizer's view, copy the values into it
 
-    shape = property(lambda self: self._data.shape)
-    dtype = property(lambda self: self._data.dtype)
-    size = property(lambda self: self._data.size)
+    @property
+    def shape(self):
+        return self._data.shape
+
+    @property
+    def dtype(self):
+        return self._data.dtype
+
+    @property
+    def size(self):
+        return self._data.size
 
     def __repr__(self):
         return (f"Parameter(shape={tuple(self._data.shape)}, dtype={self._data.dtype}, "

@@ -29,9 +29,13 @@ class Iteration:
     on first use), ``direction`` (the buffer direction transforms write into) and ``scratch`` (free between calls)."""
 
     def __init__(self, flat):
-        xp = flat.partition.xp
-        self.t, self.lr, self.x, self.partition, self.grad_norms = 0, 0.0, flat.x, flat.partition, None
-        self.direction, self.scratch = xp.empty_like(flat.x), flat.partition.scratch
+        self.t = 0
+        self.lr = 0.0
+        self.x = flat.x
+        self.partition = flat.partition
+        self.grad_norms = None
+        self.direction = flat.partition.xp.empty_like(flat.x)
+        self.scratch = flat.partition.scratch
         self._param_norms = None
 
     def begin(self, t, lr):
