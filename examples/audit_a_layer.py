@@ -1,10 +1,10 @@
-"""Audit a layer you wrote: minibng.gradcheck compares its backward with finite differences.
+"""Audit a layer you wrote: minibng.audit.check_layer compares its backward with finite differences.
 
     python examples/audit_a_layer.py
 """
 import numpy as np
 
-from minibng import gradcheck, nn
+from minibng import audit, nn
 
 
 class Swish(nn.Module):
@@ -28,10 +28,10 @@ class BuggySwish(Swish):
 
 x = np.random.default_rng(0).standard_normal((8, 5))
 print("Swish inside a small network:")
-print(gradcheck.check(nn.Sequential(nn.Linear(5, 4), Swish(), nn.Linear(4, 3)), x))
+print(audit.check_layer(nn.Sequential(nn.Linear(5, 4), Swish(), nn.Linear(4, 3)), x))
 
 print("\nBuggySwish:")
-report = gradcheck.check(BuggySwish(), x, raise_on_failure=False)
+report = audit.check_layer(BuggySwish(), x, raise_on_failure=False)
 print(report)
 assert not report.ok, "the checker must catch the missing term"
 print("caught: the analytic input gradient disagrees with finite differences.")

@@ -4,13 +4,13 @@ A logistic regression with two blocks (weights and bias) trained by AdaGradBNG (
 we record every iterate x_t, gradient g_t and mini-batch loss F_t(x_t), pick a comparator u (the final iterate,
 which is near-optimal), and evaluate
 
-    R_T = (1/T) Σ_t [F_t(x_t) − F_t(u)]   ≤   bound₁   ≤   bound₂          (see minibng/theory.py)
+    R_T = (1/T) Σ_t [F_t(x_t) − F_t(u)]   ≤   bound₁   ≤   bound₂          (see minibng/audit/bound.py)
 
     python examples/theorem1_bound.py
 """
 import numpy as np
 
-from minibng import nn, optim, theory
+from minibng import audit, nn, optim
 
 rng = np.random.default_rng(0)
 n, features, steps, batch = 2000, 20, 400, 32
@@ -42,8 +42,8 @@ for t in range(steps):
 
 u = np.concatenate([w.data, b.data])
 comparator_losses = [loss_and_grad(u[:-1], u[-1:], rows)[0] for rows in batches]
-regret = theory.average_regret(losses, comparator_losses)
-bound = theory.adagrad_bng_bound(np.array(iterates), np.array(gradients), u, [features, 1], lr=0.5, delta=1e-8)
+regret = audit.average_regret(losses, comparator_losses)
+bound = audit.adagrad_bng_bound(np.array(iterates), np.array(gradients), u, [features, 1], lr=0.5, delta=1e-8)
 print(f"T = {steps} steps, B = 2 blocks (d = {features + 1})")
 print(f"realized average regret R_T = {regret:.4f}")
 print(f"bound₁ (data-dependent)     = {bound.first:.4f}")

@@ -3,7 +3,7 @@ import numpy as np
 from hypothesis import given, strategies as st
 
 from minibng import nn
-from minibng.gradcheck import check
+from minibng.audit import check_layer
 from support import host, on, run_forward_backward
 
 seeds = st.integers(0, 2**31 - 1)
@@ -21,7 +21,7 @@ def randomize_biases(module, seed):
 def test_sequential(device, seed, width):
     model = randomize_biases(nn.Sequential(nn.Linear(3, width, rng=seed), nn.Sigmoid(), nn.Linear(width, 2, rng=seed + 1)),
                              seed).astype(np.float64).to(device)
-    check(model, on(device, np.random.default_rng(seed).standard_normal((4, 3))))
+    check_layer(model, on(device, np.random.default_rng(seed).standard_normal((4, 3))))
 
 
 @given(seed=seeds, with_shortcut=st.booleans())
@@ -31,7 +31,7 @@ def test_residual(device, seed, with_shortcut):
     model = randomize_biases(nn.Residual(branch, shortcut), seed).astype(np.float64).to(device)
     x_host = np.random.default_rng(seed).standard_normal((5, 3))
     x = on(device, x_host)
-    check(model, x)
+    check_layer(model, x)
     y, _, _ = run_forward_backward(model, x)
     skip = host(shortcut(x)) if with_shortcut else x_host
     np.testing.assert_allclose(host(y), host(branch(x)) + skip, rtol=1e-12)
@@ -49,7 +49,7 @@ def test_concat(device, seed, axis):
     model = randomize_biases(nn.Concat(nn.Linear(3, 2, rng=seed), nn.Sequential(nn.Linear(3, 4, rng=seed + 1), nn.ReLU()),
                                        axis=axis), seed).astype(np.float64).to(device)
     x = on(device, np.random.default_rng(seed).standard_normal((3, 3)))
-    check(model, x)
+    check_layer(model, x)
     y, _, _ = run_forward_backward(model, x)
     assert y.shape == (3, 6)
     np.testing.assert_allclose(host(y)[:, :2], host(getattr(model, "0")(x)))

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 import minibng.nn.im2col as im2col_module
-from minibng.gradcheck import check
+from minibng.audit import check_layer
 from minibng.nn.containers import Sequential
 from minibng.nn.conv import Conv2d
 from support import host, on, run_forward_backward
@@ -76,7 +76,7 @@ def test_conv_matches_naive_reference(device, g):
 def test_conv_gradients(device, g):
     layer = make_conv(g).to(device)
     x = on(device, np.random.default_rng(g["seed"]).standard_normal((g["n"], g["c"]) + g["hw"]))
-    check(layer, x, seed=g["seed"] + 2)
+    check_layer(layer, x, seed=g["seed"] + 2)
 
 
 @given(g=conv_geometries(), limit=st.integers(1, 200))

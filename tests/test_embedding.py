@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
-from minibng.gradcheck import check
+from minibng.audit import check_layer
 from minibng.nn.containers import Sequential
 from minibng.nn.embedding import Embedding
 from support import aliases, host, on
@@ -51,7 +51,7 @@ def test_repeated_ids_accumulate(device):
 
 def test_gradcheck(device):
     emb = Embedding(5, 3, rng=2).to(device)
-    report = check(emb, on(device, np.array([[0, 4, 4], [2, 4, 0]])))
+    report = check_layer(emb, on(device, np.array([[0, 4, 4], [2, 4, 0]])))
     assert list(report.errors) == ["weight"]
 
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from minibng import nn
-from minibng.gradcheck import GradcheckError, check
+from minibng.audit import GradcheckError, check_layer
 from promise_table import registry
 from support import on
 
@@ -51,8 +51,8 @@ class Square(nn.Module):
          "with input_grad=False)")
 def _no_input_gradient(device):
     with pytest.raises(GradcheckError, match="input: backward of NoInputGradient returned None"):
-        check(NoInputGradient(3, 2).to(device), inputs(device))
-    report = check(nn.Linear(3, 2, input_grad=False).to(device), inputs(device))
+        check_layer(NoInputGradient(3, 2).to(device), inputs(device))
+    report = check_layer(nn.Linear(3, 2, input_grad=False).to(device), inputs(device))
     assert list(report.errors) == ["weight", "bias"]
 
 
@@ -60,13 +60,13 @@ def _no_input_gradient(device):
          "`GradcheckError` naming each such parameter: a second backward did not add to .grad")
 def _assigning_backward(device):
     with pytest.raises(GradcheckError, match=r"(?s)weight .*did not add to .grad.*bias .*did not add to .grad"):
-        check(AssigningLinear(3, 2).to(device), inputs(device))
+        check_layer(AssigningLinear(3, 2).to(device), inputs(device))
 
 
 @promise("gradcheck-rebinding-backward", "a layer whose backward rebinds `self.weight.grad = …`",
          "`GradcheckError` naming that parameter (a rebinding that adds, `p.grad = p.grad + g`, passes)")
 def _rebinding_backward(device):
-    report = check(RebindingLinear(3, 2).to(device), inputs(device), raise_on_failure=False)
+    report = check_layer(RebindingLinear(3, 2).to(device), inputs(device), raise_on_failure=False)
     assert report.accumulation["weight"] > 0.1 and report.accumulation["bias"] < 1e-12 and not report.ok
     assert "weight  a second backward did not add" in str(report) and "bias  a second" not in str(report)
 
@@ -75,22 +75,22 @@ def _rebinding_backward(device):
          "`ValueError`: there is no gradient to check (never reported as passed)")
 def _integer_input(device):
     with pytest.raises(ValueError, match="dtype int64 and Square has no parameters"):
-        check(Square(), on(device, np.arange(6).reshape(2, 3)))
+        check_layer(Square(), on(device, np.arange(6).reshape(2, 3)))
 
 
 @promise("gradcheck-empty-batch", "an empty batch, e.g. shape (0, 3)",
          "`ValueError`: no values, nothing would be checked")
 def _empty_batch(device):
     with pytest.raises(ValueError, match=r"input 0 has shape \(0, 3\), no values"):
-        check(nn.Linear(3, 2).to(device), inputs(device, 0, 3))
+        check_layer(nn.Linear(3, 2).to(device), inputs(device, 0, 3))
 
 
-@promise("gradcheck-eps-0", "`gradcheck.check(..., eps=0)` (or negative, or NaN)",
+@promise("gradcheck-eps-0", "`audit.check_layer(..., eps=0)` (or negative, or NaN)",
          "`ValueError`: eps must be a positive finite number")
 def _eps_0(device):
     for eps in (0, -1e-6, float("nan")):
         with pytest.raises(ValueError, match="eps must be a positive finite number"):
-            check(Square(), inputs(device), eps=eps)
+            check_layer(Square(), inputs(device), eps=eps)
 
 
 @pytest.mark.parametrize("case", PROMISES, ids=lambda case: case.id)

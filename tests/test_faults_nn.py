@@ -4,7 +4,7 @@ import pytest
 
 import minibng as mb
 from minibng import nn, optim
-from minibng.gradcheck import GradcheckError, check
+from minibng.audit import GradcheckError, check_layer
 from promise_table import registry
 from support import host, on
 
@@ -159,7 +159,7 @@ def _rebound_gradient(device):
         assert p.packed_by is opt.flat
     np.testing.assert_array_equal(host(opt.flat.g[:12]), host(rebinding[0].weight.grad).reshape(-1))
     with pytest.raises(GradcheckError, match="weight .*did not add to .grad"):
-        check(RebindingLinear(4, 3).to(device), batch(device))
+        check_layer(RebindingLinear(4, 3).to(device), batch(device))
 
 
 @promise("rebound-data", "`p.data = new_array` (not `p.data[...] = …`) on a parameter an optimizer packs",

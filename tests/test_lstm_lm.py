@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from minibng import optim
-from minibng.gradcheck import check
+from minibng.audit import check_layer
 from minibng.models.lstm_lm import lstm_lm
 from minibng.nn import Dropout, Embedding, Linear, LSTM, SoftmaxCrossEntropy
 from support import host, on
@@ -115,7 +115,7 @@ def test_gradient_check_through_a_carried_state_with_dropout(device):
         p.data[...] = on(device, rng.uniform(-0.8, 0.8, p.data.shape))
     model(on(device, rng.integers(0, 7, (3, 2))))    # the first window leaves a non-zero state
     assert np.abs(host(model[2].state[0])).min() > 0
-    report = check(model, on(device, rng.integers(0, 7, (4, 2))), seed=8)
+    report = check_layer(model, on(device, rng.integers(0, 7, (4, 2))), seed=8)
     assert set(report.errors) == {name for name, _ in model.named_parameters()}
     assert report.ok
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
-from minibng.gradcheck import check
+from minibng.audit import check_layer
 from minibng.models.resnet import BasicBlock, PreActBlock, ZeroPadShortcut, preact_resnet, resnet_cifar
 from minibng.nn.conv import Conv2d
 from minibng.nn.norm import BatchNorm2d
@@ -45,7 +45,7 @@ def test_zero_pad_shortcut_matches_naive_loop_and_its_adjoint(device, case):
 @given(case=shortcut_cases())
 def test_zero_pad_shortcut_gradients(device, case):
     x = on(device, np.random.default_rng(case["seed"]).standard_normal((case["n"], case["c_in"]) + case["hw"]))
-    check(ZeroPadShortcut(case["c_in"], case["c_out"], case["stride"]), x, seed=case["seed"])
+    check_layer(ZeroPadShortcut(case["c_in"], case["c_out"], case["stride"]), x, seed=case["seed"])
 
 
 def test_zero_pad_shortcut_keeps_float32_and_rejects_bad_input(device):
@@ -74,7 +74,7 @@ def test_small_cifar_resnet_gradients(device, shortcut):
     model = _randomize_batch_norms(model, 1).to(device)
     model[-1].bias.data[...] = on(device, np.array([0.3, -0.2, 0.1]))
     x = on(device, np.random.default_rng(2).standard_normal((3, 2, 8, 8)))
-    report = check(model, x, seed=3, max_coordinates=6)
+    report = check_layer(model, x, seed=3, max_coordinates=6)
     assert len(report.errors) == 1 + len(model.parameters())
 
 
@@ -83,7 +83,7 @@ def test_preact_block_gradients(device, preact, both, stride, c_out):
     block = _randomize_batch_norms(PreActBlock(3, c_out, stride, preact=preact, preact_both=both, dtype=np.float64,
                                                rng=4), 5).to(device)
     x = on(device, np.random.default_rng(6).standard_normal((3, 3, 5, 5)))
-    check(block, x, seed=7, max_coordinates=8)
+    check_layer(block, x, seed=7, max_coordinates=8)
 
 
 def _conv_shapes(model):

@@ -3,7 +3,7 @@
 import numpy as np
 from hypothesis import given, strategies as st
 
-from minibng.gradcheck import check
+from minibng.audit import check_layer
 from minibng.nn.embedding import Embedding
 from minibng.nn.linear import Linear
 from minibng.nn.loss import SoftmaxCrossEntropy
@@ -21,7 +21,7 @@ def test_linear_on_sequences_is_linear_at_every_step(device, steps, batch, n_in,
     layer = Linear(n_in, n_out, dtype=np.float64, rng=seed).to(device)
     layer.bias.data[...] = on(device, rng.uniform(0.5, 1.5, n_out))
     x_host = rng.standard_normal((steps, batch, n_in))
-    check(layer, on(device, x_host))
+    check_layer(layer, on(device, x_host))
     y, dy, dx = run_forward_backward(layer, on(device, x_host), dy_seed=seed)
     w, b, dy = host(layer.weight.data), host(layer.bias.data), host(dy)
     expected_dw = np.zeros_like(w)
@@ -52,7 +52,7 @@ def test_cross_entropy_on_sequences_is_the_mean_over_all_steps(device, steps, ba
     # beside the gradient itself, so errors are measured against the floor at which it equals the tolerance (1e-6).
     dy = np.random.default_rng(seed + 1).standard_normal()
     noise = np.finfo(np.float64).eps * abs(dy) * (classes + 2 * np.abs(logits).max()) / 1e-6
-    check(loss_fn, on(device, logits), on(device, labels), dy=dy, floor=noise / 1e-6)
+    check_layer(loss_fn, on(device, logits), on(device, labels), dy=dy, floor=noise / 1e-6)
 
 
 class TinyLanguageModel(Module):
@@ -84,6 +84,6 @@ def test_language_model_gradients_end_to_end(device):
     tokens = rng.integers(0, vocab, (steps + 1, batch))
     tokens[1, :] = tokens[0, 0]                         # repeated ids in the embedding's backward
     ids, targets = on(device, tokens[:-1]), on(device, tokens[1:])
-    report = check(model, ids, targets)
+    report = check_layer(model, ids, targets)
     assert {"embedding.weight", "lstm.layers.1.weight_hh", "decoder.bias"} <= set(report.errors)
     assert "input" not in report.errors                 # token ids are integers: held fixed

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from minibng import backend, optim
-from minibng.gradcheck import check
+from minibng.audit import check_layer
 from minibng.nn.loss import SoftmaxCrossEntropy
 from minibng.nn.pool import GlobalMaxPool2d
 from minibng.models.text_cnn import MaxNorm, WordsToChannels, text_cnn
@@ -44,7 +44,7 @@ def test_global_max_pool_equals_naive_loop(device, shape, seed):
 
 
 def test_global_max_pool_gradcheck_ties_and_dtype(device):
-    check(GlobalMaxPool2d(), on(device, distinct_values((2, 3, 5, 2), 7)))
+    check_layer(GlobalMaxPool2d(), on(device, distinct_values((2, 3, 5, 2), 7)))
     tied = on(device, np.array([[[[1.0], [3.0], [3.0], [-2.0]]]], dtype=np.float32))  # two maxima: the first wins
     pool = GlobalMaxPool2d()
     y = pool(tied)
@@ -74,7 +74,7 @@ def test_words_to_channels_equals_naive_loop(device, shape, seed):
     n, length, k = shape
     for i, t, c in np.ndindex(n, length, k):
         assert host(y)[i, c, t, 0] == xh[i, t, c] and host(dx)[i, t, c] == dyh[i, c, t, 0]
-    check(WordsToChannels(), x)
+    check_layer(WordsToChannels(), x)
 
 
 def small_model(seed=3, vocab=11, embed=4, widths=(1, 2, 3), maps=3, dropout=0.5, classes=3):
@@ -115,7 +115,7 @@ def test_forward_equals_kims_equations(device):
 def test_whole_model_gradcheck_with_dropout(device):
     model = small_model().astype(np.float64).to(device)
     ids = on(device, np.random.default_rng(1).integers(0, 11, (2, 5)))
-    report = check(model, ids)
+    report = check_layer(model, ids)
     assert set(report.errors) == {name for name, _ in model.named_parameters()}
 
 

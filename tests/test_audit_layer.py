@@ -1,9 +1,9 @@
-"""The gradient checker itself: it must catch a wrong backward and report every tensor."""
+"""The layer audit (finite-difference checking) itself: it must catch a wrong backward and report every tensor."""
 import numpy as np
 import pytest
 
 from minibng import nn
-from minibng.gradcheck import GradcheckError, check
+from minibng.audit import GradcheckError, check_layer
 from support import on
 
 
@@ -22,18 +22,18 @@ class WrongInputGradient(nn.Sigmoid):
 def test_a_wrong_parameter_gradient_is_caught(device):
     layer = WrongBiasGradient(3, 2).to(device)
     with pytest.raises(GradcheckError, match=r"bias .* FAIL"):
-        check(layer, on(device, np.random.default_rng(0).standard_normal((4, 3))))
+        check_layer(layer, on(device, np.random.default_rng(0).standard_normal((4, 3))))
 
 
 def test_a_wrong_input_gradient_is_caught(device):
     with pytest.raises(GradcheckError, match=r"input .* FAIL"):
-        check(WrongInputGradient(), on(device, np.random.default_rng(0).standard_normal((4, 3))))
+        check_layer(WrongInputGradient(), on(device, np.random.default_rng(0).standard_normal((4, 3))))
 
 
 def test_report_lists_every_tensor_and_leaves_the_module_untouched(device):
     layer = nn.Linear(3, 2).to(device)
     before = layer.weight.data.copy()
-    report = check(layer, on(device, np.random.default_rng(0).standard_normal((4, 3)).astype(np.float32)))
+    report = check_layer(layer, on(device, np.random.default_rng(0).standard_normal((4, 3)).astype(np.float32)))
     assert list(report.errors) == ["input", "weight", "bias"] and report.ok
     assert layer.weight.data.dtype == np.float32 and (layer.weight.data == before).all()
 
@@ -41,7 +41,7 @@ def test_report_lists_every_tensor_and_leaves_the_module_untouched(device):
 def test_subsampled_coordinates_still_catch_a_bug(device):
     layer = WrongBiasGradient(30, 20).to(device)
     with pytest.raises(GradcheckError):
-        check(layer, on(device, np.random.default_rng(0).standard_normal((4, 30))), max_coordinates=50)
+        check_layer(layer, on(device, np.random.default_rng(0).standard_normal((4, 30))), max_coordinates=50)
 
 
 def test_a_carried_recurrent_state_is_replayed(device):
@@ -50,7 +50,7 @@ def test_a_carried_recurrent_state_is_replayed(device):
     rng = np.random.default_rng(0)
     lstm(on(device, rng.standard_normal((3, 2, 3))))  # leaves a non-zero carried state
     assert lstm.state is not None
-    report = check(lstm, on(device, rng.standard_normal((4, 2, 3))))
+    report = check_layer(lstm, on(device, rng.standard_normal((4, 2, 3))))
     assert report.ok and len(report.errors) == 1 + 3 * 2
 
 
@@ -65,5 +65,15 @@ def test_a_channels_last_input_is_checked_in_place(device):
     x = conv(on(device, np.random.default_rng(0).standard_normal((2, 2, 5, 5))))
     assert not x.flags.c_contiguous
     for layer in (nn.Tanh(), nn.BatchNorm2d(3, dtype="float64").to(device)):
-        report = mb.gradcheck.check(layer, x)
+        report = check_layer(layer, x)
         assert report.errors["input"] < 1e-6, report
+
+
+def test_the_names_from_before_the_audit_package_are_the_same_objects():
+    """Code written against minibng.gradcheck and minibng.theory keeps running unchanged."""
+    import minibng as mb
+
+    assert mb.gradcheck.check is mb.audit.check_layer and mb.gradcheck.GradcheckError is mb.audit.GradcheckError
+    assert mb.gradcheck.GradcheckReport is mb.audit.GradcheckReport
+    assert mb.theory.adagrad_bng_bound is mb.audit.adagrad_bng_bound
+    assert mb.theory.average_regret is mb.audit.average_regret

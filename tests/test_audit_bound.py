@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
-from minibng import optim, theory
+from minibng import audit, optim
 from minibng.nn.module import Parameter
 from support import host, on
 
@@ -53,8 +53,8 @@ def run(device, sizes, make_loss, stochastic, steps, lr, delta, seed):
         for p, part in zip(params, np.split(grad, np.cumsum(sizes)[:-1])):
             p.grad[...] = on(device, part)
         opt.step()
-    bound = theory.adagrad_bng_bound(np.array(iterates), np.array(grads), comparator, opt.blocks, lr, delta)
-    return theory.average_regret(losses, comparator_losses), bound
+    bound = audit.adagrad_bng_bound(np.array(iterates), np.array(grads), comparator, opt.blocks, lr, delta)
+    return audit.average_regret(losses, comparator_losses), bound
 
 
 @pytest.mark.parametrize("make_loss", [quadratic, logistic])
@@ -71,13 +71,13 @@ def test_bound_terms_on_a_hand_computed_run():
     xs = np.array([[1.0, 0.0], [0.5, 1.0]])
     gs = np.array([[3.0, 4.0], [0.0, -2.0]])
     u = np.zeros(2)
-    bound = theory.adagrad_bng_bound(xs, gs, u, [2], lr=0.5, delta=0.1)
+    bound = audit.adagrad_bng_bound(xs, gs, u, [2], lr=0.5, delta=0.1)
     s_final = np.sqrt([0.6 ** 2, 0.8 ** 2 + 1.0])
     initial = ((0.1 + 0.6) * 1.0) / (2 * 0.5 * 2)
     np.testing.assert_allclose(bound.s_final, s_final)
     assert bound.d_inf == 1.0 and bound.block_grad_max == (5.0,)
     np.testing.assert_allclose(bound.first, initial + s_final.sum() / 2 + 0.5 / 2 * 25 * s_final.sum())
     np.testing.assert_allclose(bound.second, initial + np.sqrt(2) / (2 * 0.5 * np.sqrt(2)) + 0.5 * 25 * np.sqrt(2) / np.sqrt(2))
-    assert theory.average_regret([3.0, 1.0], [1.0, 2.0]) == 0.5
+    assert audit.average_regret([3.0, 1.0], [1.0, 2.0]) == 0.5
     with pytest.raises(ValueError, match="shape"):
-        theory.adagrad_bng_bound(xs, gs, u, [3], lr=0.5, delta=0.1)
+        audit.adagrad_bng_bound(xs, gs, u, [3], lr=0.5, delta=0.1)
