@@ -15,7 +15,7 @@ from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from .checkpoint import atomic_write
+from .train.files import atomic_write
 
 __all__ = ["curves", "block_norm_map", "save"]
 

@@ -3,7 +3,7 @@ import csv
 
 import pytest
 
-from minibng.checkpoint import load_npz
+from minibng.train import load_npz
 from minibng.examples import mnist_mlp
 from support import metrics_rows, real_data_root
 

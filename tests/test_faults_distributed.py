@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from fault_worker import build_trainer
-from minibng.checkpoint import CheckpointError, load_npz, save_npz
+from minibng.train import OtherWorldSizeError, load_npz, save_npz
 from promise_table import registry
 from support import mpiexec
 
@@ -74,9 +74,10 @@ def _resume_other_world_size(tmp_path):
     arrays = load_npz(path)
     save_npz(path, {**arrays, "meta/world_size": 2})
     trainer = build_trainer(str(tmp_path), 2)
-    with pytest.raises(CheckpointError, match=r"written by a run of 2 process\(es\), this run has 1") as info:
+    with pytest.raises(OtherWorldSizeError, match=r"written by a run of 2 process\(es\), this run has 1") as info:
         trainer.fit(resume=True)
     assert str(path) in str(info.value) and trainer.history == []
+    assert (info.value.saved_world_size, info.value.world_size) == (2, 1) and "mpiexec" not in str(info.value)
 
 
 @pytest.mark.parametrize("case", PROMISES, ids=lambda case: case.id)

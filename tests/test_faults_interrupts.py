@@ -18,8 +18,8 @@ import pytest
 
 import minibng as mb
 from fault_worker import build_trainer
-from minibng.checkpoint import load_npz
 from minibng.examples import mnist_mlp
+from minibng.train import load_npz
 from promise_table import registry
 from support import metrics_rows, real_data_root
 
@@ -139,7 +139,7 @@ def _example_into_busy_folder(tmp_path):
     go, out = tmp_path / "go", tmp_path / "experiment"
     holder = subprocess.Popen([sys.executable, "-c", (
         "import os, sys, time\n"
-        "from minibng.runlock import folder_lock\n"
+        "from minibng.train import folder_lock\n"
         "with folder_lock(sys.argv[1]):\n"
         "    open(sys.argv[2] + '.started', 'w').close()\n"
         "    deadline = time.monotonic() + 60\n"
@@ -148,7 +148,7 @@ def _example_into_busy_folder(tmp_path):
     try:
         wait_for(f"{go}.started")
         before = sorted(p.name for p in out.iterdir())
-        with pytest.raises(SystemExit, match=r"error: .*experiment is in use by another run"):
+        with pytest.raises(SystemExit, match=r"(?s)error: .*experiment is in use by another run.*another --out"):
             mnist_mlp.main(["--out", str(out), "--data-dir", str(tmp_path / "no-data"), "--no-progress"])
         assert sorted(p.name for p in out.iterdir()) == before
     finally:

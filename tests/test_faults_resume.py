@@ -12,10 +12,9 @@ import pytest
 
 import minibng as mb
 from fault_worker import build_trainer
-from minibng.checkpoint import CheckpointError, load_npz, save_npz
 from minibng.examples import mnist_mlp
-from minibng.resume import random_streams
-from minibng.runlock import LOCK_NAME
+from minibng.train import (LOCK_NAME, ChangedSettingsError, CheckpointError, FewerEpochsError, SettingDifference,
+                           load_npz, random_streams, save_npz)
 from promise_table import registry
 from support import real_data_root
 
@@ -38,20 +37,22 @@ def files(folder):
 
 
 def assert_refused(folder, match, epochs=2, config=None):
-    """Resuming from ``folder`` raises a CheckpointError matching ``match`` that names the checkpoint; nothing on disk
-    changes and the trainer keeps its fresh weights."""
+    """Resuming from ``folder`` raises a CheckpointError matching ``match`` that names the checkpoint (in its message
+    and its ``path``) and no command-line flag; nothing on disk changes and the trainer keeps its fresh weights.
+    Returns the error."""
     before = files(folder)
     trainer = build_trainer(str(folder), epochs, config)
     fresh = weights(trainer)
     with pytest.raises(CheckpointError, match=match) as info:
         trainer.fit(resume=True)
     message = str(info.value)
-    assert str(Path(folder) / "checkpoint.npz") in message
+    assert str(Path(folder) / "checkpoint.npz") in message and info.value.path == str(Path(folder) / "checkpoint.npz")
     assert "allow_pickle" not in message and "pickle.load" not in message      # never advice to unpickle
+    assert " --" not in message and "(--" not in message                         # settings, not a script's flags
     assert files(folder) == before and trainer.history == []
     for w, v in zip(weights(trainer), fresh):
         np.testing.assert_array_equal(w, v)
-    return message
+    return info.value
 
 
 def rewrite(path, **changes):
@@ -67,7 +68,7 @@ def rewrite(path, **changes):
 def _truncated(tmp_path):
     path = finished_run(tmp_path)
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
-    assert "delete" in assert_refused(tmp_path, "damaged or not a minibng checkpoint")
+    assert "delete" in str(assert_refused(tmp_path, "damaged or not a minibng checkpoint"))
 
 
 @promise("checkpoint-random-bytes", "a checkpoint.npz holding random bytes",
@@ -155,10 +156,13 @@ def _diverged_then_refused(tmp_path):
          "`epochs` and `threads` may change on resume, so the saved config never lies")
 def _changed_settings(tmp_path):
     finished_run(tmp_path)
-    message = assert_refused(tmp_path, "written with other settings", config={"lr": 0.01, "seed": 1,
-                                                                             "batch_size": 32})
+    error = assert_refused(tmp_path, "written with other settings", config={"lr": 0.01, "seed": 1,
+                                                                           "batch_size": 32})
+    message = str(error)
     assert "lr: 0.02 in the checkpoint, 0.01 now" in message and "seed: 0 in the checkpoint, 1 now" in message
     assert "batch_size" not in message and "Only epochs and threads may change" in message
+    assert isinstance(error, ChangedSettingsError) and error.changeable == ("epochs", "threads")
+    assert error.differences == [SettingDifference("lr", 0.02, 0.01), SettingDifference("seed", 0, 1)]
 
 
 @promise("resume-more-epochs", "`--resume` with more `--epochs`", "training continues to the new count; the "
@@ -174,7 +178,8 @@ def _more_epochs(tmp_path):
          "`CheckpointError` saying how many epochs the checkpoint holds; no silent 0-step epochs")
 def _fewer_epochs(tmp_path):
     finished_run(tmp_path, epochs=2)
-    assert_refused(tmp_path, "holds 2 finished epochs, more than the 1 this run asks for", epochs=1)
+    error = assert_refused(tmp_path, "holds 2 finished epochs, more than the 1 this run asks for", epochs=1)
+    assert isinstance(error, FewerEpochsError) and (error.finished_epochs, error.epochs) == (2, 1)
 
 
 @promise("resume-position-past-epoch", "a checkpoint whose data-order position lies past the end of an epoch "
@@ -192,7 +197,8 @@ def _example_changed_limit(tmp_path):
               "--out", str(tmp_path), "--no-progress"]
     mnist_mlp.main(common + ["--limit", "300"])
     before = files(tmp_path / "depth3-adamng-seed0")
-    with pytest.raises(SystemExit, match=r"(?s)error: cannot resume .*limit: 300 in the checkpoint, 400 now"):
+    with pytest.raises(SystemExit, match=r"(?s)error: cannot resume .*limit: 300 in the checkpoint, 400 now.*"
+                                         r"rerun with the flags that started them.*another --out"):
         mnist_mlp.main(common + ["--limit", "400", "--resume"])
     assert files(tmp_path / "depth3-adamng-seed0") == before
 

@@ -7,10 +7,10 @@ import warnings
 import pytest
 
 from fault_worker import build_trainer
-from minibng import atomic, nn, optim, plot
+from minibng import nn, optim, plot
 from minibng.data import Batches, synthetic
 from minibng.examples import mnist_mlp
-from minibng.train import Trainer
+from minibng.train import Trainer, files
 from promise_table import registry
 from support import real_data_root
 
@@ -106,13 +106,13 @@ def _file_permissions(tmp_path):
          "the next write into that folder removes those of this machine's processes that have exited, and keeps a "
          "live process's (a download in progress) and every one another machine wrote (a shared file system)")
 def _leftover_temporary_file(tmp_path):
-    host = atomic._HOST
+    host = files._HOST
     dead = tmp_path / f".metrics.csv.{host}~999999999-abc123.tmp"      # no such process: pid_max is at most 2**22
     live = tmp_path / f".blob.bin.{host}~{os.getpid()}-def456.tmp"
     elsewhere = tmp_path / f".blob.bin.{host}x~999999999-ghi789.tmp"   # another machine's write: its pid means nothing
     for path, content in ((dead, b"partial"), (live, b"in progress"), (elsewhere, b"remote")):
         path.write_bytes(content)
-    with atomic.atomic_write(tmp_path / "metrics.csv", "w") as f:
+    with files.atomic_write(tmp_path / "metrics.csv", "w") as f:
         f.write("epoch\n")
     assert not dead.exists() and live.read_bytes() == b"in progress" and elsewhere.read_bytes() == b"remote"
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, elsewhere.name, "metrics.csv"])
@@ -124,7 +124,7 @@ def _failed_write_keeps_file(tmp_path):
     path = tmp_path / "metrics.csv"
     path.write_text("old\n")
     with pytest.raises(RuntimeError, match="disk"):
-        with atomic.atomic_write(path, "w") as f:
+        with files.atomic_write(path, "w") as f:
             f.write("new, half")
             raise RuntimeError("disk gone")
     assert path.read_text() == "old\n" and os.listdir(tmp_path) == ["metrics.csv"]
@@ -137,6 +137,6 @@ def test_promise(case, request):
 
 def test_the_umask_is_read_without_being_changed():
     with umask(0o027):
-        assert atomic.current_umask() == 0o027
-        assert atomic.current_umask() == 0o027
+        assert files.current_umask() == 0o027
+        assert files.current_umask() == 0o027
         assert os.umask(0o027) == 0o027

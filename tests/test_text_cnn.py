@@ -8,7 +8,8 @@ from minibng import backend, optim
 from minibng.audit import check_layer
 from minibng.nn.loss import SoftmaxCrossEntropy
 from minibng.nn.pool import GlobalMaxPool2d
-from minibng.models.text_cnn import MaxNorm, WordsToChannels, text_cnn
+from minibng.models.text_cnn import WordsToChannels, text_cnn
+from minibng.train import MaxNorm
 from support import host, on, run_forward_backward
 
 

@@ -9,6 +9,7 @@ import minibng as mb
 from minibng import nn, optim
 from minibng.data import Batches, synthetic
 from minibng.train import NonFiniteError, Trainer, evaluate
+from support import host, on
 
 
 def make_trainer(device, out=None, epochs=3, optimizer="adamng", lr=0.02, dropout=0.2, seed=0):
@@ -97,10 +98,20 @@ def test_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(device
 
 
 def test_evaluate_counts_every_row(device):
+    """Loss and accuracy are means over every row, the short last batch included: 100 rows in batches of 30, 30, 30
+    and 10 give the full batch's numbers (a count by batches, 4 × 30, or a mean of batch means would not)."""
     trainer = make_trainer(device, epochs=0)
-    result = evaluate(trainer.model, trainer.loss_fn, trainer.evaluate_sets["test"])
-    assert 0 <= result["accuracy"] <= 1 and result["loss"] > 0
-    assert trainer.model.training  # evaluation restores the mode
+    x, y = synthetic.blobs(n=100, features=8, classes=3, seed=1)
+    result = evaluate(trainer.model, trainer.loss_fn, Batches(x, y, 30, shuffle=False, device=device))
+    trainer.model.eval()
+    logits = host(trainer.model(on(device, x))).astype(np.float64)
+    trainer.model.train()
+    log_probabilities = logits - logits.max(axis=1, keepdims=True)
+    log_probabilities -= np.log(np.exp(log_probabilities).sum(axis=1, keepdims=True))
+    assert result["loss"] == pytest.approx(-log_probabilities[np.arange(100), y].mean(), rel=1e-5)
+    assert result["accuracy"] == (logits.argmax(axis=1) == y).mean()
+    assert 0 < result["accuracy"] < 1      # the batches disagree, so a wrong weighting would show
+    assert trainer.model.training           # evaluation restores the mode
 
 
 def test_an_optimizer_without_norm_tracking_still_trains(device):
@@ -157,3 +168,32 @@ def test_callbacks_hear_where_a_fit_starts(tmp_path):
     resumed.callbacks.append(Listener())
     resumed.fit(resume=True)
     assert seen == [1] and len(resumed.history) == 2
+
+
+def test_a_buffer_made_infinite_stops_the_run_before_its_checkpoint(device, tmp_path):
+    """A float32 running variance that overflows to ∞ (a BatchNorm fed ~1e20 activations) leaves the loss finite, since
+    training normalizes with the batch's statistics; the check of every buffer before the checkpoint stops the run,
+    naming the buffer, and the last good checkpoint (which load_state_dict accepts) resumes."""
+    def trainer(epochs):
+        x, y = synthetic.blobs(n=120, features=4, classes=3, seed=0)
+        mb.manual_seed(0)
+        model = nn.Sequential(nn.Linear(4, 6), nn.BatchNorm1d(6), nn.Tanh(), nn.Linear(6, 3)).to(device)
+        return Trainer(model, nn.SoftmaxCrossEntropy(), optim.create("adamng", model, lr=0.01),
+                       Batches(x, y, 40, seed=0, device=device), epochs, out=str(tmp_path), progress=False)
+
+    class OverflowRunningVariance:
+        def on_step_end(self, trainer):
+            if len(trainer.history) == 1:            # in epoch 2
+                trainer.model[1].running_var[2] = np.inf
+
+    trainer(1).fit()
+    good = (tmp_path / "checkpoint.npz").read_bytes()
+    overflowing = trainer(2)
+    overflowing.callbacks.append(OverflowRunningVariance())
+    with pytest.raises(NonFiniteError, match=r"buffer '1\.running_var' became NaN/infinite by the end of epoch 2 "
+                                             r".*last good checkpoint .* after epoch 1") as info:
+        overflowing.fit(resume=True)
+    assert info.value.names == ("1.running_var",) and info.value.epoch == 2 and info.value.finished_epochs == 1
+    assert (tmp_path / "checkpoint.npz").read_bytes() == good
+    resumed = trainer(2)
+    assert len(resumed.fit(resume=True)) == 2 and np.isfinite(host(resumed.model[1].running_var)).all()

@@ -13,7 +13,7 @@ import tarfile
 import zlib
 from pathlib import Path, PurePosixPath
 
-from ..atomic import atomic_write
+from ..train.files import atomic_write
 from .checksums import DatasetError, FileSpec, sha256_file
 
 __all__ = ["unsafe_member_reason", "extract"]

@@ -18,10 +18,9 @@ from pathlib import Path
 from threadpoolctl import threadpool_limits
 
 from .. import __version__, backend, distributed, nn, optim, plot
-from ..checkpoint import CheckpointError, load_npz, write_table
 from ..data import DatasetError, search_roots
-from ..runlock import LOCK_NAME, FolderLockedError, folder_lock
-from ..train import NonFiniteError, Trainer
+from ..train import (LOCK_NAME, ChangedSettingsError, CheckpointError, FewerEpochsError, FolderLockedError,
+                     NonFiniteError, OtherWorldSizeError, Trainer, folder_lock, load_npz, write_table)
 
 
 class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
@@ -195,7 +194,23 @@ def _session(args, runs, draw):
         if out_was_new and [f.name for f in out.iterdir()] == [LOCK_NAME]:
             (out / LOCK_NAME).unlink()   # nothing ran: leave no folder behind
             out.rmdir()
-        raise SystemExit(f"error: {e}") from None
+        raise SystemExit("\n".join(filter(None, [f"error: {e}", flag_advice(e)]))) from None
+
+
+def flag_advice(error):
+    """What to do about a refusal of the library, in this script's flags, from the data the error carries ("" when
+    its message says it all)."""
+    if isinstance(error, ChangedSettingsError):
+        return ("To continue those runs, rerun with the flags that started them (the checkpoint's values above); to "
+                "start the new settings, give another --out.")
+    if isinstance(error, OtherWorldSizeError):
+        return (f"To continue, resume with mpiexec -n {error.saved_world_size}; to start afresh, give another "
+                "--out.")
+    if isinstance(error, FewerEpochsError):
+        return f"To continue, pass --epochs {error.finished_epochs} or more; to start afresh, give another --out."
+    if isinstance(error, FolderLockedError):
+        return "To run now, give another --out."
+    return ""
 
 
 def _world_line(world, args):

@@ -25,7 +25,7 @@ import numpy as np
 
 from .. import backend, models, optim
 from ..data import Batches, rt_polarity
-from ..models.text_cnn import MaxNorm
+from ..train import MaxNorm
 from . import common
 
 PAPER = {"adamng": 77.11, "adam": 74.02, "adagradng": 71.95, "adagrad": 69.89, "sgdmng": 71.95, "sgdm": 64.35}

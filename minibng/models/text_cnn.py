@@ -16,19 +16,16 @@ The word vectors are laid out as k input channels of a (L × 1) "image", so the 
 kernel (maps, k, h, 1): the same sum over the h·k window as Kim's (N, 1, L, k) view with kernel (h, k), but
 col2im loops over h kernel positions instead of h·k (about 1.3× faster for the whole step on this CPU).
 
-Kim's max-norm constraint is :class:`MaxNorm`, a Trainer callback: after every step, each output unit's weight
-vector (a column of the final Linear's ``weight`` (m, classes)) whose L2 norm exceeds s is rescaled to norm s.
-As Kim, it constrains the output layer's weight only (not its bias, the filters or the word vectors).
+Kim's max-norm constraint on the output layer is a Trainer callback, :class:`minibng.train.MaxNorm`.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from .. import nn
-from ..backend import get_array_module
 from ..nn.module import Module
 
-__all__ = ["text_cnn", "WordsToChannels", "MaxNorm"]
+__all__ = ["text_cnn", "WordsToChannels"]
 
 
 class WordsToChannels(Module):
@@ -66,34 +63,3 @@ def text_cnn(vocab_size, embed=128, widths=(3, 4, 5), maps=100, dropout=0.5, cla
         nn.Dropout(dropout),
         nn.Linear(maps * len(widths), classes, init=init, dtype=dtype, rng=rng),
     )
-
-
-class MaxNorm:
-    """Kim's max-norm constraint as a Trainer callback: after each optimizer step,
-
-        w_j ← w_j · min(1, s / ‖w_j‖₂)      for every output unit j (column j of ``layer.weight`` (in, out))
-
-    so no output unit's weight vector is longer than s (Kim: s = 3).  ``layer`` is a Linear (for text_cnn, the
-    model's last layer: ``MaxNorm(model[-1])``).  The weights are rescaled in place, which keeps them views into
-    the optimizer's flat parameter vector; the scale is computed on the device (no host round-trip).
-    """
-
-    def __init__(self, layer, s=3.0):
-        if not isinstance(layer, nn.Linear):
-            raise TypeError(f"MaxNorm: expected a Linear layer, got {type(layer).__name__}")
-        if not s > 0:
-            raise ValueError(f"MaxNorm: s must be positive, got {s}")
-        self.layer, self.s = layer, float(s)
-
-    def apply(self):
-        w = self.layer.weight.data
-        xp = get_array_module(w)
-        norms = xp.sqrt((w * w).sum(axis=0))
-        limit = w.dtype.type(self.s)
-        w *= xp.where(norms > limit, limit / xp.maximum(norms, limit), w.dtype.type(1))
-
-    def on_step_end(self, trainer):
-        self.apply()
-
-    def __repr__(self):
-        return f"MaxNorm(s={self.s})"

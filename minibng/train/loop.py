@@ -1,4 +1,4 @@
-"""One training loop for every experiment: epochs of forward / loss / backward / step, evaluation, a schedule,
+"""The training loop, one for every experiment: epochs of forward / loss / backward / step, evaluation, a schedule,
 per-block gradient norms, logs, atomic checkpoints, exact resume, and a guard against non-finite values.
 
     trainer = Trainer(model, nn.SoftmaxCrossEntropy(), opt, train_batches, epochs=20,
@@ -20,100 +20,21 @@ alone locks ``out`` and writes it.  See docs/distributed.md.
 """
 from __future__ import annotations
 
-import itertools
 import math
 import os
 import time
 
 import numpy as np
 
-from . import backend, distributed
-from .checkpoint import write_jsonl, write_table
-from .nn import BatchNorm1d, BatchNorm2d, NonFiniteValueError
-from .resume import random_streams, restore_checkpoint, save_checkpoint
-from .runlock import folder_lock
+from .. import backend, distributed
+from ..nn import NonFiniteValueError
+from .checkpoint import restore_checkpoint, save_checkpoint
+from .errors import NonFiniteError
+from .evaluation import evaluate, reset_carried_state, update_batchnorm
+from .files import write_jsonl, write_table
+from .lock import folder_lock
 
-__all__ = ["Trainer", "NonFiniteError", "evaluate", "update_batchnorm"]
-
-
-class NonFiniteError(RuntimeError):
-    """The loss or a gradient became NaN or infinite; the last good checkpoint was kept."""
-
-
-def _reset_carried_state(model):
-    for m in model.modules():
-        if hasattr(m, "reset_state"):
-            m.reset_state()
-
-
-def evaluate(model, loss_fn, batches, world=None):
-    """Mean loss per row and accuracy (argmax of the last axis) over ``batches``, in evaluation mode.
-
-    Sums stay on the device and are read once at the end; with a ``world`` (:mod:`minibng.distributed`) they are
-    added over its ranks, each of which evaluated its shard."""
-    was_training = model.training
-    model.eval()
-    loss_fn.train(False)
-    _reset_carried_state(model)
-    loss_sum = correct = rows = 0
-    for x, y in batches:
-        logits = model(x)
-        loss_sum = loss_sum + loss_fn(logits, y) * y.size
-        correct = correct + (logits.argmax(axis=-1) == y).sum()
-        rows += y.size
-    model.train(was_training)
-    loss_fn.train(True)
-    if world is not None:
-        loss_sum, correct, rows = world.sum(loss_sum, correct, rows)
-    if rows == 0:
-        return {"loss": math.nan, "accuracy": math.nan}
-    return {"loss": float(loss_sum) / rows, "accuracy": float(correct) / rows}
-
-
-def update_batchnorm(model, batches, max_batches=None):
-    """Re-estimate every BatchNorm's running mean and variance for the model's current weights ("precise BN",
-    as PyTorch's ``torch.optim.swa_utils.update_bn``); returns the number of batches used.
-
-    During training the running statistics are exponential averages with momentum m (0.1) of batch statistics
-    taken under weights that kept changing.  Here they are reset (mean 0, variance 1) and replaced by the
-    equal-weight mean, over the first ``max_batches`` (default: all) batches of ``batches``, of the train-mode
-    batch statistics under the current weights: batch k is folded in with momentum 1/k.  Only forward passes: no
-    gradient, no step.  Dropout is active during them, as in PyTorch; random streams are restored afterwards, and
-    if a forward pass fails the running statistics are restored too.  Carried LSTM state is reset.
-    """
-    layers = [m for m in model.modules() if isinstance(m, (BatchNorm1d, BatchNorm2d))]
-    if not layers:
-        return 0
-    if max_batches is not None and max_batches < 1:
-        raise ValueError(f"update_batchnorm: max_batches must be >= 1, got {max_batches}")
-    saved = [(m.momentum, m.running_mean.copy(), m.running_var.copy()) for m in layers]
-    streams = random_streams(model)
-    stream_states = {name: s.state() for name, s in streams.items()}
-    was_training, used = model.training, 0
-    model.train()
-    _reset_carried_state(model)
-    try:
-        for m in layers:
-            m.running_mean[...] = 0
-            m.running_var[...] = 1
-        for x, _ in itertools.islice(batches, max_batches):
-            used += 1
-            for m in layers:
-                m.momentum = 1.0 / used
-            model(x)
-    except BaseException:
-        for m, (_, mean, var) in zip(layers, saved):
-            m.running_mean[...], m.running_var[...] = mean, var
-        raise
-    finally:
-        for m, (momentum, _, _) in zip(layers, saved):
-            m.momentum = momentum
-        for name, s in streams.items():
-            s.set_state(stream_states[name])
-        model.train(was_training)
-    if used == 0:
-        raise ValueError("update_batchnorm: no batches to estimate the BatchNorm statistics from")
-    return used
+__all__ = ["Trainer"]
 
 
 class Trainer:
@@ -129,15 +50,22 @@ class Trainer:
                  extra_streams=None, bn_batches=None, sync_batchnorm=True):
         if epochs < 0:
             raise ValueError(f"epochs must be >= 0, got {epochs}")
-        self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
-        self.train_batches, self.epochs = train_batches, int(epochs)
+        self.model = model
+        self.loss_fn = loss_fn
+        self.optimizer = optimizer
+        self.train_batches = train_batches
+        self.epochs = int(epochs)
         self.evaluate_sets = dict(evaluate or {})
         if "train" in self.evaluate_sets:
             raise ValueError("Trainer: an evaluation set named 'train' would replace train_loss, the mean of the "
                              "epoch's mini-batch losses; give it another name, such as 'train_eval'")
-        self.schedule, self.callbacks = schedule, list(callbacks)
-        self.out, self.config = out, dict(config or {})
-        self.progress, self.description, self.check_every = progress, description, max(1, int(check_every))
+        self.schedule = schedule
+        self.callbacks = list(callbacks)
+        self.out = out
+        self.config = dict(config or {})   # the run's settings, saved in its checkpoint and checked on resume
+        self.progress = progress
+        self.description = description
+        self.check_every = max(1, int(check_every))
         self.extra_streams = dict(extra_streams or {})  # e.g. augmentation: name -> RandomStream
         if getattr(bn_batches, "shuffle", False):
             raise ValueError("bn_batches must not shuffle (Batches(..., shuffle=False)): a resumed run must "
@@ -157,13 +85,13 @@ class Trainer:
         return None if self.out is None else os.path.join(self.out, "checkpoint.npz")
 
     def save_checkpoint(self, path=None):
-        """Write the model, optimizer, random streams, data order, history and config (see :mod:`minibng.resume`)."""
+        """Write the model, optimizer, random streams, data order, history and config (:mod:`.checkpoint`)."""
         save_checkpoint(self, path or self.checkpoint_path)
 
     def load_checkpoint(self, path=None, source=None):
-        """Restore all of it, after checking the checkpoint fits this run (:mod:`minibng.resume`); a refusal is a
-        :class:`~minibng.checkpoint.CheckpointError` and leaves the trainer as it was.  ``source``: the file's
-        bytes, as rank 0 read them (:meth:`minibng.distributed.World.root_file`), in place of reading ``path``."""
+        """Restore all of it, after checking the checkpoint fits this run (:mod:`.resume`); a refusal is a
+        :class:`~minibng.train.CheckpointError` and leaves the trainer as it was.  ``source``: the file's bytes, as
+        rank 0 read them (:meth:`minibng.distributed.World.root_file`), in place of reading ``path``."""
         self.history = restore_checkpoint(self, path or self.checkpoint_path, source)
 
     def _write_logs(self):
@@ -177,10 +105,10 @@ class Trainer:
     def fit(self, resume=False):
         """Train until ``epochs`` epochs are done; returns the history (one dict per epoch).
 
-        With ``out`` set, the folder is locked for the whole fit (:func:`minibng.runlock.folder_lock`: a second run
-        into it is refused), and ``resume=True`` continues from its checkpoint, rewriting the logs from the
-        checkpoint's history (a run killed between writing its checkpoint and its logs left them short).  Under MPI
-        only rank 0 locks and writes; every rank resumes from the checkpoint rank 0 reads."""
+        With ``out`` set, the folder is locked for the whole fit (:func:`.lock.folder_lock`: a second run into it is
+        refused), and ``resume=True`` continues from its checkpoint, rewriting the logs from the checkpoint's history
+        (a run killed between writing its checkpoint and its logs left them short).  Under MPI only rank 0 locks and
+        writes; every rank resumes from the checkpoint rank 0 reads."""
         if self.out is None or self.world.rank != 0:
             return self._fit(resume)
         with folder_lock(self.out):
@@ -203,6 +131,7 @@ class Trainer:
             if self.bn_batches is not None:
                 update_batchnorm(self.model, self.bn_batches)
             self.world.broadcast(_buffers(self.model), "rank 0's BatchNorm statistics")  # equal when synchronized
+            self._guard_state(epoch)
             for name, batches in self.evaluate_sets.items():
                 for key, value in evaluate(self.model, self.loss_fn, batches, self.world).items():
                     metrics[f"{name}_{key}"] = value
@@ -218,7 +147,7 @@ class Trainer:
     def _train_epoch(self, epoch):
         model, opt = self.model, self.optimizer
         model.train()
-        _reset_carried_state(model)
+        reset_carried_state(model)
         previous_seconds = self.history[-1]["seconds"] if self.history else 0.0
         start = time.perf_counter()
         bar = _progress_bar(len(self.train_batches), f"{self.description} epoch {epoch}/{self.epochs}",
@@ -231,7 +160,7 @@ class Trainer:
         if not steps:
             raise ValueError(f"{self.description}: epoch {epoch} got no batch from train_batches; an epoch must train "
                              "on something (is the data set empty?)")
-        self._guard(loss_sum, norm_sum, epoch, steps, parameters=True)
+        self._guard(loss_sum, norm_sum, epoch, steps)
         seconds = time.perf_counter() - start
         tracked = backend.is_array(norm_sum)  # False when the optimizer does not track norms
         mean_norms = backend.asnumpy(norm_sum / steps) if tracked else np.full(len(opt.blocks), math.nan)
@@ -244,12 +173,12 @@ class Trainer:
         progress bar every step on the CPU).
 
         Under MPI the gradient g is averaged over the ranks before the optimizer's step; each rank's loss gradient is
-        first scaled by its ``weight`` (1 but for an unevenly split last batch; :mod:`minibng.data.batching`).  A
+        first scaled by its ``loss_scale`` (1 but for an unevenly split last batch; :mod:`minibng.data.batching`).  A
         rank whose logits are not finite sends a NaN gradient, which stops every rank at the next check."""
         model, opt = self.model, self.optimizer
         loss_sum, norm_sum, steps = 0, 0, 0
         for x, y in self.train_batches:
-            weight = getattr(self.train_batches, "weight", 1.0)
+            loss_scale = getattr(self.train_batches, "loss_scale", 1.0)
             try:
                 loss = self.loss_fn(model(x), y)
             except NonFiniteValueError:
@@ -257,21 +186,24 @@ class Trainer:
                     self._raise_non_finite(epoch, steps + 1)
                 loss = None
             opt.zero_grad()
-            if loss is None:
-                loss = opt.flat.g[...] = math.nan
+            if loss is None:   # another rank may be fine: send NaN through the all-reduce, so every rank stops
+                opt.flat.g[...] = math.nan
+                loss = math.nan
             else:
                 dy = self.loss_fn.backward()
-                model.backward(dy if weight == 1 else dy * weight)
-                loss = loss if weight == 1 else loss * weight
+                model.backward(dy if loss_scale == 1 else dy * loss_scale)
+                loss = loss if loss_scale == 1 else loss * loss_scale
             if self.world.size > 1:
                 self.world.allreduce_mean(opt.flat.g)
             opt.step()
             for callback in self.callbacks:
                 if hasattr(callback, "on_step_end"):
                     callback.on_step_end(self)
+            loss_sum += loss
+            steps += 1
             norms = opt.block_norms          # None when the optimizer was built with track_norms=False
-            loss_sum, steps = loss_sum + loss, steps + 1
-            norm_sum = norm_sum if norms is None else norm_sum + norms
+            if norms is not None:
+                norm_sum = norm_sum + norms
             if steps % self.check_every == 0:
                 self._guard(loss_sum, norm_sum, epoch, steps)
             if bar is not None and (steps % self.check_every == 0 or backend.device_of(loss) == "cpu"):
@@ -280,31 +212,55 @@ class Trainer:
                 bar.update()
         return loss_sum, norm_sum, steps
 
-    def _guard(self, loss_sum, norm_sum, epoch, step, parameters=False):
-        """Stop if any loss or block norm since the epoch began (their running sums) is NaN/∞, or, before a
-        checkpoint is written, if any parameter is; one device→host read."""
+    def _guard(self, loss_sum, norm_sum, epoch, step):
+        """Stop if any loss or block norm since the epoch began (their running sums) is NaN/∞; one device→host
+        read."""
         xp = backend.get_array_module(loss_sum)
-        checks = [xp.isfinite(loss_sum), xp.isfinite(xp.asarray(norm_sum)).all()]
-        if parameters:
-            checks += [xp.isfinite(p.data).all() for p in self.model.parameters()]
-        if not self.world.agree(bool(xp.stack(checks).all())):  # every rank stops, or none
+        finite = xp.isfinite(loss_sum) & xp.isfinite(xp.asarray(norm_sum)).all()
+        if not self.world.agree(bool(finite)):  # every rank stops, or none
             self._raise_non_finite(epoch, step)
 
-    def _raise_non_finite(self, epoch, step):
+    def _guard_state(self, epoch):
+        """Before the epoch is recorded and checkpointed: stop if any parameter or floating buffer (BatchNorm's running
+        statistics) holds NaN/∞, naming them.  A checkpoint holding them could not be resumed (``load_state_dict``
+        refuses them), and they can escape the check of the loss: a float32 running variance overflows to ∞ while
+        the batch statistics keep the loss finite, and the epoch's last step can make a parameter ∞ after its loss
+        was taken.  One device→host read, and a second one to name the culprits."""
+        arrays = _floating_state(self.model)
+        xp = backend.get_array_module(arrays[0][2])
+        finite = xp.stack([xp.isfinite(array).all() for _, _, array in arrays])
+        if not self.world.agree(bool(finite.all())):  # every rank stops, or none
+            culprits = [(kind, name) for (kind, name, _), ok in zip(arrays, backend.asnumpy(finite)) if not ok]
+            self._raise_non_finite(epoch, None, culprits)
+
+    def _raise_non_finite(self, epoch, step, culprits=()):
+        """Raise NonFiniteError for ``epoch`` (by ``step``, or by its end), naming the ``culprits`` ((kind, dotted name):
+        ("buffer", "1.running_var")), or the loss or a gradient when there are none."""
+        saved = self.out is not None and os.path.exists(self.checkpoint_path)
         kept = (f"the last good checkpoint ({self.checkpoint_path}, after epoch {len(self.history)}) was kept"
-                if self.out is not None and os.path.exists(self.checkpoint_path) else "no checkpoint was written")
-        raise NonFiniteError(f"{self.description}: the loss or a gradient became NaN/infinite in epoch {epoch} "
-                             f"by step {step} (lr {self.optimizer.lr}); {kept}")
+                if saved else "no checkpoint was written")
+        what = ", ".join(f"{kind} '{name}'" for kind, name in culprits) if culprits else "the loss or a gradient"
+        when = f"in epoch {epoch} by step {step}" if step is not None else f"by the end of epoch {epoch}"
+        raise NonFiniteError(f"{self.description}: {what} became NaN/infinite {when} (lr {self.optimizer.lr}); {kept}",
+                             epoch=epoch, step=step, names=[name for _, name in culprits],
+                             checkpoint=self.checkpoint_path if saved else None, finished_epochs=len(self.history))
 
 
 def _buffers(model):
     return [getattr(m, name) for m in model.modules() for name in m._buffers]
 
 
+def _floating_state(model):
+    """(kind, dotted name, array) of every parameter and every floating buffer of ``model``."""
+    arrays = [("parameter", name, p.data) for name, p in model.named_parameters()]
+    arrays += [("buffer", name, b) for name, b in model.named_buffers() if b.dtype.kind == "f"]
+    return arrays
+
+
 def _require_batches(what, batches):
     if hasattr(batches, "__len__") and len(batches) == 0:
         raise ValueError(f"Trainer: {what} holds no batches (0 samples); an epoch would train or evaluate on nothing "
-                         "and report NaN. Give it data (with --limit, at least 1)")
+                         "and report NaN. Give it data (at least one sample)")
 
 
 def _progress_bar(total, description, enabled):

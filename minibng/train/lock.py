@@ -1,4 +1,4 @@
-"""One writer per output folder: an advisory lock that dies with its process.
+"""One writer per output folder: an advisory lock that dies with its process (the run lock).
 
     with folder_lock("runs/adamng"):   # FolderLockedError if another process is writing there
         ...
@@ -21,13 +21,11 @@ except ImportError:  # Windows
     fcntl = None
     import msvcrt
 
-__all__ = ["FolderLockedError", "folder_lock", "LOCK_NAME"]
+from .errors import FolderLockedError
+
+__all__ = ["folder_lock", "LOCK_NAME"]
 
 LOCK_NAME = ".minibng.lock"
-
-
-class FolderLockedError(ValueError):
-    """Another run is writing into the output folder."""
 
 
 def _try_lock(fd) -> bool:
@@ -71,10 +69,7 @@ def folder_lock(folder):
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
     if not _try_lock(fd):
         os.close(fd)
-        raise FolderLockedError(
-            f"{folder} is in use by another run (lock held by {_holder(path)}): two runs writing into one folder "
-            "would overwrite each other's checkpoints and logs. Wait for that run to finish, or choose another "
-            "output folder (--out)")
+        raise FolderLockedError(folder, _holder(path))
     try:
         started = datetime.datetime.now().isoformat(timespec="seconds")
         os.ftruncate(fd, 0)

@@ -1,4 +1,6 @@
-"""Atomic file writes, the one way minibng writes a file: a reader sees the old file or the complete new one.
+"""Atomic file writes, the one way minibng writes a file (checkpoints, logs, figures, downloads): a reader sees the
+old file or the complete new one.  Also the logs' two formats, CSV (:func:`write_table`) and JSON lines
+(:func:`write_jsonl`), written that way.
 
     with atomic_write("runs/adamng/checkpoint.npz") as f:
         f.write(data)
@@ -18,6 +20,8 @@ process (a concurrent download into a shared cache) is left alone, and so is eve
 from __future__ import annotations
 
 import contextlib
+import csv
+import json
 import os
 import re
 import socket
@@ -25,7 +29,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-__all__ = ["atomic_write", "remove_leftovers", "current_umask"]
+__all__ = ["atomic_write", "write_table", "write_jsonl", "remove_leftovers", "current_umask"]
 
 _HOST = re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname()) or "host"
 _LEFTOVER = re.compile(r"^\..+\.([A-Za-z0-9_-]+)~(\d+)-[A-Za-z0-9_]+\.tmp$")
@@ -114,3 +118,19 @@ def atomic_write(path, mode="wb", check=None):
             os.remove(tmp)
         raise
     _fsync_folder(folder)
+
+
+def write_table(path, rows: list[dict], columns=None):
+    """Write ``rows`` as CSV (``path``) atomically; columns default to the keys of the first row."""
+    columns = columns or (list(rows[0]) if rows else [])
+    with atomic_write(path, "w") as f:
+        writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def write_jsonl(path, rows: list[dict]):
+    """Write ``rows`` as JSON lines (``path``) atomically."""
+    with atomic_write(path, "w") as f:
+        for row in rows:
+            f.write(json.dumps(row) + "\n")
