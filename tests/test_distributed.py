@@ -90,7 +90,7 @@ def test_a_run_without_a_launcher_is_a_world_of_one_and_imports_nothing_from_mpi
 
 def test_a_checkpoint_records_the_world_size(tmp_path):
     from fault_worker import build_trainer
-    from minibng.checkpoint import load_npz
+    from minibng.train import load_npz
 
     build_trainer(str(tmp_path), 1).fit()
     assert load_npz(tmp_path / "checkpoint.npz")["meta/world_size"] == 1
@@ -141,7 +141,7 @@ def test_resume_at_the_same_world_size_is_bit_identical_and_rank_0_alone_writes(
         assert (rank0 / "run" / "checkpoint.npz").exists()
     straight, resumed = (folders[n][0] / "run" for n in ("straight", "resumed"))
     assert _without_seconds(straight / "metrics.csv") == _without_seconds(resumed / "metrics.csv")
-    a, b = (mb.checkpoint.load_npz(f / "checkpoint.npz") for f in (straight, resumed))
+    a, b = (mb.train.load_npz(f / "checkpoint.npz") for f in (straight, resumed))
     assert a["meta/world_size"] == 2 and a.keys() == b.keys()
     for key in a:
         if key.startswith(("model/", "optim/", "rng/")):
@@ -174,5 +174,5 @@ def test_mnist_mlp_on_two_processes_equals_one_process_with_twice_the_batch(tmp_
         assert [a[k] for k in same] == [b[k] for k in same]
         for key in ("train_loss", "test_loss", "test_accuracy"):   # an image on the edge may change its class
             assert float(a[key]) == pytest.approx(float(b[key]), rel=1e-5, abs=3e-4 * ("accuracy" in key)), key
-    config = mb.checkpoint.load_npz(ranks[0] / "runs" / "depth3-adam-seed0" / "checkpoint.npz")["meta/config"]
+    config = mb.train.load_npz(ranks[0] / "runs" / "depth3-adam-seed0" / "checkpoint.npz")["meta/config"]
     assert (config["world_size"], config["global_batch"], config["lr_scaling"]) == (2, 100, "none")
