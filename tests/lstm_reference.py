@@ -1,4 +1,4 @@
-"""The LSTM written the obvious way, one time step at a time: for reading, and as the oracle of the fast one.
+"""The LSTM written the obvious way, one time step at a time: for reading, and as the test oracle of the fast one.
 
 :class:`LSTMReference` has the same constructor, parameter names, dropout masks and carried state as
 :class:`minibng.nn.recurrent.LSTM`, and the tests hold the two equal, forward and backward.  It is several
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import math
 
-from .. import backend
-from .module import Module, Parameter
+from minibng import backend
+from minibng.nn.module import Module, Parameter
 
 __all__ = ["LSTMReference", "cell_forward", "cell_backward"]
 
