@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
+from lstm_reference import LSTMReference
 from minibng import backend
 from minibng.gradcheck import check
 from minibng.nn.containers import Sequential
 from minibng.nn.module import Module
 from minibng.nn.recurrent import LSTM
-from minibng.nn.recurrent_reference import LSTMReference
 from support import aliases, host, on, run_forward_backward
 
 seeds = st.integers(0, 2**31 - 1)
