@@ -9,10 +9,10 @@ checkpoint stores it in an ``.npz`` without pickle, and ``set_state()`` makes a 
 batches the uninterrupted run would have seen.  The permutation is the same on every device, so a seed gives
 the same batches on CPU and GPU.
 
-Data-parallel (``shard(r, N)``, called by the Trainer under MPI): global batch k holds the rows π_e[kNB : (k+1)NB],
+Data-parallel (``shard(r, N)``, called by the Trainer under MPI with N = ``world_size``, its number of ranks): global batch k holds the rows π_e[kNB : (k+1)NB],
 and rank r of N yields its part of them, rows [r·M/N, (r+1)·M/N) of the global batch's M rows (⌊·⌋; M = NB but for
 the epoch's last batch).  So the N ranks together see every sample once per epoch, exactly the batches one process
-with batch size N·B sees.  ``weight`` = N·m_r/M (1 but for an uneven last batch) is what the Trainer scales the
+with batch size N·B sees.  ``loss_scale`` = N·m_r/M (1 but for an uneven last batch) is what the Trainer scales the
 rank's loss gradient by, so that the averaged gradient is that of the global batch's mean loss.  A last global batch
 of fewer than N rows (some rank would get none) is left out of the epoch.
 """
@@ -51,15 +51,18 @@ class Batches:
         self.batch_size, self.shuffle, self.drop_last = int(batch_size), bool(shuffle), bool(drop_last)
         self.seed, self.device, self.transform = int(seed), device, transform
         self.epoch, self.batch = 0, 0           # next batch to yield: batch ``batch`` of epoch ``epoch``
-        self.rank, self.world, self.weight = 0, 1, 1.0
+        self.rank = 0
+        self.world_size = 1      # N, the number of ranks sharing each global batch
+        self.loss_scale = 1.0    # N·m_r/M for the batch last yielded (module docstring)
 
-    def shard(self, rank: int, world: int) -> None:
-        """Yield rank ``rank``'s part of every global batch of ``world`` × ``batch_size`` rows (module docstring)."""
-        if not 0 <= rank < world:
-            raise ValueError(f"Batches: rank must lie in [0, {world}), got {rank}")
-        self.rank, self.world = int(rank), int(world)
+    def shard(self, rank: int, world_size: int) -> None:
+        """Yield rank ``rank``'s part of every global batch of ``world_size`` × ``batch_size`` rows (module
+        docstring)."""
+        if not 0 <= rank < world_size:
+            raise ValueError(f"Batches: rank must lie in [0, {world_size}), got {rank}")
+        self.rank, self.world_size = int(rank), int(world_size)
         if len(self) == 0:
-            raise ValueError(f"Batches: {self.num_samples} samples give no global batch of {world} ranks × "
+            raise ValueError(f"Batches: {self.num_samples} samples give no global batch of {world_size} ranks × "
                              f"{self.batch_size} rows{' (drop_last)' if self.drop_last else ''}")
 
     @property
@@ -67,8 +70,8 @@ class Batches:
         return len(self.x)
 
     def __len__(self) -> int:
-        n, b = self.num_samples, self.batch_size * self.world
-        return n // b if self.drop_last or n % b < self.world else -(-n // b)
+        n, b = self.num_samples, self.batch_size * self.world_size
+        return n // b if self.drop_last or n % b < self.world_size else -(-n // b)
 
     def order(self, epoch: int):
         """π_epoch on the device: the sample order of that epoch."""
@@ -78,11 +81,13 @@ class Batches:
 
     def __iter__(self):
         epoch, order = self.epoch, self.order(self.epoch)
-        size = self.batch_size * self.world
+        size = self.batch_size * self.world_size
         for k in range(self.batch, len(self)):
             rows = min(size, self.num_samples - k * size)
-            start, stop = (k * size + r * rows // self.world for r in (self.rank, self.rank + 1))
-            index, self.weight = order[start:stop], self.world * (stop - start) / rows
+            start = k * size + self.rank * rows // self.world_size
+            stop = k * size + (self.rank + 1) * rows // self.world_size
+            index = order[start:stop]
+            self.loss_scale = self.world_size * (stop - start) / rows
             # Advance first, so a checkpoint written while this batch is in use resumes after it.
             self.epoch, self.batch = (epoch, k + 1) if k + 1 < len(self) else (epoch + 1, 0)
             xb = self.x[index]

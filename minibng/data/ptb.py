@@ -147,9 +147,10 @@ class Windows:
         self.bptt, self.drop_last, self.limit = int(bptt), bool(drop_last), limit
         self.epoch, self.window = 0, 0
 
-    def shard(self, rank: int, world: int) -> None:
-        """Keep streams [rank·B, (rank+1)·B) of the text batchified into ``world`` × B streams (B = batch_size)."""
-        streams = batchify(self._ids, self.batch_size * world)
+    def shard(self, rank: int, world_size: int) -> None:
+        """Keep streams [rank·B, (rank+1)·B) of the text batchified into ``world_size`` × B streams (B =
+        batch_size)."""
+        streams = batchify(self._ids, self.batch_size * world_size)
         self.stream = to_device(streams[:, rank * self.batch_size:(rank + 1) * self.batch_size], self.device)
 
     def __len__(self) -> int:
