@@ -30,7 +30,7 @@ def _global_batches(n, batch_size, world, drop_last=False):
         batches = Batches(np.arange(n), np.arange(n), batch_size, seed=5, drop_last=drop_last)
         if world > 1:
             batches.shard(rank, world)
-        ranks.append([(backend.asnumpy(x).tolist(), batches.weight) for x, _ in batches])
+        ranks.append([(backend.asnumpy(x).tolist(), batches.loss_scale) for x, _ in batches])
     return ranks
 
 
