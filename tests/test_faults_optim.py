@@ -90,7 +90,7 @@ def _other_model(device):
     wider = nn.Sequential(nn.Linear(4, 5), nn.Sigmoid(), nn.Linear(5, 2)).to(device)
     with pytest.raises(ValueError, match="block '0' has size 15, here 25"):
         optim.Adam(wider).load_state_dict(state)
-    unchanged_by(device, {**state, "hyper.rule.beta1": 0.5}, "hyperparameter 'rule.beta1'")
+    unchanged_by(device, {**state, "hyper.adam.beta1": 0.5}, "hyperparameter 'adam.beta1'")
 
 
 @promise("create-non-string", "`optim.create([\"adam\"], model)` or another name that is not a string",

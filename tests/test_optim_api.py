@@ -12,19 +12,24 @@ def model():
     return nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2))
 
 
+def link(opt, kind):
+    """The optimizer's link of class ``kind``."""
+    return next(each for each in opt.chain.links if isinstance(each, kind))
+
+
 def test_preset_names_and_the_papers_defaults():
     assert optim.preset_names() == PAPER_NAMES
     adam = optim.create("adam", model())
-    assert isinstance(adam, optim.Adam) and adam.lr == 1e-3 and adam.normalizer is None
+    assert isinstance(adam, optim.Adam) and adam.lr == 1e-3 and adam.chain.signature() == "adam"
     assert (adam.rule.beta1, adam.rule.beta2, adam.rule.eps) == (0.9, 0.999, 1e-8)
     assert optim.create("adagrad", model()).lr == 0.01 and optim.create("adagrad", model()).rule.eps == 1e-10
-    assert optim.create("adagradng", model()).normalizer.name == "block"
-    assert optim.create("sgdmngadap", model()).normalizer.alpha == 0.02
-    assert optim.create("adamclip", model()).normalizer.threshold == 0.1
+    assert optim.create("adagradng", model()).chain.signature() == "norms,block,adagrad"
+    assert link(optim.create("sgdmngadap", model()), optim.Adaptive).alpha == 0.02
+    assert link(optim.create("adamclip", model()), optim.Clip).threshold == 0.1
     sgdm = optim.create("SGDMNG", model(), lr=0.5, blocks="tensor")
     assert isinstance(sgdm, optim.SGD) and sgdm.rule.momentum == 0.9 and sgdm.lr == 0.5
     assert len(sgdm.blocks) == 4
-    assert optim.create("sgdmclip", model(), threshold=0.5).normalizer.threshold == 0.5
+    assert link(optim.create("sgdmclip", model(), threshold=0.5), optim.Clip).threshold == 0.5
     assert isinstance(optim.create("adagradbng", model()), optim.AdaGradBNG)
 
 
@@ -84,13 +89,13 @@ def test_create_names_a_non_string_name():
         optim.create(["adam"], model())
 
 
-def test_repr_prints_the_chain_right_to_left():
+def test_repr_prints_every_link_of_the_chain_right_to_left():
     assert repr(optim.create("adamng", model())) == \
-        "Adam(lr=0.001, beta1=0.9, beta2=0.999, eps=1e-08) ∘ BlockNormalize ∘ blocks=layer (2 blocks)"
+        "Adam(lr=0.001, beta1=0.9, beta2=0.999, eps=1e-08) ∘ BlockNormalize ∘ BlockNorms ∘ blocks=layer (2 blocks)"
     assert repr(optim.create("adagradbng", model(), blocks="global")) == \
-        "GradientNormScale ∘ AdaGrad(lr=0.01, eps=1e-10) ∘ BlockNormalize ∘ blocks=global (1 blocks)"
+        "GradientNormScale ∘ AdaGrad(lr=0.01, eps=1e-10) ∘ BlockNormalize ∘ BlockNorms ∘ blocks=global (1 blocks)"
     decayed = optim.SGD(model(), lr=0.1, weight_decay=1e-4, decay="before", normalize=optim.Clip(0.5))
-    assert [type(t).__name__ for t in decayed.direction_transforms] == ["WeightDecay", "GradientNorms", "Clip"]
-    assert repr(decayed).startswith("SGD(lr=0.1, momentum=0.0, dampening=0.0, nesterov=False) ∘ Clip(threshold=0.5) "
-                                    "∘ WeightDecay(weight_decay=0.0001)")
-    assert optim.SGD(model(), lr=0.1, track_norms=False).direction_transforms == []
+    assert [type(t).__name__ for t in decayed.chain.direction_links] == ["WeightDecay", "BlockNorms", "Clip"]
+    assert repr(decayed) == ("SGD(lr=0.1, momentum=0.0, dampening=0.0, nesterov=False) ∘ Clip(threshold=0.5) "
+                             "∘ BlockNorms ∘ WeightDecay(weight_decay=0.0001) ∘ blocks=layer (2 blocks)")
+    assert optim.SGD(model(), lr=0.1, track_norms=False).chain.direction_links == ()

@@ -1,5 +1,7 @@
 """state_dict / load_state_dict: name-keyed, pickle-free, validated, and a resumed run is bit-identical."""
 import io
+import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -67,7 +69,8 @@ def test_resume_mid_run_continues_bit_identically(device, name, split, seed):
 def test_state_is_keyed_by_names_and_plain_values(device):
     opt = optim.Adam(model_on(device), normalize="block")
     state = opt.state_dict()
-    assert state["optimizer"] == "Adam" and state["normalize"] == "block" and state["step"] == 0
+    assert state["optimizer"] == "Adam" and state["chain"] == "norms,block,adam" and state["step"] == 0
+    assert state["hyper.adam.beta1"] == 0.9 and state["format"] == 3
     assert "state.0.weight.exp_avg" in state and state["state.0.weight.exp_avg"].shape == (3, 4)
     assert state["block.0.size"] == 16 and state["param.2.bias.size"] == 2
     assert all(isinstance(v, (int, float, str, np.ndarray)) for v in state.values())
@@ -85,9 +88,9 @@ def test_load_rejects_a_different_model_naming_the_first_difference(device):
         optim.Adam(model_on(device), blocks="tensor").load_state_dict(state)
     with pytest.raises(ValueError, match="for Adam, not SGD"):
         optim.SGD(model_on(device), lr=0.1).load_state_dict(state)
-    with pytest.raises(ValueError, match="normalize"):
+    with pytest.raises(ValueError, match="it holds the chain 'adam', this optimizer 'norms,block,adam'"):
         optim.Adam(model_on(device), normalize="block").load_state_dict(state)
-    with pytest.raises(ValueError, match="rule.beta1"):
+    with pytest.raises(ValueError, match="adam.beta1"):
         optim.Adam(model_on(device), betas=(0.8, 0.999)).load_state_dict(state)
     broken = dict(state)
     del broken["state.2.weight.exp_avg_sq"]
@@ -122,19 +125,66 @@ def test_load_checks_every_value_before_writing_any(device, key, value, message)
     assert target.step_count == 0 and target.lr == 1e-3
 
 
-def test_a_state_saved_before_the_chain_of_transforms_still_loads(device):
-    """Format 1 (no 'format' key) named AdaGradBNG's δ 'hyper.rule.delta'; every other key is unchanged."""
-    model = model_on(device)
-    source = optim.AdaGradBNG(model, lr=0.1, delta=1e-6)
-    for grads in gradient_stream(1, 3, model):
-        feed(device, model, grads)
-        source.step()
-    old = save_npz(source.state_dict())
+FORMAT_2 = json.loads((Path(__file__).parent / "optimizer_states_format2.json").read_text(encoding="utf-8"))
+BUILT_AS = {   # how each state of the file was made, by the code of format 2
+    "adamng": lambda m: optim.create("adamng", m),
+    "sgdm-clip-decay-before": lambda m: optim.SGD(m, lr=0.1, momentum=0.9, weight_decay=1e-3, decay="before",
+                                                  normalize=optim.Clip(0.5)),
+    "sgdm-nesterov-adaptive-decay-after": lambda m: optim.SGD(m, lr=0.1, momentum=0.9, nesterov=True,
+                                                              weight_decay=1e-3, normalize=optim.Adaptive(0.02)),
+    "adagradbng": lambda m: optim.create("adagradbng", m, lr=0.1, delta=1e-6),
+    "lamb": lambda m: optim.create("lamb", m),
+    "lars": lambda m: optim.create("lars", m, weight_decay=1e-4),
+    "rmsprop-centered-untracked": lambda m: optim.RMSProp(m, centered=True, momentum=0.5, track_norms=False),
+    "rmspropng": lambda m: optim.create("rmspropng", m),
+    "adagrad-tensor": lambda m: optim.AdaGrad(m, blocks="tensor"),
+}
+
+
+def decoded(entries):
+    """The file's entries as a state holds them: arrays ({dtype, shape, values}) and plain values."""
+    return {key: np.asarray(v["values"], dtype=v["dtype"]).reshape(v["shape"]) if isinstance(v, dict) else v
+            for key, v in entries.items()}
+
+
+def continues_as_saved(case, state):
+    """Load ``case``'s parameters and ``state`` into the optimizer that wrote it, take the recorded step: the
+    parameters equal those the old code computed, bit for bit."""
+    model = model_on("cpu")
+    model.load_state_dict(decoded(FORMAT_2[case]["parameters"]))
+    opt = BUILT_AS[case](model).load_state_dict(state)
+    for name, p in model.named_parameters():
+        p.grad[...] = decoded(FORMAT_2[case]["gradient"])[name]
+    opt.step()
+    for name, expected in decoded(FORMAT_2[case]["parameters_after_one_step"]).items():
+        np.testing.assert_array_equal(model.state_dict()[name], expected, err_msg=f"{case}: {name}")
+    return opt
+
+
+@pytest.mark.parametrize("case", sorted(BUILT_AS))
+def test_a_state_saved_in_format_2_loads_and_continues_bit_identically(case):
+    """States written before the chain named its links (format 2: the optimizer's class, its normalizer, its weight
+    decay) load into the optimizer that wrote them and continue exactly as the old code did."""
+    state = decoded(FORMAT_2[case]["state"])
+    assert state["format"] == 2 and "chain" not in state
+    opt = continues_as_saved(case, state)
+    assert opt.step_count == 4
+
+
+def test_a_format_2_state_is_refused_by_another_chain():
+    """The chain format 2 describes is compared link by link: weight decay after the clip is not weight decay before."""
+    state = decoded(FORMAT_2["sgdm-clip-decay-before"]["state"])
+    after = optim.SGD(model_on("cpu"), lr=0.1, momentum=0.9, weight_decay=1e-3, normalize=optim.Clip(0.5))
+    with pytest.raises(ValueError, match="'weight_decay,norms,clip,sgd', this optimizer 'norms,clip,weight_decay,sgd'"):
+        after.load_state_dict(state)
+
+
+def test_a_state_saved_before_the_chain_of_transforms_still_loads():
+    """Format 1 (no 'format' key) named AdaGradBNG's δ 'hyper.rule.delta'; every other key is format 2's."""
+    old = decoded(FORMAT_2["adagradbng"]["state"])
     del old["format"]
     old["hyper.rule.delta"] = old.pop("hyper.rule.eps")
-    target = optim.AdaGradBNG(model_on(device), lr=0.1, delta=1e-6).load_state_dict(old)
-    assert target.step_count == 3
-    np.testing.assert_array_equal(host(target.rule.state["sum"]), host(source.rule.state["sum"]))
-    newer = dict(source.state_dict(), format=99)
+    continues_as_saved("adagradbng", old)
+    newer = dict(optim.AdaGradBNG(model_on("cpu"), lr=0.1, delta=1e-6).state_dict(), format=99)
     with pytest.raises(ValueError, match="format newer than"):
-        optim.AdaGradBNG(model_on(device), lr=0.1, delta=1e-6).load_state_dict(newer)
+        optim.AdaGradBNG(model_on("cpu"), lr=0.1, delta=1e-6).load_state_dict(newer)

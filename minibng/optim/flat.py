@@ -21,12 +21,13 @@ __all__ = ["Flat", "pack"]
 class Flat:
     """``x`` and ``g`` (d,), the ``partition`` into blocks, and the packed parameters with their names, in order."""
 
-    def __init__(self, blocks):
-        """``blocks``: [(block name, [(parameter name, Parameter), ...]), ...] as :func:`.partition.resolve` gives."""
-        first = blocks[0][1][0][1].data
+    def __init__(self, groups):
+        """``groups``: the parameters grouped into blocks, [(block name, [(parameter name, Parameter), ...]), ...],
+        as :func:`.partition.resolve` gives them."""
+        first = groups[0][1][0][1].data
         xp, dtype, device = backend.get_array_module(first), first.dtype, backend.device_of(first)
         self.param_names, self.params, sizes = [], [], []
-        for block_name, members in blocks:
+        for block_name, members in groups:
             for name, p in members:
                 if p.data.dtype != dtype:
                     raise TypeError(f"parameter '{name}' has dtype {p.data.dtype}, but the first has {dtype}; "
@@ -38,7 +39,7 @@ class Flat:
             sizes.append(sum(int(p.data.size) for _, p in members))
             if sizes[-1] == 0:
                 raise ValueError(f"block '{block_name}' has no elements; drop its empty parameters")
-        names = [name for name, _ in blocks]
+        names = [name for name, _ in groups]
         if len(set(names)) != len(names):
             raise ValueError("blocks: two blocks have the same name")
         self.partition = Partition(names, sizes, xp, dtype)

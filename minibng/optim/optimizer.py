@@ -1,46 +1,51 @@
-"""The optimizer: one ordered chain, direction transforms → step rule → update transforms, over one flat vector.
+"""The optimizer: one chain of links (:mod:`.chain`) over one flat parameter vector (:mod:`.flat`).
 
 ``Optimizer.step`` is the paper's Algorithm 1, numbered as its box (the paper writes F′_i(x_t, ξ_t) for the
 gradient block this code calls g^i, and g^i_t for the normalized block this code calls ĝ^i):
 
     line 2   t ← t + 1
-    line 3   g^i = F′_i(x_t, ξ_t), written by the layers' backward into the flat gradient;
-             ĝ^i_t = g^i / ‖g^i‖ by the direction transforms (or NGadap, CLIP, LARS; weight decay λx)
-    line 4   step sizes τ_t from the rule (SGD-momentum, AdaGrad, RMSProp, Adam) fed ĝ_t: u = τ_t ∘ ĝ_t,
-             then the update transforms (LAMB's trust ratio; AdaGradBNG's ‖g^i_t‖)
+    line 3   g^i = F′_i(x_t, ξ_t), written by the layers' backward into the flat gradient g;
+             ĝ^i_t = g^i / ‖g^i‖ by the chain's direction links (the measurement of ‖g^i‖, then NG; or NGadap,
+             CLIP, LARS; weight decay λx)
+    line 4   step sizes τ_t from the chain's rule (SGD-momentum, AdaGrad, RMSProp, Adam) fed ĝ_t: u = τ_t ∘ ĝ_t,
+             then its update links (LAMB's trust ratio; AdaGradBNG's ‖g^i_t‖)
     line 5   x_{t+1} = x_t − τ_t ∘ ĝ_t
 
-The chain is built once, by the constructor of each optimizer (:mod:`.algorithms`); ``repr(opt)`` prints it.
-Everything is whole-vector, in-place array code: no Python loop over blocks, no host round-trip.
+The chain is built once, by the constructor (:meth:`.chain.Chain.standard` for the named optimizers, or given
+whole); ``repr(opt)`` prints every link.  Everything is whole-vector, in-place array code: no Python loop over
+blocks, no host round-trip.
 """
 from __future__ import annotations
 
 from . import checks
+from .chain import Chain
 from .flat import pack
 from .state import load_state, save_state
-from .transforms import GradientNorms, UpdateTransform, WeightDecay, as_transform
 
 __all__ = ["Optimizer", "Iteration"]
 
 
 class Iteration:
-    """What the transforms of iteration t share: ``t`` (from 1), ``lr`` (η), ``x`` (x_t), ``partition``,
-    ``grad_norms`` (‖g^i_t‖ once :class:`GradientNorms` measured them, float64), ``param_norms`` (‖x^i_t‖, measured
-    on first use), ``direction`` (the buffer direction transforms write into) and ``scratch`` (free between calls)."""
+    """What the links of iteration t share: ``t`` (from 1), ``lr`` (η), ``x`` (x_t), ``partition``,
+    ``block_norms`` (‖g^i_t‖ once :class:`~.transforms.BlockNorms` measured them, float64), ``param_norms``
+    (‖x^i_t‖, measured on first use), ``direction`` (the buffer the transforms write into) and ``scratch`` (free
+    between calls)."""
 
     def __init__(self, flat):
         self.t = 0
         self.lr = 0.0
         self.x = flat.x
         self.partition = flat.partition
-        self.grad_norms = None
+        self.block_norms = None
         self.direction = flat.partition.xp.empty_like(flat.x)
         self.scratch = flat.partition.scratch
         self._param_norms = None
 
     def begin(self, t, lr):
         """Begin iteration ``t`` with learning rate ``lr``."""
-        self.t, self.lr, self._param_norms = t, lr, None
+        self.t = t
+        self.lr = lr
+        self._param_norms = None
         return self
 
     @property
@@ -51,36 +56,35 @@ class Iteration:
 
 
 class Optimizer:
-    """Base of every optimizer; subclasses choose the rule and its update transforms (see the module docstring).
+    """Base of every optimizer (see the module docstring).
 
-    ``normalize``: None, ``"block"`` (NG), or a :class:`.transforms.Transform` (Adaptive, Clip, Lars; an
-    :class:`.transforms.UpdateTransform` such as TrustRatio goes after the rule).  ``weight_decay`` λ adds λx to the
-    direction after normalization, or before it with ``decay="before"``.  ``track_norms`` measures ‖g^i‖ every step
-    (``block_norms``) even when no transform needs them.
+    ``rule``: the step rule, around which the chain is built from the options below (:meth:`.chain.Chain.standard`),
+    or a whole :class:`~.chain.Chain` composed by hand (the options then keep their defaults: every link is in it).
+
+    - ``normalize``: None, ``"block"`` (NG), or one transform: a direction transform (``Adaptive(α)``,
+      ``Clip(c)``, ``Lars(η, λ)``, your own) goes between the measurement of ‖g^i‖ and the rule; an update transform
+      (``TrustRatio(λ)``) goes after the rule.
+    - ``weight_decay`` λ adds λx to the direction after normalization, or before the norms are measured with
+      ``decay="before"``.
+    - ``track_norms`` measures ‖g^i‖ every step (``block_norms``) even when no link needs them.
+    - ``update_transforms``: the optimizer's own links after the rule (AdaGradBNG's ‖g^i_t‖).
+    - ``blocks``: the partition into blocks (:mod:`.partition`).
 
     Attributes: ``lr`` (settable), ``base_lr`` (the lr given at construction; schedules scale it), ``blocks``
     [(name, size)], ``block_norms`` (the last step's ‖g^i‖ on the parameters' device, None before a step),
-    ``param_names``, ``step_count`` (t), ``direction_transforms``, ``rule``, ``update_transforms``, ``flat``.
+    ``param_names``, ``step_count`` (t), ``chain``, ``rule`` (the chain's), ``flat``.
     """
 
     def __init__(self, params, rule, lr, *, normalize=None, blocks="layer", weight_decay=0.0, decay="after",
                  track_norms=True, update_transforms=()):
         self.lr = lr
         self.base_lr = self.lr
-        self.weight_decay = checks.non_negative("weight_decay", weight_decay)
-        self.decay = checks.choice("decay", decay, ("after", "before"))
-        norm = self.normalizer = as_transform(normalize)
-        if norm is not None and norm.weight_decay and self.weight_decay:
-            raise ValueError(f"weight_decay: {type(norm).__name__} adds its own weight decay; "
-                             "give it there and leave the optimizer's weight_decay at 0")
-        after_rule = isinstance(norm, UpdateTransform)
-        self.update_transforms = list(update_transforms) + ([norm] if after_rule else [])
-        direction = [] if norm is None or after_rule else [norm]
-        if checks.flag("track_norms", track_norms) or any(t.needs_grad_norms for t in direction + self.update_transforms):
-            direction.insert(0, GradientNorms())
-        decay_step = [WeightDecay(self.weight_decay)] if self.weight_decay else []
-        self.direction_transforms = decay_step + direction if decay == "before" else direction + decay_step
-        self.rule = rule
+        if isinstance(rule, Chain):
+            _require_defaults(normalize=normalize, weight_decay=weight_decay, decay=decay, track_norms=track_norms,
+                              update_transforms=update_transforms)
+            self.chain = rule
+        else:
+            self.chain = Chain.standard(rule, normalize, weight_decay, decay, track_norms, update_transforms)
         self.partition_kind = blocks if isinstance(blocks, str) else "custom"
         self.flat = pack(params, blocks)
         self.rule.init_state(self.flat.x)
@@ -92,12 +96,8 @@ class Optimizer:
         self._live()
         self.step_count += 1                           # line 2: t ← t + 1
         it = self._iteration.begin(self.step_count, self.lr)
-        d = self.flat.g                                # line 3: g = F′(x_t, ξ_t), written by the layers' backward,
-        for transform in self.direction_transforms:    #         then ĝ^i_t = g^i/‖g^i‖ (NG; or NGadap, CLIP,
-            d = transform(d, it)                       #         LARS), + λx
-        u = self.rule(d, it)                           # line 4: τ_t from the rule fed ĝ_t; u = τ_t ∘ ĝ_t
-        for transform in self.update_transforms:       #         (LAMB's trust ratio, AdaGradBNG's ‖g^i_t‖)
-            u = transform(u, it)
+        g = self.flat.g                                # line 3: g = F′(x_t, ξ_t), written by the layers' backward
+        u = self.chain(g, it)                          # lines 3–4: ĝ_t (‖g^i‖, NG …), then u = τ_t ∘ ĝ_t (the rule)
         self.flat.x -= u                               # line 5: x_{t+1} = x_t − τ_t ∘ ĝ_t
 
     def zero_grad(self):
@@ -114,6 +114,11 @@ class Optimizer:
         self._lr = checks.non_negative("lr", value)
 
     @property
+    def rule(self):
+        """The chain's step rule (its ``state`` holds the rule's buffers)."""
+        return self.chain.rule
+
+    @property
     def blocks(self):
         """[(block name, size d_i)] in the order of the flat vector."""
         return list(zip(self.flat.partition.names, self.flat.partition.sizes))
@@ -125,23 +130,15 @@ class Optimizer:
     @property
     def block_norms(self):
         """‖g^i‖₂ of the last step for every block (on the parameters' device, in their dtype); None before a
-        step or without norm tracking.  With decay="before" these are the norms of g^i + λx^i."""
-        norms = self._iteration.grad_norms
+        step or without a measurement in the chain.  With decay="before" these are the norms of g^i + λx^i."""
+        norms = self._iteration.block_norms
         return None if norms is None else norms.astype(self.flat.partition.dtype)
 
     def __repr__(self):
-        """The chain, applied right to left: update transforms ∘ rule ∘ direction transforms ∘ partition."""
-        rule = repr(self.rule).replace("(", f"(lr={self.lr}, ", 1).replace(", )", ")")
-        shown = [repr(t) for t in reversed(self.update_transforms)] + [rule] + [
-            repr(t) for t in reversed(self.direction_transforms) if not isinstance(t, GradientNorms)]
-        return " ∘ ".join(shown + [f"blocks={self.partition_kind} ({len(self.flat.partition.sizes)} blocks)"])
-
-    def hyperparameters(self):
-        """Rule and transform hyperparameters as {name: float}, recorded in state_dict and checked on load."""
-        normalize = {} if self.normalizer is None else self.normalizer.config()
-        return {**{f"rule.{k}": float(v) for k, v in self.rule.config().items()},
-                **{f"normalize.{k}": float(v) for k, v in normalize.items()},
-                "weight_decay": self.weight_decay, "decay_before": float(self.decay == "before")}
+        """The chain, applied right to left, then the partition: ``Adam(lr=0.001, …) ∘ BlockNormalize ∘ BlockNorms
+        ∘ blocks=layer (6 blocks)``."""
+        blocks = f"blocks={self.partition_kind} ({len(self.flat.partition.sizes)} blocks)"
+        return f"{self.chain.describe(self.lr)} ∘ {blocks}"
 
     # -- ownership and state --------------------------------------------------------------------------------
     def _live(self):
@@ -156,9 +153,10 @@ class Optimizer:
     def state_dict(self):
         """A flat {str: host array or Python scalar/str} dict (saves with numpy.savez, loads without pickle).
 
-        Keys: ``optimizer``, ``normalize``, ``step``, ``lr``, ``base_lr``, ``hyper.<name>``,
-        ``block.<block name>.size``, ``param.<param name>.size`` and ``state.<param name>.<buffer>`` (the slice
-        of each rule buffer that belongs to that parameter, in its shape).  Nothing is keyed by position.
+        Keys: ``format``, ``optimizer``, ``chain`` (:meth:`.chain.Chain.signature`), ``step``, ``lr``, ``base_lr``,
+        ``hyper.<link>.<name>``, ``block.<block name>.size``, ``param.<param name>.size`` and
+        ``state.<param name>.<buffer>`` (the slice of each rule buffer that belongs to that parameter, in its
+        shape).  Nothing is keyed by position.
         """
         return save_state(self)
 
@@ -166,3 +164,13 @@ class Optimizer:
         """Restore a state_dict, after checking everything in it (names, sizes, values) before changing anything."""
         load_state(self, state)
         return self
+
+
+def _require_defaults(normalize, weight_decay, decay, track_norms, update_transforms):
+    """With a whole Chain given, the options that would add links to it must keep their defaults."""
+    changed = {"normalize": normalize is not None, "weight_decay": weight_decay != 0, "decay": decay != "after",
+               "track_norms": track_norms is not True, "update_transforms": len(update_transforms) > 0}
+    for option, differs in changed.items():
+        if differs:
+            raise ValueError(f"{option}: the optimizer was given a whole Chain, which holds every link; add it to "
+                             "the chain instead")

@@ -22,6 +22,9 @@
 Overrides are the optimizer's keyword arguments (``lr=``, ``blocks=``, ``weight_decay=``, ``nesterov=`` …);
 for the NGadap and CLIP presets ``alpha=`` / ``threshold=`` change the transform, for lars
 ``trust_coefficient=`` and ``weight_decay=`` go to LARS, for lamb ``weight_decay=`` goes to the trust ratio.
+
+Each preset is a chain of links (:mod:`.chain`), which ``repr`` prints right to left; for lamb:
+``TrustRatio(weight_decay=0.01) ∘ Adam(lr=0.001, beta1=0.9, beta2=0.999, eps=1e-06) ∘ BlockNorms ∘ blocks=layer``.
 """
 from __future__ import annotations
 

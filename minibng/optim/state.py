@@ -1,13 +1,18 @@
-"""An optimizer's state as a flat {str: host array or scalar} dict, keyed by block and parameter names.
+"""An optimizer's state as a flat {str: host array or scalar} dict, keyed by link, block and parameter names.
 
 Such a dict saves with ``numpy.savez`` and loads with ``numpy.load(..., allow_pickle=False)`` (strings and
 numbers become 0-d arrays, which :func:`load_state` accepts).  Loading checks everything before changing
-anything: the same optimizer kind, transform, hyperparameters, blocks (name and size), parameters (name and
-size) and rule buffers (name and shape), a whole step count t ≥ 0, a learning rate ≥ 0, finite buffers and
-non-negative second moments; the first difference is a ValueError that names the key.
+anything: the same optimizer kind and chain (its :meth:`~.chain.Chain.signature`), hyperparameters, blocks (name
+and size), parameters (name and size) and rule buffers (name and shape), a whole step count t ≥ 0, a learning rate
+≥ 0, finite buffers and non-negative second moments; the first difference is a ValueError that names the key.
 
-Format 2 (``format``) is the chain of transforms; format 1 (no ``format`` key) differs only for AdaGradBNG,
-whose δ was ``hyper.rule.delta`` and is now AdaGrad's ``hyper.rule.eps``: such a state is read as format 2.
+Format 3 (``format``) names the chain's links.  Older states load too:
+
+- format 2 described the chain by the optimizer's class, its ``normalize`` transform and its weight decay
+  (``hyper.weight_decay``, ``hyper.decay_before``), with the hyperparameters under ``hyper.rule.*`` and
+  ``hyper.normalize.*``; :func:`_from_format_2` names the chain those built;
+- format 1 (no ``format`` key) differs from format 2 only for AdaGradBNG, whose δ was ``hyper.rule.delta`` and is
+  AdaGrad's ``hyper.rule.eps``.
 """
 from __future__ import annotations
 
@@ -17,19 +22,18 @@ from .. import backend
 
 __all__ = ["save_state", "load_state", "FORMAT"]
 
-FORMAT = 2
+FORMAT = 3
 NON_NEGATIVE_BUFFERS = ("sum", "square_avg", "exp_avg_sq")   # Σ d², averages of d²: never below 0
 KINDS = {"hyper": "hyperparameter", "block": "block", "param": "parameter", "state": "buffer"}
-
-
-def _normalize_name(opt):
-    return "none" if opt.normalizer is None else opt.normalizer.name
+REQUIRED = ("optimizer", "chain", "step", "lr", "base_lr")
+# format 2's normalizers that read the block norms (the measurement then belongs to the chain's signature)
+FORMAT_2_READING_NORMS = ("block", "adaptive", "clip", "lars")
 
 
 def save_state(opt):
-    state = {"format": FORMAT, "optimizer": type(opt).__name__, "normalize": _normalize_name(opt),
+    state = {"format": FORMAT, "optimizer": type(opt).__name__, "chain": opt.chain.signature(),
              "step": int(opt.step_count), "lr": float(opt.lr), "base_lr": float(opt.base_lr)}
-    state.update((f"hyper.{k}", v) for k, v in opt.hyperparameters().items())
+    state.update((f"hyper.{k}", v) for k, v in opt.chain.hyperparameter_values().items())
     state.update((f"block.{name}.size", int(size)) for name, size in opt.blocks)
     for name, start, stop, shape in opt.flat.param_slices():
         state[f"param.{name}.size"] = stop - start
@@ -46,7 +50,7 @@ def _plain(value):
 def _describe(key):
     """'block.0.size' → "block '0'" (the kind of entry and its name, as messages say it)."""
     kind, _, name = key.partition(".")
-    return f"{KINDS[kind]} '{name[:-len('.size')] if name.endswith('.size') else name}'"
+    return f"{KINDS[kind]} '{name.removesuffix('.size')}'"
 
 
 def _number(state, key, whole=False):
@@ -59,49 +63,102 @@ def _number(state, key, whole=False):
     return value
 
 
-def load_state(opt, state):
-    """Check ``state`` against ``opt`` (see the module docstring), then write it; nothing changes on an error."""
+def _from_format_2(state, rule_name):
+    """A format-2 (or format-1) state in format 3, for an optimizer of the same class whose rule is ``rule_name``.
+
+    The chain format 2 built: [weight decay before] [the measurement] [normalizer] [weight decay after] rule
+    [AdaGradBNG's ‖g^i‖ scale] [trust ratio], the measurement listed where a normalizer reads it."""
     state = dict(state)
-    if "format" not in state and "hyper.rule.delta" in state:
+    if "format" not in state and "hyper.rule.delta" in state:   # format 1
         state["hyper.rule.eps"] = state.pop("hyper.rule.delta")
-    for key in ("optimizer", "normalize", "step", "lr", "base_lr"):
+    state.pop("format", None)
+    normalize = str(_plain(state.pop("normalize", "none")))
+    decay = float(_plain(state.pop("hyper.weight_decay", 0.0)))
+    decay_before = bool(_plain(state.pop("hyper.decay_before", 0.0)))
+    direction = ["norms", normalize] if normalize in FORMAT_2_READING_NORMS else []
+    if decay:
+        direction = ["weight_decay", *direction] if decay_before else [*direction, "weight_decay"]
+        state["hyper.weight_decay.weight_decay"] = decay
+    update = ["gradient_norm_scale"] if str(_plain(state["optimizer"])) == "AdaGradBNG" else []
+    update += ["trust_ratio"] if normalize == "trust_ratio" else []
+    state["chain"] = ",".join([*direction, rule_name, *update])
+    for key in [k for k in state if k.startswith(("hyper.rule.", "hyper.normalize."))]:
+        role, _, hyperparameter = key.removeprefix("hyper.").partition(".")
+        state[f"hyper.{rule_name if role == 'rule' else normalize}.{hyperparameter}"] = state.pop(key)
+    return state
+
+
+def _current(opt, state):
+    """``state`` in the current format, after the checks that do not depend on it (its format, its optimizer)."""
+    state = dict(state)
+    version = int(_plain(state.get("format", 1)))
+    if version > FORMAT:
+        raise ValueError(f"optimizer state_dict has a format newer than this minibng's {FORMAT}; upgrade minibng")
+    if "optimizer" not in state:
+        raise ValueError("optimizer state_dict is missing 'optimizer'")
+    if str(_plain(state["optimizer"])) != type(opt).__name__:
+        raise ValueError(f"optimizer state_dict does not match: it is for {_plain(state['optimizer'])}, not "
+                         f"{type(opt).__name__}")
+    if version < 3:
+        state = _from_format_2(state, opt.rule.name)
+    state.pop("format", None)
+    for key in REQUIRED:
         if key not in state:
             raise ValueError(f"optimizer state_dict is missing '{key}'")
-    if int(_plain(state.pop("format", 1))) > FORMAT:
-        raise ValueError(f"optimizer state_dict has a format newer than this minibng's {FORMAT}; upgrade minibng")
-    mismatch = "optimizer state_dict does not match: "
-    if str(_plain(state["optimizer"])) != type(opt).__name__:
-        raise ValueError(mismatch + f"it is for {_plain(state['optimizer'])}, not {type(opt).__name__}")
-    if str(_plain(state["normalize"])) != _normalize_name(opt):
-        raise ValueError(mismatch + f"it has normalize '{_plain(state['normalize'])}', this optimizer has "
-                         f"'{_normalize_name(opt)}'")
+    return state
+
+
+def _expected_entries(opt):
+    """What a state for ``opt`` holds under the KINDS prefixes: hyperparameter values, block and parameter sizes,
+    and the shape of every buffer."""
     slices = list(opt.flat.param_slices())
-    ours = {f"hyper.{k}": v for k, v in opt.hyperparameters().items()}
-    ours.update((f"block.{name}.size", size) for name, size in opt.blocks)
-    ours.update((f"param.{name}.size", stop - start) for name, start, stop, _ in slices)
-    ours.update((f"state.{name}.{b}", shape) for name, _, _, shape in slices for b in opt.rule.state)
-    theirs = [key for key in state if key.partition(".")[0] in KINDS]
-    for key in [k for k in ours if k not in state] + [k for k in theirs if k not in ours]:
-        has, lacks = ("this optimizer", "the state") if key in ours else ("the state", "this optimizer")
-        raise ValueError(mismatch + f"{has} has {_describe(key)}, {lacks} has no such {KINDS[key.partition('.')[0]]}")
-    for key, expected in ours.items():
-        value = state[key]
-        if key.startswith("hyper.") and float(_plain(value)) != expected:
-            raise ValueError(mismatch + f"hyperparameter '{key[6:]}' = {_plain(value)}, this optimizer has {expected}")
-        if key.endswith(".size") and int(_plain(value)) != expected:
-            raise ValueError(mismatch + f"{_describe(key)} has size {_plain(value)}, here {expected}")
-        if key.startswith("state."):
-            if tuple(getattr(value, "shape", ())) != expected or getattr(getattr(value, "dtype", None), "kind", "") != "f":
-                raise ValueError(mismatch + f"{_describe(key)} must be a float array of shape {expected}")
-            host = backend.asnumpy(value)
-            if not bool(backend.get_array_module(host).isfinite(host).all()):
-                raise ValueError(f"optimizer state_dict: {_describe(key)} holds NaN or infinite values")
-            if key.rsplit(".", 1)[1] in NON_NEGATIVE_BUFFERS and bool((host < 0).any()):
-                raise ValueError(f"optimizer state_dict: {_describe(key)} (a sum or average of squares) holds "
-                                 "negative values")
+    expected = {f"hyper.{k}": v for k, v in opt.chain.hyperparameter_values().items()}
+    expected.update((f"block.{name}.size", size) for name, size in opt.blocks)
+    expected.update((f"param.{name}.size", stop - start) for name, start, stop, _ in slices)
+    expected.update((f"state.{name}.{b}", shape) for name, _, _, shape in slices for b in opt.rule.state)
+    return expected
+
+
+def _check_entry(key, value, expected, mismatch):
+    """A ValueError unless the saved ``value`` of ``key`` is what this optimizer ``expected`` (see _expected_entries)."""
+    if key.startswith("hyper.") and float(_plain(value)) != expected:
+        raise ValueError(mismatch + f"hyperparameter '{key.removeprefix('hyper.')}' = {_plain(value)}, this optimizer "
+                         f"has {expected}")
+    if key.endswith(".size") and int(_plain(value)) != expected:
+        raise ValueError(mismatch + f"{_describe(key)} has size {_plain(value)}, here {expected}")
+    if key.startswith("state."):
+        if tuple(getattr(value, "shape", ())) != expected or getattr(getattr(value, "dtype", None), "kind", "") != "f":
+            raise ValueError(mismatch + f"{_describe(key)} must be a float array of shape {expected}")
+        host = backend.asnumpy(value)
+        if not bool(backend.get_array_module(host).isfinite(host).all()):
+            raise ValueError(f"optimizer state_dict: {_describe(key)} holds NaN or infinite values")
+        if key.rsplit(".", 1)[1] in NON_NEGATIVE_BUFFERS and bool((host < 0).any()):
+            raise ValueError(f"optimizer state_dict: {_describe(key)} (a sum or average of squares) holds "
+                             "negative values")
+
+
+def load_state(opt, state):
+    """Check ``state`` against ``opt`` (see the module docstring), then write it; nothing changes on an error."""
+    state = _current(opt, state)
+    mismatch = "optimizer state_dict does not match: "
+    if str(_plain(state["chain"])) != opt.chain.signature():
+        raise ValueError(mismatch + f"it holds the chain '{_plain(state['chain'])}', this optimizer "
+                         f"'{opt.chain.signature()}'")
+    expected = _expected_entries(opt)
+    saved = [key for key in state if key.partition(".")[0] in KINDS]
+    for key in expected:
+        if key not in state:
+            raise ValueError(mismatch + f"this optimizer has {_describe(key)}, the state has no such "
+                             f"{KINDS[key.partition('.')[0]]}")
+    for key in saved:
+        if key not in expected:
+            raise ValueError(mismatch + f"the state has {_describe(key)}, this optimizer has no such "
+                             f"{KINDS[key.partition('.')[0]]}")
+    for key, value in expected.items():
+        _check_entry(key, state[key], value, mismatch)
     step, lr, base_lr = _number(state, "step", whole=True), _number(state, "lr"), _number(state, "base_lr")
     xp = opt.flat.partition.xp
-    for name, start, stop, _ in slices:
+    for name, start, stop, _ in opt.flat.param_slices():
         for b, buffer in opt.rule.state.items():
             buffer[start:stop] = xp.asarray(state[f"state.{name}.{b}"], dtype=buffer.dtype).reshape(-1)
     opt.step_count, opt.lr, opt.base_lr = int(step), lr, base_lr

@@ -1,13 +1,15 @@
-"""Block transforms: the links of an optimizer's chain before and after its step rule.
+"""Block transforms: the links of an optimizer's chain (:mod:`.chain`) before and after its step rule.
 
 Each transform maps a flat vector v ∈ R^d to another, block by block, with per-block values computed for all
-blocks at once.  *Direction transforms* act on the gradient before the rule (Algorithm 1, line 2); *update
-transforms* (:class:`UpdateTransform`) act on the rule's update τ_t ∘ d after it.  With n_i = ‖g^i‖₂ (measured
-by :class:`GradientNorms`, exact float64 block norms) and p_i = ‖x^i‖₂:
+blocks at once.  *Direction transforms* act on the gradient before the rule (Algorithm 1, line 3); *update
+transforms* (:class:`UpdateTransform`) act on the rule's update τ_t ∘ ĝ_t after it.  With n_i = ‖v^i‖₂ measured
+by :class:`BlockNorms` (exact float64 block norms: ‖g^i‖, or ‖g^i + λx^i‖ when weight decay comes first) and
+p_i = ‖x^i‖₂:
 
 | transform                 | block i of the output                       | paper / source             |
 |---------------------------|---------------------------------------------|----------------------------|
-| ``BlockNormalize`` (NG)   | v^i / n_i                                   | …NG, Algorithm 1 line 2    |
+| ``BlockNorms``            | v^i (and measures n_i)                      | ‖g^i‖ of Algorithm 1       |
+| ``BlockNormalize`` (NG)   | v^i / n_i                                   | …NG, Algorithm 1 line 3    |
 | ``Adaptive(α)``           | v^i · α p_i / n_i  (v^i / n_i if p_i = 0)   | …NGadap                    |
 | ``Clip(c)``               | v^i · c / max(n_i, c)                       | …CLIP                      |
 | ``Lars(η, λ)``            | (v^i + λx^i) · η p_i / (n_i + λ p_i)        | LARS (You et al. 2017)     |
@@ -21,25 +23,26 @@ is 0 gets the factor 0, so a zero block stays zero; LARS and LAMB use the ratio 
 Ratios are array expressions (``xp.where``, ``xp.maximum``), never a Python ``if`` on a value, so a GPU step
 never waits for the host.
 
-To write a transform: subclass :class:`Transform` (or :class:`UpdateTransform`), implement
-``__call__(v, it)`` returning the new vector (written into ``it.direction``, or in place into an update), read
-what the iteration offers (``it.x``, ``it.lr``, ``it.grad_norms``, ``it.param_norms``, ``it.partition``), set
-``needs_grad_norms = True`` if it reads ``it.grad_norms``, and name its hyperparameters in ``hyperparameters``.
+To write a transform: subclass :class:`Transform` (or :class:`UpdateTransform`), implement ``__call__(v, it)``
+returning the new vector written into ``it.direction`` (never into ``v``, unless ``v`` is ``it.direction``: the
+gradient stays as the layers wrote it, and the link works wherever it stands in a chain), read what the iteration
+offers (``it.x``, ``it.lr``, ``it.block_norms``, ``it.param_norms``, ``it.partition``), set
+``needs_block_norms = True`` if it reads ``it.block_norms``, and name its hyperparameters in ``hyperparameters``.
 """
 from __future__ import annotations
 
 from . import checks
 
-__all__ = ["Transform", "UpdateTransform", "GradientNorms", "WeightDecay", "BlockNormalize", "Adaptive", "Clip",
+__all__ = ["Transform", "UpdateTransform", "BlockNorms", "WeightDecay", "BlockNormalize", "Adaptive", "Clip",
            "Lars", "TrustRatio", "GradientNormScale", "as_transform"]
 
 
 class Transform(checks.Hyperparameters):
     """A direction transform, applied to the gradient before the step rule; ``hyperparameters`` names its
-    attributes that ``config()`` reports (saved in the optimizer's state_dict, checked on load)."""
+    attributes that ``config()`` reports (saved in the optimizer's state_dict under ``name``, checked on load)."""
 
     name = "custom"
-    needs_grad_norms = False
+    needs_block_norms = False
     weight_decay = 0.0   # > 0: the transform adds λx itself, so the optimizer's own weight_decay must be 0
 
     def __call__(self, v, it):
@@ -47,17 +50,18 @@ class Transform(checks.Hyperparameters):
 
 
 class UpdateTransform(Transform):
-    """An update transform, applied to the rule's update τ_t ∘ d (which it may overwrite) before x ← x − u."""
+    """An update transform, meant for the rule's update τ_t ∘ ĝ_t before x ← x − u (``normalize=`` places it after
+    the rule)."""
 
 
-class GradientNorms(Transform):
-    """n_i = ‖v^i‖₂ for every block, kept as ``it.grad_norms`` for the transforms after it and for logging;
-    the vector passes unchanged."""
+class BlockNorms(Transform):
+    """The measurement: n_i = ‖v^i‖₂ for every block, kept as ``it.block_norms`` for the links after it and for
+    logging (``opt.block_norms``); the vector passes unchanged."""
 
     name = "norms"
 
     def __call__(self, v, it):
-        it.grad_norms = it.partition.norms(v, work=None if v is it.direction else it.direction)
+        it.block_norms = it.partition.norms(v, work=None if v is it.direction else it.direction)
         return v
 
 
@@ -79,17 +83,17 @@ class BlockNormalize(Transform):
     """NG: ĝ^i = g^i / ‖g^i‖₂ (a zero block stays zero)."""
 
     name = "block"
-    needs_grad_norms = True
+    needs_block_norms = True
 
     def __call__(self, v, it):
-        return it.partition.scale(v, 1.0, it.grad_norms, out=it.direction)
+        return it.partition.scale(v, 1.0, it.block_norms, out=it.direction)
 
 
 class Adaptive(Transform):
     """NGadap: α ‖x^i‖ g^i / ‖g^i‖; where ‖x^i‖ = 0 the block falls back to NG (g^i / ‖g^i‖)."""
 
     name = "adaptive"
-    needs_grad_norms = True
+    needs_block_norms = True
     hyperparameters = ("alpha",)
 
     def __init__(self, alpha=0.02):
@@ -97,14 +101,14 @@ class Adaptive(Transform):
 
     def __call__(self, v, it):
         xp, p = it.partition.xp, it.param_norms
-        return it.partition.scale(v, xp.where(p > 0, self.alpha * p, 1), it.grad_norms, out=it.direction)
+        return it.partition.scale(v, xp.where(p > 0, self.alpha * p, 1), it.block_norms, out=it.direction)
 
 
 class Clip(Transform):
     """CLIP: g^i · min(1, c / ‖g^i‖), computed as c / max(‖g^i‖, c): exactly 1 for blocks within c."""
 
     name = "clip"
-    needs_grad_norms = True
+    needs_block_norms = True
     hyperparameters = ("threshold",)
 
     def __init__(self, threshold=0.1):
@@ -112,7 +116,7 @@ class Clip(Transform):
 
     def __call__(self, v, it):
         xp = it.partition.xp
-        return it.partition.scale(v, self.threshold, xp.maximum(it.grad_norms, self.threshold), out=it.direction)
+        return it.partition.scale(v, self.threshold, xp.maximum(it.block_norms, self.threshold), out=it.direction)
 
 
 class Lars(Transform):
@@ -122,7 +126,7 @@ class Lars(Transform):
     """
 
     name = "lars"
-    needs_grad_norms = True
+    needs_block_norms = True
     hyperparameters = ("trust_coefficient", "weight_decay")
 
     def __init__(self, trust_coefficient=0.02, weight_decay=0.0):
@@ -131,7 +135,7 @@ class Lars(Transform):
         self._decay = WeightDecay(weight_decay) if weight_decay else None
 
     def __call__(self, v, it):
-        xp, n, p = it.partition.xp, it.grad_norms, it.param_norms
+        xp, n, p = it.partition.xp, it.block_norms, it.param_norms
         if self._decay is not None:
             v = self._decay(v, it)
         both = (n > 0) & (p > 0)
@@ -152,11 +156,12 @@ class TrustRatio(UpdateTransform):
 
     def __call__(self, u, it):
         xp, partition = it.partition.xp, it.partition
+        w = u
         if self.weight_decay:
-            u += xp.multiply(it.x, it.lr * self.weight_decay, out=partition.scratch)
-        w, p = partition.norms(u), it.param_norms
-        both = (w > 0) & (p > 0)
-        return partition.scale(u, xp.where(both, it.lr * p, 1), xp.where(both, w, 1), out=u)
+            w = xp.add(u, xp.multiply(it.x, it.lr * self.weight_decay, out=partition.scratch), out=it.direction)
+        w_norms, p = partition.norms(w), it.param_norms
+        both = (w_norms > 0) & (p > 0)
+        return partition.scale(w, xp.where(both, it.lr * p, 1), xp.where(both, w_norms, 1), out=it.direction)
 
 
 class GradientNormScale(UpdateTransform):
@@ -164,17 +169,18 @@ class GradientNormScale(UpdateTransform):
     τ^i_t ∘ ĝ^i_t = η ‖g^i_t‖ ĝ^i_t / (δ + s^i_t)."""
 
     name = "gradient_norm_scale"
-    needs_grad_norms = True
+    needs_block_norms = True
 
     def __call__(self, u, it):
-        return it.partition.scale(u, it.grad_norms, 1.0, out=u)
+        return it.partition.scale(u, it.block_norms, 1.0, out=it.direction)
 
 
 def as_transform(normalize):
-    """``None`` → None; ``"block"`` → BlockNormalize(); a Transform passes through; anything else is a ValueError."""
+    """What an optimizer's ``normalize=`` accepts: ``None`` → None; ``"block"`` → BlockNormalize(); one Transform
+    (Adaptive, Clip, Lars, TrustRatio or your own) passes through; anything else is a ValueError."""
     if normalize is None or isinstance(normalize, Transform):
         return normalize
     if normalize == "block":
         return BlockNormalize()
-    raise ValueError("normalize must be None, 'block', optim.Adaptive(alpha), optim.Clip(threshold), "
-                     f"optim.Lars(...) or optim.TrustRatio(...), got {normalize!r}")
+    raise ValueError("normalize must be None, 'block' or one transform (optim.Adaptive(alpha), optim.Clip(threshold), "
+                     f"optim.Lars(...), optim.TrustRatio(...) or your own), got {normalize!r}")
