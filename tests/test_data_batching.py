@@ -92,7 +92,7 @@ def test_invalid_arguments(device):
         Batches(x, y, 6, drop_last=True, device=device)
 
 
-def test_synthetic_sets_are_deterministic_and_balanced(device):
+def test_synthetic_sets_are_deterministic_and_balanced():
     x, y = synthetic.blobs(30, features=4, classes=3, seed=2)
     x2, y2 = synthetic.blobs(30, features=4, classes=3, seed=2)
     np.testing.assert_array_equal(x, x2)

@@ -22,7 +22,7 @@ def test_idx_round_trip(shape, dtype):
     np.testing.assert_array_equal(parse_idx(encode_idx(a)), a)
 
 
-def test_idx_header_by_hand(tmp_path, device):
+def test_idx_header_by_hand(tmp_path):
     raw = bytes([0, 0, 0x08, 2, 0, 0, 0, 2, 0, 0, 0, 3, 1, 2, 3, 4, 5, 6])
     np.testing.assert_array_equal(parse_idx(raw), [[1, 2, 3], [4, 5, 6]])
     (tmp_path / "a.gz").write_bytes(gzip.compress(raw))
@@ -36,7 +36,7 @@ def test_idx_header_by_hand(tmp_path, device):
         read_idx(tmp_path / "b.gz")
 
 
-def test_cifar_record_layout_by_hand(tmp_path, device):
+def test_cifar_record_layout_by_hand(tmp_path):
     """One CIFAR-100 record written byte by byte: coarse, fine, then the R, G, B planes row-major."""
     rng = np.random.default_rng(0)
     pixels = rng.integers(0, 256, 3072, dtype=np.uint8)
@@ -92,7 +92,7 @@ def expected(contents, layout, column):
 
 @pytest.mark.parametrize("name,label,column", [("cifar-10", "fine", 0), ("cifar-100", "fine", 1),
                                                ("cifar-100", "coarse", 0)])
-def test_load_from_batch_files(isolated, monkeypatch, name, label, column, device):
+def test_load_from_batch_files(isolated, monkeypatch, name, label, column):
     contents, _, layout = install_fake_layout(monkeypatch, isolated, name, np.random.default_rng(1))
     for member, (_, _, data) in contents.items():
         (isolated / "data" / name / member).parent.mkdir(parents=True, exist_ok=True)
@@ -104,7 +104,7 @@ def test_load_from_batch_files(isolated, monkeypatch, name, label, column, devic
 
 
 @pytest.mark.parametrize("name", ["cifar-10", "cifar-100"])
-def test_load_extracts_from_tarball_only(isolated, monkeypatch, name, device):
+def test_load_extracts_from_tarball_only(isolated, monkeypatch, name):
     contents, tar_path, layout = install_fake_layout(monkeypatch, isolated, name, np.random.default_rng(2))
     (isolated / "data" / name).mkdir(parents=True)
     tar_path.rename(isolated / "data" / name / tar_path.name)
@@ -116,7 +116,7 @@ def test_load_extracts_from_tarball_only(isolated, monkeypatch, name, device):
     assert not (isolated / "data" / name / spec.name.split("/")[0] / "readme.html").exists()
 
 
-def test_corrupted_batch_file_is_refused(isolated, monkeypatch, device):
+def test_corrupted_batch_file_is_refused(isolated, monkeypatch):
     contents, _, layout = install_fake_layout(monkeypatch, isolated, "cifar-10", np.random.default_rng(3))
     for member, (_, _, data) in contents.items():
         (isolated / "data" / "cifar-10" / member).parent.mkdir(parents=True, exist_ok=True)
@@ -130,7 +130,7 @@ def test_corrupted_batch_file_is_refused(isolated, monkeypatch, device):
         cifar.read_batches([isolated / "t.bin"], 1)
 
 
-def test_missing_cifar_without_download_explains(isolated, device):
+def test_missing_cifar_without_download_explains(isolated):
     with pytest.raises(DatasetError) as info:
         cifar.load("cifar-10", data_dir=isolated / "data", download=False)
     assert "cifar-10-binary.tar.gz" in str(info.value) and "by hand" in str(info.value)

@@ -19,7 +19,7 @@ def code_sums():
 
 
 @pytest.mark.parametrize("doc", ["datasets/README.md", "docs/data.md"])
-def test_documented_checksums_match_the_code(doc, device):
+def test_documented_checksums_match_the_code(doc):
     text = (REPO / doc).read_text(encoding="utf-8")
     documented = set(re.findall(r"`([0-9a-f]{64})`", text))
     assert documented == code_sums()

@@ -37,7 +37,7 @@ def spec_for(data: bytes, name="blob.bin", urls=("https://mirror-a/blob.bin", "h
 PAYLOAD = bytes(range(256)) * 37
 
 
-def test_search_order_is_data_dir_env_local_cache_system(isolated, monkeypatch, device):
+def test_search_order_is_data_dir_env_local_cache_system(isolated, monkeypatch):
     monkeypatch.setenv("MINIBNG_DATA", str(isolated / "env"))
     roots = root.search_roots(isolated / "arg")
     assert [str(r) for r in roots] == [str(isolated / "arg"), str(isolated / "env"), str(isolated / "cwd" / "datasets"),
@@ -45,7 +45,7 @@ def test_search_order_is_data_dir_env_local_cache_system(isolated, monkeypatch, 
     assert root.download_roots(isolated / "arg") == [isolated / "arg", isolated / "env", isolated / "xdg" / "minibng"]
 
 
-def test_cache_without_xdg_is_home_dot_cache(isolated, monkeypatch, device):
+def test_cache_without_xdg_is_home_dot_cache(isolated, monkeypatch):
     monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", str(isolated / "home"))
     assert root.user_cache_dir() == isolated / "home" / ".cache" / "minibng"
@@ -53,7 +53,7 @@ def test_cache_without_xdg_is_home_dot_cache(isolated, monkeypatch, device):
     assert root.download_roots() == [isolated / "home" / ".cache" / "minibng"]
 
 
-def test_first_root_holding_the_file_wins(isolated, monkeypatch, device):
+def test_first_root_holding_the_file_wins(isolated, monkeypatch):
     spec = spec_for(PAYLOAD)
     for where in ("system", "xdg/minibng"):
         (isolated / where / "toy").mkdir(parents=True)
@@ -69,7 +69,7 @@ def test_first_root_holding_the_file_wins(isolated, monkeypatch, device):
 
 
 @pytest.mark.parametrize("damage", ["flip", "truncate", "extend"])
-def test_damaged_local_file_is_refused_with_both_checksums(isolated, damage, device):
+def test_damaged_local_file_is_refused_with_both_checksums(isolated, damage):
     spec = spec_for(PAYLOAD)
     data = {"flip": PAYLOAD[:100] + bytes([PAYLOAD[100] ^ 1]) + PAYLOAD[101:], "truncate": PAYLOAD[:-7],
             "extend": PAYLOAD + b"\0"}[damage]
@@ -84,7 +84,7 @@ def test_damaged_local_file_is_refused_with_both_checksums(isolated, damage, dev
     assert isinstance(info.value, RuntimeError)
 
 
-def test_offline_failure_names_file_places_and_how_to_fix(isolated, monkeypatch, device):
+def test_offline_failure_names_file_places_and_how_to_fix(isolated, monkeypatch):
     calls = []
 
     def offline(url, timeout):
@@ -104,7 +104,7 @@ def test_offline_failure_names_file_places_and_how_to_fix(isolated, monkeypatch,
     assert not list((isolated / "arg").rglob("*.part")) and not list((isolated / "arg").rglob("*.tmp"))
 
 
-def test_timeout_stops_trying_mirrors(isolated, monkeypatch, device):
+def test_timeout_stops_trying_mirrors(isolated, monkeypatch):
     calls = []
 
     def black_hole(url, timeout):
@@ -117,13 +117,13 @@ def test_timeout_stops_trying_mirrors(isolated, monkeypatch, device):
     assert len(calls) == 1
 
 
-def test_download_disabled_says_so(isolated, monkeypatch, device):
+def test_download_disabled_says_so(isolated, monkeypatch):
     monkeypatch.setattr(download, "_open_url", lambda url, timeout: pytest.fail("must not download"))
     with pytest.raises(DatasetError, match="download=False"):
         download.fetch("toy", spec_for(PAYLOAD), download=False)
 
 
-def test_download_goes_to_cache_verified(isolated, monkeypatch, device):
+def test_download_goes_to_cache_verified(isolated, monkeypatch):
     served = []
     monkeypatch.setattr(download, "_open_url", lambda url, timeout: served.append(url) or FakeResponse(PAYLOAD))
     path = download.fetch("toy", spec_for(PAYLOAD))
@@ -132,7 +132,7 @@ def test_download_goes_to_cache_verified(isolated, monkeypatch, device):
     assert sorted(p.name for p in path.parent.iterdir()) == ["blob.bin"]
 
 
-def test_truncated_download_is_discarded_and_next_mirror_used(isolated, monkeypatch, device):
+def test_truncated_download_is_discarded_and_next_mirror_used(isolated, monkeypatch):
     def flaky(url, timeout):
         return FakeResponse(PAYLOAD[:1000], length=len(PAYLOAD)) if "mirror-a" in url else FakeResponse(PAYLOAD)
 
@@ -141,31 +141,30 @@ def test_truncated_download_is_discarded_and_next_mirror_used(isolated, monkeypa
     assert path.read_bytes() == PAYLOAD and sorted(os.listdir(path.parent)) == ["blob.bin"]
 
 
-def test_bad_download_everywhere_leaves_nothing(isolated, monkeypatch, device):
+def test_bad_download_everywhere_leaves_nothing(isolated, monkeypatch):
     monkeypatch.setattr(download, "_open_url", lambda url, timeout: FakeResponse(PAYLOAD[:1000], len(PAYLOAD)))
     with pytest.raises(DatasetError, match="truncated"):
         download.fetch("toy", spec_for(PAYLOAD), data_dir=isolated / "arg")
     assert os.listdir(isolated / "arg" / "toy") == []
 
 
-def test_atomic_write_keeps_old_file_on_failure(tmp_path, device):
+def test_a_download_refused_by_its_check_keeps_the_old_file(tmp_path):
+    """``check`` (a download's SHA-256) sees the complete temporary file and may refuse it: the destination keeps what
+    it held and no temporary file is left.  (A write that fails half-way is the fault table's
+    failed-write-keeps-file.)"""
     dest = tmp_path / "f.bin"
     dest.write_bytes(b"old")
 
-    def chunks():
-        yield b"new part"
-        raise OSError("connection reset")
+    def refuse(tmp):
+        assert tmp.read_bytes() == b"rejected"
+        raise ValueError("checksum mismatch")
 
-    def write(parts, check=None):
-        with download.atomic_write(dest, check=check) as f:
-            f.writelines(parts)
-
-    with pytest.raises(OSError):
-        write(chunks())
-    with pytest.raises(ValueError):
-        write([b"rejected"], check=lambda tmp: (_ for _ in ()).throw(ValueError("no")))
+    with pytest.raises(ValueError, match="checksum mismatch"):
+        with download.atomic_write(dest, check=refuse) as f:
+            f.write(b"rejected")
     assert dest.read_bytes() == b"old" and os.listdir(tmp_path) == ["f.bin"]
-    write([b"n", b"ew"])
+    with download.atomic_write(dest, check=lambda tmp: None) as f:
+        f.writelines([b"n", b"ew"])
     assert dest.read_bytes() == b"new" and os.listdir(tmp_path) == ["f.bin"]
 
 
@@ -185,7 +184,7 @@ def make_tar(path, members):
 
 @pytest.mark.parametrize("bad", [("../evil.txt", b"x"), ("data/../../evil.txt", b"x"), ("/tmp/evil.txt", b"x"),
                                  ("data/link", None, "../../etc/passwd")])
-def test_extraction_refuses_unsafe_members(tmp_path, bad, device):
+def test_extraction_refuses_unsafe_members(tmp_path, bad):
     tar = make_tar(tmp_path / "a.tar.gz", [("data/good.txt", b"good"), bad])
     out = tmp_path / "out" / "inner"
     with pytest.raises(DatasetError, match="refusing"):
@@ -194,7 +193,7 @@ def test_extraction_refuses_unsafe_members(tmp_path, bad, device):
     assert not out.exists() or not any(out.rglob("*"))
 
 
-def test_extraction_renames_and_verifies_members(tmp_path, device):
+def test_extraction_renames_and_verifies_members(tmp_path):
     tar = make_tar(tmp_path / "a.tar.gz", [("pkg/a.txt", b"alpha"), ("pkg/b.txt", b"beta"), ("pkg/c.txt", b"c")])
     written = archive.extract(tar, tmp_path / "out", {"pkg/b.txt": "b.txt", "pkg/a.txt": "sub/a.txt"},
                               specs={"pkg/a.txt": spec_for(b"alpha", "a.txt")})
@@ -208,7 +207,7 @@ def test_extraction_renames_and_verifies_members(tmp_path, device):
         archive.extract(tar, tmp_path / "out3", ["pkg/nope.txt"])
 
 
-def test_real_http_client_against_a_local_server(isolated, monkeypatch, device):
+def test_real_http_client_against_a_local_server(isolated, monkeypatch):
     """The real opener (urllib) end to end, served from localhost: progress, Content-Length, verification."""
     import functools
     import http.server
@@ -238,7 +237,7 @@ def test_real_http_client_against_a_local_server(isolated, monkeypatch, device):
     assert os.listdir(isolated / "arg" / "toy2") == []
 
 
-def test_connection_closed_early_is_reported(isolated, monkeypatch, device):
+def test_connection_closed_early_is_reported(isolated, monkeypatch):
     import http.client
 
     class Broken(FakeResponse):
@@ -251,7 +250,7 @@ def test_connection_closed_early_is_reported(isolated, monkeypatch, device):
     assert os.listdir(isolated / "arg" / "toy") == []
 
 
-def test_truncated_archive_is_refused(tmp_path, device):
+def test_truncated_archive_is_refused(tmp_path):
     tar = make_tar(tmp_path / "a.tar.gz", [("pkg/a.txt", bytes(range(256)) * 400)])
     (tmp_path / "cut.tar.gz").write_bytes(tar.read_bytes()[:300])
     with pytest.raises(DatasetError):

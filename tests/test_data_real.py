@@ -21,7 +21,7 @@ MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949
 MNIST_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 
 
-def test_mnist(isolated, device):
+def test_mnist(isolated):
     data = mnist.load("mnist", data_dir=real_root(), download=False)
     assert data.train_images.shape == (60000, 28, 28) and data.test_images.shape == (10000, 28, 28)
     assert data.train_images.dtype == np.uint8 and data.train_labels.dtype == np.int64
@@ -30,7 +30,7 @@ def test_mnist(isolated, device):
     assert np.bincount(data.test_labels).tolist() == MNIST_TEST_COUNTS
 
 
-def test_fashion_mnist(isolated, device):
+def test_fashion_mnist(isolated):
     data = mnist.load("fashion-mnist", download=False,
                       data_dir=real_root("fashion-mnist", "MINIBNG_TEST_FASHION", "/usr/share/datasets"))
     assert data.train_images.shape == (60000, 28, 28) and data.test_images.shape == (10000, 28, 28)
@@ -49,7 +49,7 @@ def copy_mnist(dest):
 
 
 @pytest.mark.parametrize("damage", ["flip", "truncate"])
-def test_corrupted_mnist_copy_is_detected(isolated, damage, device):
+def test_corrupted_mnist_copy_is_detected(isolated, damage):
     folder = copy_mnist(isolated / "data")
     victim = folder / "t10k-labels-idx1-ubyte.gz"
     data = victim.read_bytes()
@@ -61,7 +61,7 @@ def test_corrupted_mnist_copy_is_detected(isolated, damage, device):
     assert hashlib.sha256(victim.read_bytes()).hexdigest() in message
 
 
-def test_recompressed_and_decompressed_copies_are_accepted(isolated, device):
+def test_recompressed_and_decompressed_copies_are_accepted(isolated):
     folder = copy_mnist(isolated / "data")
     labels = folder / "t10k-labels-idx1-ubyte.gz"
     content = gzip.decompress(labels.read_bytes())
@@ -76,7 +76,7 @@ def test_recompressed_and_decompressed_copies_are_accepted(isolated, device):
         mnist.load(data_dir=isolated / "data", download=False)
 
 
-def test_mnist_download_through_the_opener(isolated, monkeypatch, device):
+def test_mnist_download_through_the_opener(isolated, monkeypatch):
     """With the network replaced by the real files, a missing data set is downloaded, verified and loaded."""
     urls, real = [], real_root()
 
@@ -94,7 +94,7 @@ def test_mnist_download_through_the_opener(isolated, monkeypatch, device):
     assert all(u.startswith(mnist.MIRRORS["mnist"][0]) for u in urls) and len(urls) == 4
 
 
-def test_mnist_offline_fails_with_help(isolated, monkeypatch, device):
+def test_mnist_offline_fails_with_help(isolated, monkeypatch):
     def offline(url, timeout):
         raise OSError("Network is unreachable")
 
@@ -106,7 +106,7 @@ def test_mnist_offline_fails_with_help(isolated, monkeypatch, device):
     assert str(isolated / "empty" / "mnist" / "train-images-idx3-ubyte.gz") in message
 
 
-def test_ptb(isolated, device):
+def test_ptb(isolated):
     corpus = ptb.load(data_dir=real_root("ptb"), download=False)
     assert len(corpus.vocab) == 10000 and "<eos>" in corpus.word_to_id and "<unk>" in corpus.word_to_id
     assert (len(corpus.train), len(corpus.valid), len(corpus.test)) == (929589, 73760, 82430)
@@ -117,7 +117,7 @@ def test_ptb(isolated, device):
     assert streams.shape == (9295, 100) and ptb.num_windows(len(streams), 40) == 232
 
 
-def test_rt_polarity_utf8_copy(isolated, device):
+def test_rt_polarity_utf8_copy(isolated):
     data = rt_polarity.load(data_dir=real_root("rt-polarity"), download=False)
     assert data.ids.shape == (10662, 56) and data.lengths.max() == 56 and data.lengths.min() >= 1
     assert int(data.labels.sum()) == 5331 and int((data.labels == 0).sum()) == 5331
@@ -126,7 +126,7 @@ def test_rt_polarity_utf8_copy(isolated, device):
     assert (data.ids[np.arange(56)[None, :] < data.lengths[:, None]] > 0).all()
 
 
-def test_rt_polarity_authors_archive_windows_1252(isolated, device):
+def test_rt_polarity_authors_archive_windows_1252(isolated):
     """The authors' tarball (rebuilt from the real text in Windows-1252) extracts, verifies and loads alike."""
     folder = isolated / "data" / "rt-polarity"
     folder.mkdir(parents=True)

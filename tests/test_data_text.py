@@ -41,7 +41,7 @@ def test_bptt_windows_cover_the_streams(rows, bptt, device):
     assert len(resumed) == len(full) - 1 and all(np.array_equal(r, f[0]) for r, f in zip(resumed, full[1:]))
 
 
-def test_ptb_vocabulary_and_ids_from_small_files(isolated, monkeypatch, device):
+def test_ptb_vocabulary_and_ids_from_small_files(isolated, monkeypatch):
     folder = isolated / "data" / "ptb"
     files = {"train": place(folder, "ptb.train.txt", b" b a b <unk> \n c b \n"),
              "valid": place(folder, "ptb.valid.txt", b" a z \n"),
@@ -54,7 +54,7 @@ def test_ptb_vocabulary_and_ids_from_small_files(isolated, monkeypatch, device):
     assert corpus.train.dtype == np.int64
 
 
-def test_ptb_corrupted_file_is_refused(isolated, monkeypatch, device):
+def test_ptb_corrupted_file_is_refused(isolated, monkeypatch):
     folder = isolated / "data" / "ptb"
     files = {s: place(folder, f"ptb.{s}.txt", b" a b \n") for s in ("train", "valid", "test")}
     monkeypatch.setattr(ptb, "FILES", files)
@@ -70,12 +70,12 @@ def test_ptb_corrupted_file_is_refused(isolated, monkeypatch, device):
     ("you're, they'd; i've -- ok", ["you", "'re", ",", "they", "'d", "i", "'ve", "ok"]),
     ("café \u2014 `quoted' 1999", ["caf", "`quoted'", "1999"]),
 ])
-def test_kim_clean_str(text, tokens, device):
+def test_kim_clean_str(text, tokens):
     assert rt_polarity.tokenize(text) == tokens
     assert rt_polarity.clean_str(text) == " ".join(tokens)
 
 
-def test_reads_windows_1252_and_utf8_alike(tmp_path, device):
+def test_reads_windows_1252_and_utf8_alike(tmp_path):
     text = "a gem \u2014 truly\u2026 na\u00efve\nsecond line\n"
     (tmp_path / "u").write_bytes(text.encode("utf-8"))
     (tmp_path / "w").write_bytes(text.replace("\n", "\r\n").encode("cp1252"))
@@ -83,7 +83,7 @@ def test_reads_windows_1252_and_utf8_alike(tmp_path, device):
         "a gem \u2014 truly\u2026 na\u00efve", "second line"]
 
 
-def test_vocab_encode_and_padding(device):
+def test_vocab_encode_and_padding():
     sentences = [["b", "a"], ["a"], ["c", "a", "b"]]
     vocab = rt_polarity.build_vocab(sentences)
     assert vocab == ["<pad>", "a", "b", "c"]
@@ -91,7 +91,7 @@ def test_vocab_encode_and_padding(device):
     np.testing.assert_array_equal(ids, [[2, 1, 0], [1, 0, 0], [3, 1, 2]])
 
 
-def test_rt_load_from_authors_archive(isolated, monkeypatch, device):
+def test_rt_load_from_authors_archive(isolated, monkeypatch):
     pos, neg = "great fun \u2014 really\ngood\n".encode("cp1252"), b"dull , dull\nbad!\nworse\n"
     specs = {"pos": FileSpec("rt-polarity.pos", (hashlib.sha256(pos).hexdigest(),)),
              "neg": FileSpec("rt-polarity.neg", (hashlib.sha256(neg).hexdigest(),))}
@@ -110,7 +110,7 @@ def test_rt_load_from_authors_archive(isolated, monkeypatch, device):
     assert [data.vocab[i] for i in data.ids[3]] == ["bad", "!", "<pad>"]
 
 
-def test_rt_missing_explains_files_and_archive(isolated, device):
+def test_rt_missing_explains_files_and_archive(isolated):
     with pytest.raises(checksums.DatasetError) as info:
         rt_polarity.load(data_dir=isolated / "data", download=False)
     message = str(info.value)
@@ -118,7 +118,7 @@ def test_rt_missing_explains_files_and_archive(isolated, device):
 
 
 @pytest.mark.parametrize("n,seed", [(10662, 0), (101, 3)])
-def test_train_val_split_is_a_seeded_partition(n, seed, device):
+def test_train_val_split_is_a_seeded_partition(n, seed):
     train, val = rt_polarity.train_val_split(n, seed=seed)
     assert len(val) == round(n * 0.1) and len(train) + len(val) == n
     assert np.array_equal(np.sort(np.concatenate([train, val])), np.arange(n))
@@ -127,7 +127,7 @@ def test_train_val_split_is_a_seeded_partition(n, seed, device):
     assert not np.array_equal(rt_polarity.train_val_split(n, seed=seed + 1)[1], val)
 
 
-def test_kfold_partitions(device):
+def test_kfold_partitions():
     folds = rt_polarity.kfold_splits(103, k=10, seed=1)
     tests = [test for _, test in folds]
     assert sorted(np.concatenate(tests).tolist()) == list(range(103))
