@@ -30,12 +30,15 @@ def stepped(device, make, steps=2):
 
 
 def unchanged_by(device, state, message):
-    """Loading ``state`` into a fresh Adam raises ``message`` and changes none of its buffers."""
+    """Loading ``state`` into a fresh Adam raises ``message`` and changes none of its buffers, its step count or its
+    learning rate (the state's buffers hold the values of two steps, so a buffer written before the check would
+    show)."""
     target = optim.Adam(small_model(device))
     before = {name: host(b).copy() for name, b in target.rule.state.items()}
     with pytest.raises(ValueError, match=message):
         target.load_state_dict(state)
-    assert target.step_count == 0 and all(np.array_equal(host(b), before[n]) for n, b in target.rule.state.items())
+    assert target.step_count == 0 and target.lr == 1e-3
+    assert all(np.array_equal(host(b), before[n]) for n, b in target.rule.state.items())
 
 
 @promise("eps-zero", "`Adam`, `AdaGrad` or `RMSProp` with `eps=0`",
@@ -75,12 +78,13 @@ def _nan_state(device):
     unchanged_by(device, state, "buffer '2.bias.exp_avg' holds NaN or infinite values")
 
 
-@promise("state-negative-step", "an optimizer state with step −1 (or 2.5)",
-         "`ValueError` naming `step`; nothing is loaded")
+@promise("state-negative-step", "an optimizer state with step −1 (or 2.5), or an lr of ∞",
+         "`ValueError` naming `step` (or `lr`); nothing is loaded")
 def _negative_step(device):
     state = stepped(device, optim.Adam).state_dict()
     unchanged_by(device, {**state, "step": -1}, "'step' must be a finite number ≥ 0")
     unchanged_by(device, {**state, "step": 2.5}, "whole number of steps")
+    unchanged_by(device, {**state, "lr": np.inf}, "'lr' must be a finite number ≥ 0")
 
 
 @promise("state-other-model", "an optimizer state saved for another model, kind, transform or hyperparameters",
