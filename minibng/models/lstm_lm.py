@@ -42,7 +42,11 @@ def lstm_lm(vocab_size, embed=200, hidden=200, layers=2, dropout=0.5, init=0.1, 
     if not (init == "torch" or (isinstance(init, (int, float)) and not isinstance(init, bool) and init > 0)):
         raise ValueError(f"lstm_lm: init must be 'torch' or a positive float bound, got {init!r}")
     host = backend.host_rng(rng)
-    seed = lambda: int(host.integers(2**62))  # noqa: E731 - one dropout stream seed per draw
+
+    def seed():
+        """A fresh seed for the next random stream (each dropout draws its own masks)."""
+        return int(host.integers(2**62))
+
     return nn.Sequential(
         nn.Embedding(vocab_size, embed, init="normal" if init == "torch" else init, dtype=dtype, rng=host),
         nn.Dropout(dropout, seed=seed()),

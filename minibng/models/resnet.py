@@ -37,7 +37,9 @@ class ZeroPadShortcut(nn.Module):
             raise ValueError(f"ZeroPadShortcut: need 0 < in_channels <= out_channels, got {in_channels}, {out_channels}")
         if int(stride) < 1:
             raise ValueError(f"ZeroPadShortcut: stride must be >= 1, got {stride}")
-        self.in_channels, self.out_channels, self.stride = int(in_channels), int(out_channels), int(stride)
+        self.in_channels = int(in_channels)
+        self.out_channels = int(out_channels)
+        self.stride = int(stride)
 
     def forward(self, x):
         self.check_input(x, ndim=4, features=self.in_channels, axis=1)

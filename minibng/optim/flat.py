@@ -25,8 +25,11 @@ class Flat:
         """``groups``: the parameters grouped into blocks, [(block name, [(parameter name, Parameter), ...]), ...],
         as :func:`.partition.resolve` gives them."""
         first = groups[0][1][0][1].data
-        xp, dtype, device = backend.get_array_module(first), first.dtype, backend.device_of(first)
-        self.param_names, self.params, sizes = [], [], []
+        xp = backend.get_array_module(first)
+        dtype, device = first.dtype, backend.device_of(first)
+        self.param_names = []   # in packing order, as self.params
+        self.params = []
+        sizes = []              # d_i, block by block
         for block_name, members in groups:
             for name, p in members:
                 if p.data.dtype != dtype:

@@ -156,9 +156,13 @@ def load_state(opt, state):
                              f"{KINDS[key.partition('.')[0]]}")
     for key, value in expected.items():
         _check_entry(key, state[key], value, mismatch)
-    step, lr, base_lr = _number(state, "step", whole=True), _number(state, "lr"), _number(state, "base_lr")
+    step = _number(state, "step", whole=True)
+    lr = _number(state, "lr")
+    base_lr = _number(state, "base_lr")
     xp = opt.flat.partition.xp
     for name, start, stop, _ in opt.flat.param_slices():
         for b, buffer in opt.rule.state.items():
             buffer[start:stop] = xp.asarray(state[f"state.{name}.{b}"], dtype=buffer.dtype).reshape(-1)
-    opt.step_count, opt.lr, opt.base_lr = int(step), lr, base_lr
+    opt.step_count = int(step)
+    opt.lr = lr
+    opt.base_lr = base_lr

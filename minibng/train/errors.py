@@ -31,14 +31,18 @@ NOT_RECORDED = _NotRecorded()
 class NonFiniteError(RuntimeError):
     """The loss, a gradient, a parameter or a buffer became NaN or infinite; the last good checkpoint was kept.
 
-    Attributes: ``epoch`` and ``step`` (where it was seen), ``names`` (the parameters and buffers holding NaN or ∞,
-    by dotted name; empty when the loss or a gradient was), ``checkpoint`` (the path of the checkpoint kept, or
-    None) and ``finished_epochs`` (the epochs that checkpoint holds)."""
+    Attributes: ``epoch``; ``step``, the step by which it was seen (None when it was seen at the end of the epoch,
+    in a parameter or buffer); ``names``, the parameters and buffers holding NaN or ∞, by dotted name (empty when the
+    loss or a gradient was); ``checkpoint``, the path of the checkpoint kept (None if there is none); and
+    ``finished_epochs``, the epochs that checkpoint holds."""
 
     def __init__(self, message, *, epoch, step, names=(), checkpoint=None, finished_epochs=0):
         super().__init__(message)
-        self.epoch, self.step, self.names = epoch, step, tuple(names)
-        self.checkpoint, self.finished_epochs = checkpoint, finished_epochs
+        self.epoch = epoch
+        self.step = step
+        self.names = tuple(names)
+        self.checkpoint = checkpoint
+        self.finished_epochs = finished_epochs
 
 
 class CheckpointError(ValueError):
