@@ -10,7 +10,7 @@ rely on it).  Either way the new array must have the parameter's shape.  Only th
 re-points the views, with :meth:`Parameter._rebind`.
 
 ``p.grad = g`` *replaces* the gradient; a backward that does so (or ``p.grad[...] = g``) loses what an earlier
-backward accumulated.  :func:`minibng.gradcheck.check` runs backward twice and catches it.
+backward accumulated.  :func:`minibng.audit.check_layer` runs backward twice and catches it.
 """
 from __future__ import annotations
 
