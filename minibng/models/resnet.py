@@ -132,9 +132,9 @@ def resnet_cifar(depth=20, num_classes=10, shortcut="A", in_channels=3, widths=(
     layers = [stem, nn.BatchNorm2d(widths[0], dtype=dtype), nn.ReLU()]
     c_in = widths[0]
     for stage, width in enumerate(widths):
-        blocks = [BasicBlock(c_in if b == 0 else width, width, 2 if (b == 0 and stage > 0) else 1, shortcut, dtype, rng)
-                  for b in range(n)]
-        layers.append(nn.Sequential(*blocks))
+        residual_blocks = [BasicBlock(c_in if b == 0 else width, width, 2 if (b == 0 and stage > 0) else 1, shortcut,
+                                      dtype, rng) for b in range(n)]
+        layers.append(nn.Sequential(*residual_blocks))
         c_in = width
     layers += [nn.GlobalAvgPool2d(), _classifier(c_in, num_classes, dtype, rng)]
     return nn.Sequential(*layers)
@@ -159,13 +159,14 @@ def preact_resnet(depth=34, num_classes=1000, shortcut="B", in_channels=3, dtype
               nn.BatchNorm2d(64, dtype=dtype), nn.ReLU(), nn.MaxPool2d(3, stride=2, padding=1)]
     c_in = 64
     for stage, (width, count) in enumerate(zip((64, 128, 256, 512), _PREACT_STAGES[depth])):
-        blocks = []
+        residual_blocks = []
         for b in range(count):
             first = b == 0
-            blocks.append(PreActBlock(c_in, width, 2 if (first and stage > 0) else 1, preact=not (first and stage == 0),
-                                      preact_both=first and stage > 0, shortcut=shortcut, dtype=dtype, rng=rng))
+            residual_blocks.append(PreActBlock(c_in, width, 2 if (first and stage > 0) else 1,
+                                               preact=not (first and stage == 0), preact_both=first and stage > 0,
+                                               shortcut=shortcut, dtype=dtype, rng=rng))
             c_in = width
-        layers.append(nn.Sequential(*blocks))
+        layers.append(nn.Sequential(*residual_blocks))
     layers += [nn.BatchNorm2d(c_in, dtype=dtype), nn.ReLU(), nn.GlobalAvgPool2d(),
                _classifier(c_in, num_classes, dtype, rng)]
     return nn.Sequential(*layers)
