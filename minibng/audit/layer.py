@@ -99,7 +99,7 @@ def _skips_input_gradient(module):
 
 
 def check_layer(module, *inputs, dy=None, eps=1e-6, tolerance=1e-6, floor=1e-7, seed=0, raise_on_failure=True,
-          max_coordinates=None):
+                max_coordinates=None):
     """Compare ``module``'s backward with central differences for every floating input and every parameter, and
     check that a second forward/backward pair adds to ``.grad`` (twice the first gradient).
 

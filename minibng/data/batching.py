@@ -9,12 +9,13 @@ checkpoint stores it in an ``.npz`` without pickle, and ``set_state()`` makes a 
 batches the uninterrupted run would have seen.  The permutation is the same on every device, so a seed gives
 the same batches on CPU and GPU.
 
-Data-parallel (``shard(r, N)``, called by the Trainer under MPI with N = ``world_size``, its number of ranks): global batch k holds the rows π_e[kNB : (k+1)NB],
-and rank r of N yields its part of them, rows [r·M/N, (r+1)·M/N) of the global batch's M rows (⌊·⌋; M = NB but for
-the epoch's last batch).  So the N ranks together see every sample once per epoch, exactly the batches one process
-with batch size N·B sees.  ``loss_scale`` = N·m_r/M (1 but for an uneven last batch) is what the Trainer scales the
-rank's loss gradient by, so that the averaged gradient is that of the global batch's mean loss.  A last global batch
-of fewer than N rows (some rank would get none) is left out of the epoch.
+Data-parallel (``shard(r, N)``, called by the Trainer under MPI with N = ``world_size``, the number of ranks):
+global batch k holds the rows π_e[kNB : (k+1)NB], and rank r of N yields its part of them, rows [r·M/N, (r+1)·M/N)
+of the global batch's M rows (⌊·⌋; M = NB but for the epoch's last batch).  So the N ranks together see every
+sample once per epoch, exactly the batches one process with batch size N·B sees.  ``loss_scale`` = N·m_r/M (1 but
+for an uneven last batch) is what the Trainer scales the rank's loss gradient by, so that the averaged gradient is
+that of the global batch's mean loss.  A last global batch of fewer than N rows (some rank would get none) is left
+out of the epoch.
 """
 from __future__ import annotations
 

@@ -120,7 +120,7 @@ def _expected_entries(opt):
 
 
 def _check_entry(key, value, expected, mismatch):
-    """A ValueError unless the saved ``value`` of ``key`` is what this optimizer ``expected`` (see _expected_entries)."""
+    """A ValueError unless the saved ``value`` of ``key`` is what this optimizer ``expected`` (_expected_entries)."""
     if key.startswith("hyper.") and float(_plain(value)) != expected:
         raise ValueError(mismatch + f"hyperparameter '{key.removeprefix('hyper.')}' = {_plain(value)}, this optimizer "
                          f"has {expected}")

@@ -234,8 +234,8 @@ class Trainer:
             self._raise_non_finite(epoch, None, culprits)
 
     def _raise_non_finite(self, epoch, step, culprits=()):
-        """Raise NonFiniteError for ``epoch`` (by ``step``, or by its end), naming the ``culprits`` ((kind, dotted name):
-        ("buffer", "1.running_var")), or the loss or a gradient when there are none."""
+        """Raise NonFiniteError for ``epoch`` (by ``step``, or by its end), naming the ``culprits`` ((kind, dotted
+        name): ("buffer", "1.running_var")), or the loss or a gradient when there are none."""
         saved = self.out is not None and os.path.exists(self.checkpoint_path)
         kept = (f"the last good checkpoint ({self.checkpoint_path}, after epoch {len(self.history)}) was kept"
                 if saved else "no checkpoint was written")
