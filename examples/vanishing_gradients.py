@@ -26,13 +26,13 @@ for name, normalize in [("SGD", None), ("SGD-NG", "block")]:
     opt.zero_grad()
     net.backward(loss_fn.backward())
     opt.step()
-    grad_norms = np.asarray(opt.block_norms)
+    block_norms = np.asarray(opt.block_norms)   # ‖g^i‖ per block
     # ‖x^i_{t+1} − x^i_t‖ per layer (weight and bias together): the step each block took.
     params = net.parameters()
     steps = [np.sqrt(sum(((params[k].data - before[k]) ** 2).sum() for k in (2 * i, 2 * i + 1)))
-             for i in range(len(grad_norms))]
+             for i in range(len(block_norms))]
     print(f"\n{name}: layer  ‖g^i‖        step ‖Δx^i‖")
-    for i, (g, s) in enumerate(zip(grad_norms, steps)):
+    for i, (g, s) in enumerate(zip(block_norms, steps)):
         bar = "#" * int(max(0, 15 + np.log10(max(g, 1e-30))))
         print(f"       {i + 1:>5}  {g:10.2e}   {s:10.2e}  {bar}")
 

@@ -199,7 +199,7 @@ class Trainer:
             for callback in self.callbacks:
                 if hasattr(callback, "on_step_end"):
                     callback.on_step_end(self)
-            loss_sum += loss
+            loss_sum = loss_sum + loss   # a new sum each step: never an alias of a loss array
             steps += 1
             norms = opt.block_norms          # None when the optimizer was built with track_norms=False
             if norms is not None:
