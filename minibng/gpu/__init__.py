@@ -19,3 +19,21 @@ def current_stream():
     import cupy  # noqa: PLC0415
 
     return cupy.cuda.get_current_stream()
+
+
+def device_count() -> int:
+    """How many CUDA GPUs CuPy sees: 0 without CuPy, without a usable driver, or without a GPU."""
+    from ..backend import cupy_or_none  # noqa: PLC0415 - backend imports this package
+
+    cupy = cupy_or_none()
+    try:
+        return cupy.cuda.runtime.getDeviceCount() if cupy is not None else 0
+    except Exception:  # a CuPy without a usable driver: a CPU run
+        return 0
+
+
+def use_device(index: int) -> None:
+    """Make GPU ``index`` the one CuPy works on (what the device string "gpu" names from now on)."""
+    from ..backend import cupy_or_none  # noqa: PLC0415
+
+    cupy_or_none().cuda.Device(index).use()
