@@ -258,7 +258,8 @@ class Trainer:
                 loss = None
             opt.zero_grad()
             if loss is None:
-                loss = opt.flat.g[...] = math.nan
+                opt.flat.g[...] = math.nan
+                loss = opt.flat.g[0].copy()   # NaN on g's device: a Python float and a CuPy sum do not mix
             else:
                 dy = self.loss_fn.backward()
                 model.backward(dy if weight == 1 else dy * weight)
