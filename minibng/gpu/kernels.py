@@ -21,7 +21,8 @@ _TYPE_NAMES = {"float32": "float", "float64": "double"}
 class Segments:
     """B consecutive segments of a flat vector, of sizes d_1 … d_B (Python ints), for the segment reductions:
     ``starts`` (B,) where each begins; on the GPU also the level-1 ranges (``begin``, ``end``, ``segment_of``),
-    each segment's ranges ``first`` … ``last`` − 1 among them, and ``ones`` (B,), the scales of a plain sum."""
+    each segment's ranges ``first`` … ``last`` − 1 among them, and for level 2, whose range i is segment i, ``each``
+    (0 … B − 1) and ``ones`` (B,), the scales of a plain sum."""
 
     def __init__(self, sizes, xp):
         self.sizes = numpy.asarray(sizes, dtype=numpy.int64)
@@ -36,13 +37,13 @@ class Segments:
         end = numpy.minimum(begin + TILE, (starts + self.sizes)[segment_of])
         self.begin, self.end, self.segment_of, self.first, self.last = (
             xp.asarray(a, dtype=xp.int64) for a in (begin, end, segment_of, first, first + ranges))
-        self.ranges, self.ones = int(ranges.sum()), xp.ones(self.count)
+        self.ranges, self.each, self.ones = int(ranges.sum()), xp.arange(self.count, dtype=xp.int64), xp.ones(self.count)
 
 
 def _type_name(dtype, what):
     name = _TYPE_NAMES.get(numpy.dtype(dtype).name)
     if name is None:
-        raise TypeError(f"{what} on the GPU takes float32 or float64 arrays, got {numpy.dtype(dtype)}")
+        raise TypeError(f"{what} on the GPU: float32 or float64 arrays only, got {numpy.dtype(dtype)}")
     return name
 
 
@@ -83,7 +84,7 @@ def segment_reduce(op, values, segments, out, scales=None):
     if not in_one_level:
         fold = "max_abs_double" if op == "max_abs" else "sum_double"
         _kernel("segments", fold)((segments.count,), (THREADS,), (
-            partial, segments.first, segments.last, segments.first, segments.ones, out))
+            partial, segments.first, segments.last, segments.each, segments.ones, out))
     return out
 
 
