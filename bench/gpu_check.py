@@ -74,7 +74,8 @@ def part_kernels(args):
             error = np.max(np.abs(got - reference)[finite] / np.maximum(np.abs(reference[finite]), 1e-300))
             check(np.array_equal(got.view(np.uint64), twin.view(np.uint64)),
                   f"{op:<15}{np.dtype(dtype).name}: segments of {sizes} equal the twin bit for bit")
-            check(error < (1e-9 if op == "sum" else 1e-12) and np.array_equal(got[~finite], reference[~finite], equal_nan=True),
+            same_non_finite = np.array_equal(got[~finite], reference[~finite], equal_nan=True)
+            check(error < (1e-9 if op == "sum" else 1e-12) and same_non_finite,
                   f"{op:<15}{np.dtype(dtype).name}: largest relative error against float64 NumPy {error:.1e} "
                   f"({int((~finite).sum())} segment(s) ∞ or NaN in both)")
         if dtype == np.float32:
@@ -125,7 +126,8 @@ def part_partition(args):
         ratios = [rng.standard_normal(len(blocks)) * 1e30, np.abs(rng.standard_normal(len(blocks))) * 1e-30]
         outs = [backend.asnumpy(f.partition.scale(f.x, *[backend.to_device(r, w) for r in ratios], out=f.x.copy()))
                 for f, w in zip(flats, ("cpu", device))]
-        check(np.array_equal(outs[0], outs[1], equal_nan=True), f"Partition.scale {np.dtype(dtype).name}: equal to NumPy's")
+        check(np.array_equal(outs[0], outs[1], equal_nan=True),
+              f"Partition.scale {np.dtype(dtype).name}: equal to NumPy's")
     for name in optim.preset_names():
         results = []
         for where in ("cpu", device):
@@ -169,7 +171,8 @@ def part_nccl(args):
     plain, synced = nn.BatchNorm2d(3).to("gpu"), nn.BatchNorm2d(3).to("gpu")
     synced.sync = BatchNormSync(world)
     difference = float(cupy.abs(plain(x) - synced(x)).max())
-    check(difference == 0.0, f"BatchNorm synchronized over one rank equals plain BatchNorm (largest difference {difference})")
+    check(difference == 0.0,
+          f"BatchNorm synchronized over one rank equals plain BatchNorm (largest difference {difference})")
 
 
 def part_timing(args):
@@ -189,7 +192,8 @@ def part_timing(args):
         return (time.perf_counter() - start) / calls * 1e3
 
     stream = backend.RandomStream(0)
-    print(f"random draw (128, 1024) float32, RandomStream: {per_call(lambda: stream.random((128, 1024), xp, np.float32), 50):.3f} ms")
+    draw = per_call(lambda: stream.random((128, 1024), xp, np.float32), 50)
+    print(f"random draw (128, 1024) float32, RandomStream: {draw:.3f} ms")
     if not args.cpu:
         old = per_call(lambda: xp.random.default_rng(7).random((128, 1024), dtype=np.float32), 10)
         print(f"random draw (128, 1024) float32, a fresh CuPy default_rng (XORWOW) per draw, as before: {old:.3f} ms")
@@ -197,7 +201,8 @@ def part_timing(args):
         for dtype in (np.float32, np.float64):
             p = optim.Partition([f"b{i}" for i in range(blocks)], [size] * blocks, xp, dtype)
             v = xp.asarray(np.random.default_rng(3).standard_normal(blocks * size).astype(dtype))
-            print(f"Partition.norms, {blocks} block(s) of {size:,} {np.dtype(dtype).name}: {per_call(lambda: p.norms(v), 20):.3f} ms")
+            milliseconds = per_call(lambda: p.norms(v), 20)
+            print(f"Partition.norms, {blocks} block(s) of {size:,} {np.dtype(dtype).name}: {milliseconds:.3f} ms")
     backend.manual_seed(0)
     model = models.mlp(18, input_grad=False).to(device)
     loss_fn, opt = nn.SoftmaxCrossEntropy(check=False), optim.create("adamng", model)

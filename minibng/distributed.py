@@ -265,8 +265,11 @@ def place_on_gpus(table, rank):
     local_rank = int((nodes[:rank] == nodes[rank]).sum())
     device = local_rank % int(gpus[rank]) if gpus[rank] > 0 else None
     crowded, without = int(((gpus > 0) & (ranks_on_node > gpus)).sum()), int((has_nccl == 0).sum())
-    reasons = ([f"{crowded} of {len(table)} ranks share a GPU (a node runs more ranks than it has GPUs)"] * (crowded > 0)
-               + [f"{without} of {len(table)} ranks have no GPU or no NCCL"] * (without > 0))
+    reasons = []
+    if crowded:
+        reasons.append(f"{crowded} of {len(table)} ranks share a GPU (a node runs more ranks than it has GPUs)")
+    if without:
+        reasons.append(f"{without} of {len(table)} ranks have no GPU or no NCCL")
     return device, "; ".join(reasons) or None
 
 

@@ -81,10 +81,10 @@ def scale_blocks(values, divisor, multiplier, block_ids):
 def philox4x32_10(counter, key):
     """Philox4x32-10 of counter words (4 arrays of uint32) under a key of two 32-bit words."""
     c = [np.asarray(w, dtype=np.uint64) for w in counter]
-    k0, k1 = (np.uint64(k) for k in key)
+    k0, k1, mask = np.uint64(key[0]), np.uint64(key[1]), np.uint64(_UINT32)
     for round_ in range(10):
-        if round_:
-            k0, k1 = (k0 + np.uint64(0x9E3779B9)) & np.uint64(_UINT32), (k1 + np.uint64(0xBB67AE85)) & np.uint64(_UINT32)
+        if round_:   # the key schedule: Weyl sequences
+            k0, k1 = (k0 + np.uint64(0x9E3779B9)) & mask, (k1 + np.uint64(0xBB67AE85)) & mask
         p0, p1 = np.uint64(0xD2511F53) * c[0], np.uint64(0xCD9E8D57) * c[2]
         c = [(p1 >> np.uint64(32)) ^ c[1] ^ k0, p1 & np.uint64(_UINT32), (p0 >> np.uint64(32)) ^ c[3] ^ k1,
              p0 & np.uint64(_UINT32)]

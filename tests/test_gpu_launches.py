@@ -62,12 +62,12 @@ def test_random_streams_on_the_gpu_draw_philox_keyed_by_their_seed_sequence(dtyp
     stream = backend.RandomStream(seed=11)
     first, second = stream.random((3, 5), cupy, dtype), stream.random((7,), cupy, dtype)
     assert first.shape == (3, 5) and first.dtype == dtype
-    np.testing.assert_array_equal(first.ravel(), gpu_twins.uniform(15, dtype, np.random.SeedSequence([11, 1]).generate_state(2)))
-    np.testing.assert_array_equal(second, gpu_twins.uniform(7, dtype, np.random.SeedSequence([11, 2]).generate_state(2)))
+    key = lambda *entropy: np.random.SeedSequence(list(entropy)).generate_state(2)  # noqa: E731
+    np.testing.assert_array_equal(first.ravel(), gpu_twins.uniform(15, dtype, key(11, 1)))
+    np.testing.assert_array_equal(second, gpu_twins.uniform(7, dtype, key(11, 2)))
     monkeypatch.setattr(backend.RandomStream, "rank", 2)
     stream.set_state((11, 0))
-    np.testing.assert_array_equal(stream.random((4,), cupy, dtype),
-                                  gpu_twins.uniform(4, dtype, np.random.SeedSequence([11, 1, 2]).generate_state(2)))
+    np.testing.assert_array_equal(stream.random((4,), cupy, dtype), gpu_twins.uniform(4, dtype, key(11, 1, 2)))
     with pytest.raises(TypeError, match="random draws on the GPU: float32 or float64 arrays only"):
         stream.random((2,), cupy, np.float16)
 

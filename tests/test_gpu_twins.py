@@ -160,7 +160,8 @@ def test_cpu_draws_did_not_change():
     stream = backend.RandomStream(seed=7)
     draws = stream.random((3,), np, np.float64)
     np.testing.assert_array_equal(draws, np.random.default_rng([7, 1]).random(3))
-    np.testing.assert_array_equal(stream.random((2,), np, np.float32), np.random.default_rng([7, 2]).random(2, np.float32))
+    np.testing.assert_array_equal(stream.random((2,), np, np.float32),
+                                  np.random.default_rng([7, 2]).random(2, np.float32))
     assert draws.tolist() == [0.7701409510034741, 0.1119272443176843, 0.18909773329712753]
 
 
@@ -196,8 +197,10 @@ def test_partitions_gpu_branch_run_on_numpy_gives_the_kernels_norms(dtype):
     if dtype == np.float32:
         twin = np.sqrt(gpu_twins.segment_reduce("sum_of_squares", values, sizes))
     else:
-        shift = np.clip(-np.frexp(gpu_twins.segment_reduce("max_abs", values, sizes))[1], finfo.minexp, finfo.maxexp - 1)
-        twin = np.ldexp(np.sqrt(gpu_twins.segment_reduce("sum_of_squares", values, sizes, np.ldexp(1.0, shift))), -shift)
+        largest = gpu_twins.segment_reduce("max_abs", values, sizes)
+        shift = np.clip(-np.frexp(largest)[1], finfo.minexp, finfo.maxexp - 1)
+        sums = gpu_twins.segment_reduce("sum_of_squares", values, sizes, np.ldexp(1.0, shift))
+        twin = np.ldexp(np.sqrt(sums), -shift)
     np.testing.assert_allclose(norms, twin, rtol=1e-15)
     expected = [math.hypot(*map(float, b)) for b in np.split(values, np.cumsum(sizes)[:-1])]
     np.testing.assert_allclose(norms, expected, rtol=1e-13)

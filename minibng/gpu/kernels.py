@@ -37,7 +37,8 @@ class Segments:
         end = numpy.minimum(begin + TILE, (starts + self.sizes)[segment_of])
         self.begin, self.end, self.segment_of, self.first, self.last = (
             xp.asarray(a, dtype=xp.int64) for a in (begin, end, segment_of, first, first + ranges))
-        self.ranges, self.each, self.ones = int(ranges.sum()), xp.arange(self.count, dtype=xp.int64), xp.ones(self.count)
+        self.ranges, self.ones = int(ranges.sum()), xp.ones(self.count)
+        self.each = xp.arange(self.count, dtype=xp.int64)
 
 
 def _type_name(dtype, what):
