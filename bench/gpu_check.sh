@@ -2,7 +2,8 @@
 # What only a CUDA GPU can show, in one run of under 8 minutes (each part under its own limit, the whole under
 # GPU_CHECK_SECONDS, default 470), into one log a reader can judge, ending with a summary that lists every failure.
 #
-#   bash bench/gpu_check.sh [OUT_FOLDER]      default: $OUT/gpu-check where $OUT is set, else /tmp/gpu-check
+#   bash bench/gpu_check.sh [OUT_FOLDER]      default: $OUT/gpu-check where $OUT is set, else /tmp/gpu-check;
+#                                             it receives one file, gpu_check.log (everything printed)
 #   bash bench/gpu_check.sh --cpu [OUT]       a dry run without a GPU: the same parts on NumPy where they can run
 #
 # Parts, in order: 1 kernels (segment reductions for both dtypes against their host twins bit for bit and against
@@ -25,7 +26,8 @@ if [ "${1:-}" = "--cpu" ]; then cpu=1; shift; fi
 out="${1:-${OUT:+$OUT/gpu-check}}"
 out="${out:-/tmp/gpu-check}"
 rm -rf "$out" && mkdir -p "$out" || exit 2
-log="$out/gpu_check.log"
+log="$out/gpu_check.log"          # the one file written there (a lent machine sends back only a few)
+work="$(mktemp -d)"               # each part's own log, and the example's run folder
 py="${PYTHON:-python3}"
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 MPLBACKEND=Agg HYPOTHESIS_PROFILE=ci
 export MINIBNG_DATA="${MINIBNG_DATA:-$PWD/datasets}" MINIBNG_TEST_DATA="${MINIBNG_TEST_DATA:-$PWD/datasets}"
@@ -39,14 +41,14 @@ part() {  # part NAME SECONDS COMMAND...: run under min(SECONDS, time left), log
     if [ "$left" -lt 10 ]; then summary+=("$name: SKIPPED (the run's time is spent)"); return; fi
     [ "$limit" -gt "$left" ] && limit=$left
     echo "=== $name (limit ${limit} s): $*" | tee -a "$log"
-    timeout --kill-after=5 "$limit" "$@" 2>&1 | tee -a "$log" "$out/$name.log" >/dev/null
+    timeout --kill-after=5 "$limit" "$@" 2>&1 | tee -a "$log" "$work/$name.log"
     status=${PIPESTATUS[0]}
     local verdict="ok"
     [ "$status" -ne 0 ] && verdict="FAILED (exit $status)"
     [ "$status" -eq 124 ] || [ "$status" -eq 137 ] && verdict="TIMED OUT after ${limit} s"
     echo "=== $name: $verdict in $((SECONDS - start)) s" | tee -a "$log"
     summary+=("$name: $verdict in $((SECONDS - start)) s")
-    grep -E "^(FAIL |FAILED |ERROR )" "$out/$name.log" | head -n 40 | sed 's/^/    /' > "$out/$name.failures"
+    grep -E "^(FAIL |FAILED |ERROR )" "$work/$name.log" | head -n 40 | sed 's/^/    /' > "$work/$name.failures"
 }
 
 {
@@ -68,10 +70,11 @@ plugins=()
 "$py" -c "import xdist" 2>/dev/null && plugins+=(-n 4)
 device=gpu
 [ "$cpu" = 1 ] && device=cpu
-part tests 150 env MINIBNG_TEST_DEVICE=$device "$py" -m pytest -q -rfE -p no:cacheprovider -k gpu "${plugins[@]}"
+part tests 150 env MINIBNG_TEST_DEVICE=$device "$py" -m pytest -q -rfE --tb=short -p no:cacheprovider -k gpu \
+    "${plugins[@]}"
 
 part mnist_mlp 50 "$py" -m minibng.examples.mnist_mlp --device $device --epochs 1 --limit 2000 --no-progress \
-    --out "$out/mnist_mlp"
+    --out "$work/mnist_mlp"
 part timing 40 "$py" bench/gpu_check.py timing "${flag[@]}"
 if "$py" -c "import torch" 2>/dev/null; then
     part timing_torch 25 "$py" bench/gpu_check.py timing-torch "${flag[@]}"
@@ -83,9 +86,10 @@ fi
     for line in "${summary[@]}"; do
         echo "$line"
         name="${line%%:*}"
-        [ -s "$out/$name.failures" ] && cat "$out/$name.failures"
+        [ -s "$work/$name.failures" ] && cat "$work/$name.failures"
     done
-    grep -hE "^(one training step|random draw|Partition.norms|ResNet-20 training step)" "$out"/timing*.log \
-        "$out"/resnet20_step.log 2>/dev/null | sed 's/^/    /'
+    grep -hE "^(one training step|random draw|Partition.norms|ResNet-20 training step)" "$work"/timing*.log \
+        "$work"/resnet20_step.log 2>/dev/null | sed 's/^/    /'
 } | tee -a "$log"
+rm -rf "$work"
 ! printf '%s\n' "${summary[@]}" | grep -qvE ": ok in "
