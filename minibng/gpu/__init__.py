@@ -1,7 +1,7 @@
 """The GPU half of :mod:`minibng.backend`: the CUDA kernels (``*.cu`` beside this file, launched by
 :mod:`minibng.gpu.kernels`), and the devices, streams and NCCL that :mod:`minibng.distributed` uses.  With
-backend.py, this package is the only code of minibng that knows CuPy exists; nothing here is imported on a
-NumPy-only run, and nothing here is called with NumPy arrays."""
+backend.py, this package is the only code of minibng that knows CuPy exists; it imports CuPy only when called,
+which a NumPy-only run never does."""
 from __future__ import annotations
 
 
