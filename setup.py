@@ -7,11 +7,16 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     packages=find_packages(include=["minibng", "minibng.*"]),
+    package_data={"minibng.gpu": ["*.cu", "*.cuh"]},   # the CUDA sources CuPy compiles at run time
     python_requires=">=3.10",
     install_requires=["numpy>=1.24", "tqdm", "matplotlib", "threadpoolctl>=3"],
     extras_require={
         "gpu": ["cupy-cuda12x>=13"],
         "test": ["pytest", "hypothesis"],
+        # NVRTC alone (no GPU needed): the tests compile every CUDA source as CuPy would (CI installs it).
+        "nvrtc": ["nvidia-cuda-nvrtc-cu12"],
+        # The coverage report of a CPU run that lists the GPU-only lines no CPU test reaches (bench/gpu_coverage.sh).
+        "coverage": ["coverage>=7"],
         "bench": ["torch"],
         # Data-parallel runs (mpiexec -n N): mpi4py and an MPI from the package index (the mpich wheel brings mpiexec).
         "mpi": ["mpi4py>=3.1", "mpich"],

@@ -1,8 +1,9 @@
 """Array-library selection, devices, transfers, random streams and the few ops that differ.
 
 minibng runs the same layer and optimizer code on NumPy (CPU) and CuPy (GPU).  Code never swaps a global
-library: it asks an array for its module with :func:`get_array_module` and uses that ``xp``.  This is the
-only file of the package that knows CuPy exists.
+library: it asks an array for its module with :func:`get_array_module` and uses that ``xp``.  This file and the
+package :mod:`minibng.gpu` (the CUDA kernels launched from here, and the devices and NCCL that
+:mod:`minibng.distributed` uses) are the only code of minibng that knows CuPy exists.
 
 Devices are strings: ``"cpu"``, ``"gpu"`` (the current CUDA device) and ``"gpu:N"``.
 """
@@ -12,10 +13,13 @@ import functools
 
 import numpy
 
+from .gpu import kernels
+from .gpu.kernels import Segments
+
 __all__ = [
     "get_array_module", "cupy_or_none", "parse_device", "device_of", "to_device", "asnumpy",
-    "manual_seed", "host_rng", "RandomStream", "scatter_add", "segment_sum", "segment_max_abs", "is_array",
-    "array_library_name",
+    "manual_seed", "host_rng", "RandomStream", "scatter_add", "Segments", "segment_sum", "segment_sum_of_squares",
+    "segment_max_abs", "scale_blocks", "is_array", "array_library_name",
 ]
 
 _CUPY_INSTALL_HINT = ("install CuPy for your CUDA version, e.g. `pip install \"minibng[gpu]\"` (cupy-cuda12x) "
@@ -124,12 +128,13 @@ def asnumpy(a):
 def scatter_add(target, indices, values):
     """``target[indices] += values`` for 1-D integer ``indices``, repeated indices accumulated.
 
-    CuPy: ``add.at`` (atomic additions; CuPy ≥ 13).  NumPy: ``add.at`` runs one row at a time (~6 ms for the text
-    CNN's 2,800 word vectors of 128), so the rows are sorted by index instead and each run of equal indices summed
-    with ``add.reduceat`` before one indexed addition (~0.5 ms).
+    NumPy: ``add.at`` runs one row at a time (~6 ms for the text CNN's 2,800 word vectors of 128), so the rows are
+    sorted by index instead and each run of equal indices summed with ``add.reduceat`` before one indexed addition
+    (~0.5 ms).  CuPy: the same sorted runs, each summed in float64 by one thread (``cupy.add.at``'s atomic additions
+    would sum repeated indices in a different order on every run).
     """
     if _is_cupy_array(target):
-        return cupy_or_none().add.at(target, indices, values)
+        return kernels.scatter_add(target, indices, values)
     if len(indices) == 0:
         return
     order = numpy.argsort(indices, kind="stable")
@@ -138,88 +143,54 @@ def scatter_add(target, indices, values):
     target[ordered[starts]] += numpy.add.reduceat(values[order], starts, axis=0)
 
 
-def segment_sum(values, starts, out):
-    """``out[i] = Σ values[starts[i] : starts[i + 1]]`` (the last segment runs to the end) for 1-D ``values`` and
-    strictly increasing ``starts``.  ``out`` has the dtype of ``values`` or a wider one (float64 for float32 values).
+# Segment arithmetic for optim.Partition: ``segments`` is a Segments (the starts, and the GPU's launch layout).
+# On the GPU, float32 values are decoded from their bits (minibng/gpu/exact.cuh), results are float64, and every
+# reduction folds in a fixed order: the same result on every run.  (CuPy 14.2's ``add.reduceat`` returned sums
+# wrong from the 12th digit on, and NaN for a final one-element segment, in this project's GPU test run.)
 
-    NumPy's ``add.reduceat`` (pairwise summation within each segment) in the dtype of ``values``.  On the GPU one
-    thread block sums each segment directly, accumulating in the dtype of ``out``, in a fixed order (the same
-    result on every run): CuPy 14.2's ``add.reduceat`` returned sums wrong from the 12th digit on, and NaN for a
-    final one-element segment, in this project's GPU test run.
-    """
-    if not _is_cupy_array(values):
-        out[...] = numpy.add.reduceat(values, starts)
-        return out
-    return _segment_reduce("sum", values, starts, out)
-
-
-def segment_max_abs(values, starts, out, scratch):
-    """``out[i] = max |values[starts[i] : starts[i + 1]]|``, NaN if the segment holds a NaN; ``scratch`` (the
-    shape and dtype of ``values``) receives |values| on NumPy."""
-    if not _is_cupy_array(values):
-        out[...] = numpy.maximum.reduceat(numpy.abs(values, out=scratch), starts)
-        return out
-    return _segment_reduce("max_abs", values, starts, out)
-
-
-def _segment_reduce(op, values, starts, out):
-    cupy = cupy_or_none()
-    if out.dtype.kind != "f" or out.itemsize < values.itemsize or not out.flags.c_contiguous or out.size != len(starts):
-        raise TypeError(f"segment reductions: out must be a contiguous float array of {len(starts)} elements at "
-                        f"least as wide as {values.dtype}, got {out.dtype} {out.shape}")
-    kernel = _segment_kernel(op, values.dtype, out.dtype)
-    values, starts = cupy.ascontiguousarray(values), cupy.ascontiguousarray(starts, dtype=cupy.int64)
-    if len(starts):
-        kernel((len(starts),), (_SEGMENT_THREADS,),
-               (values, starts, numpy.int64(values.size), numpy.int64(len(starts)), out))
+def segment_sum(values, segments, out):
+    """``out[i] = Σ_j v_j`` over segment i: ``add.reduceat`` (pairwise) in the dtype of ``values`` on NumPy, into an
+    ``out`` of that dtype or a wider one; on the GPU, summed in float64 (``out`` float64)."""
+    if _is_cupy_array(values):
+        return kernels.segment_reduce("sum", values, segments, out)
+    out[...] = numpy.add.reduceat(values, segments.starts)
     return out
 
 
-_SEGMENT_THREADS = 256
-# One thread block per segment: each thread folds a strided slice, then a fixed-order tree folds the threads.
-# T: the values' type; A: the accumulator's and out's type; COMBINE: + for sums, a NaN-propagating max for max_abs.
-_SEGMENT_SOURCE = r"""
-extern "C" __global__ void segment_reduce(const T* values, const long long* starts, const long long size,
-                                          const long long segments, A* out) {
-    __shared__ A partial[THREADS];
-    const long long segment = blockIdx.x;
-    const long long end = segment + 1 < segments ? starts[segment + 1] : size;
-    A acc = 0;
-    for (long long i = starts[segment] + threadIdx.x; i < end; i += THREADS) acc = COMBINE(acc, LOAD(values[i]));
-    partial[threadIdx.x] = acc;
-    __syncthreads();
-    for (int half = THREADS / 2; half > 0; half /= 2) {
-        if (threadIdx.x < half) partial[threadIdx.x] = COMBINE(partial[threadIdx.x], partial[threadIdx.x + half]);
-        __syncthreads();
-    }
-    if (threadIdx.x == 0) out[segment] = partial[0];
-}
-"""
-_SEGMENT_OPS = {
-    "sum": "#define LOAD(v) ((A)(v))\n#define COMBINE(a, b) ((a) + (b))\n",
-    "max_abs": "#define LOAD(v) fabs((A)(v))\n#define COMBINE(a, b) ((a) > (b) || (a) != (a) ? (a) : (b))\n",
-}
-_segment_kernels = {}
+def segment_sum_of_squares(values, segments, out, scales=None):
+    """``out[i] = Σ_j (s_i v_j)²`` over segment i, in float64 (``out`` float64; s_i = ``scales[i]``, default 1):
+    every square of a float32 value is exact, subnormal values included."""
+    if _is_cupy_array(values):
+        return kernels.segment_reduce("sum_of_squares", values, segments, out, scales)
+    wide = values.astype(numpy.float64)
+    if scales is not None:
+        wide *= numpy.repeat(scales, segments.sizes)
+    out[...] = numpy.add.reduceat(numpy.square(wide, out=wide), segments.starts)
+    return out
 
 
-def _segment_kernel(op, value_dtype, out_dtype):
-    ctypes = {"float32": "float", "float64": "double"}
-    value_type, out_type = ctypes.get(numpy.dtype(value_dtype).name), ctypes.get(numpy.dtype(out_dtype).name)
-    if value_type is None or out_type is None:
-        raise TypeError(f"segment reductions on the GPU take float32 or float64, got {value_dtype} -> {out_dtype}")
-    key = op, value_type, out_type
-    if key not in _segment_kernels:
-        source = (f"typedef {value_type} T;\ntypedef {out_type} A;\n#define THREADS {_SEGMENT_THREADS}\n"
-                  + _SEGMENT_OPS[op] + _SEGMENT_SOURCE)
-        _segment_kernels[key] = cupy_or_none().RawKernel(source, "segment_reduce")
-    return _segment_kernels[key]
+def segment_max_abs(values, segments, out, scratch):
+    """``out[i] = max_j |v_j|`` over segment i, NaN if it holds a NaN; ``scratch`` (the shape and dtype of
+    ``values``) receives |values| on NumPy; on the GPU ``out`` is float64."""
+    if _is_cupy_array(values):
+        return kernels.segment_reduce("max_abs", values, segments, out)
+    out[...] = numpy.maximum.reduceat(numpy.abs(values, out=scratch), segments.starts)
+    return out
+
+
+def scale_blocks(values, divisor, multiplier, block_ids, out):
+    """``out_j = (v_j / divisor_b) · multiplier_b`` for the block b = ``block_ids[j]`` of every coordinate j, formed
+    in float64 and rounded once to the dtype of ``out`` (float32 subnormal numbers kept on the GPU too)."""
+    if _is_cupy_array(values):
+        return kernels.scale_blocks(values, divisor, multiplier, block_ids, out)
+    return numpy.multiply(numpy.divide(values, divisor[block_ids]), multiplier[block_ids], out=out)
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # Randomness.  Initialization draws from one host NumPy Generator, so a seed gives the same model on CPU and GPU.
-# Per-step randomness (dropout masks) comes from a RandomStream: a (seed, counter) pair that builds a fresh
-# generator on the array's own device for every draw.  Its whole state is two integers, so a checkpoint saves it
-# exactly and a resumed run draws the same masks.
+# Per-step randomness (dropout masks) comes from a RandomStream: a (seed, counter) pair from which every draw derives
+# its own generator on the array's own device.  Its whole state is two integers, so a checkpoint saves it exactly
+# and a resumed run draws the same masks.
 
 _host_rng = numpy.random.default_rng(0)
 
@@ -242,9 +213,12 @@ def host_rng(rng=None) -> numpy.random.Generator:
 class RandomStream:
     """A reproducible stream of random arrays made on whatever device the caller works on.
 
-    Draw k uses a generator seeded with (seed, k), on NumPy or CuPy; ``state()`` is ``(seed, k)``.  Rank r > 0 of a
-    data-parallel job (``RandomStream.rank``, set by :mod:`minibng.distributed`) seeds it with (seed, k, r) instead:
-    every rank draws its own masks from the same saved state.
+    Draw k is keyed by NumPy's seed sequence of (seed, k), or of (seed, k, r) on rank r > 0 of a data-parallel job
+    (``RandomStream.rank``, set by :mod:`minibng.distributed`), so every rank draws its own masks from the same saved
+    state.  On NumPy that sequence seeds a PCG64 generator (``numpy.random.default_rng``); on the GPU two 32-bit
+    words of it key a Philox4x32-10 stream (:func:`minibng.gpu.kernels.uniform`), which needs no generator state on
+    the device.  Distinct (seed, k, r) give distinct streams (the sequence hashes all three).  ``state()`` is
+    ``(seed, k)``.
     """
 
     rank = 0
@@ -262,8 +236,7 @@ class RandomStream:
     def random(self, shape, xp, dtype):
         """Uniform [0, 1) samples of ``shape`` in ``dtype`` from ``xp``'s generator."""
         self.counter += 1
-        key = [self.seed, self.counter] + ([self.rank] if self.rank else [])
+        sequence = numpy.random.SeedSequence([self.seed, self.counter] + ([self.rank] if self.rank else []))
         if xp is numpy:
-            return numpy.random.default_rng(key).random(shape, dtype=dtype)
-        seed = (self.seed * 1_000_003 + self.counter + self.rank * 2**40) % 2**63
-        return xp.random.default_rng(seed).random(shape, dtype=dtype)
+            return numpy.random.Generator(numpy.random.PCG64(sequence)).random(shape, dtype=dtype)
+        return kernels.uniform(shape, dtype, sequence.generate_state(2))

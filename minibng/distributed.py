@@ -26,6 +26,7 @@ against a deadline, sleeping between polls (MPICH's blocking calls spin, which s
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import os
 import sys
@@ -34,10 +35,10 @@ import traceback
 
 import numpy as np
 
-from . import backend
+from . import backend, gpu
 from .nn import BatchNorm1d, BatchNorm2d
 
-__all__ = ["World", "MPIWorld", "BatchNormSync", "world"]
+__all__ = ["World", "MPIWorld", "BatchNormSync", "world", "place_on_gpus", "nccl_unique_id"]
 
 _SIZE_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "MV2_COMM_WORLD_SIZE")  # Open MPI, MPICH/Intel, MVAPICH
 _world = None
@@ -95,9 +96,9 @@ class World:
 
 
 class MPIWorld(World):
-    """``MPI.COMM_WORLD`` as a :class:`World`; CuPy arrays go through NCCL (one rank per GPU), or through host
-    memory over MPI where NCCL is missing.  Sets ``RandomStream.rank`` so that every rank draws its own dropout
-    masks and augmentations, and installs a ``sys.excepthook`` that aborts every rank."""
+    """``MPI.COMM_WORLD`` as a :class:`World`; CuPy arrays go through NCCL when every rank has a GPU of its own
+    and NCCL (:func:`place_on_gpus`), else through host memory over MPI.  Sets ``RandomStream.rank`` so that every
+    rank draws its own dropout masks and augmentations, and installs a ``sys.excepthook`` that aborts every rank."""
 
     def __init__(self):
         try:
@@ -116,7 +117,7 @@ class MPIWorld(World):
             raise ValueError(f"MINIBNG_MPI_TIMEOUT must be a number of seconds > 0, got {text!r}")
         backend.RandomStream.rank = self.rank
         self._nccl = None
-        self._use_local_gpu()
+        self._place_on_gpus()
         previous = sys.excepthook
 
         def abort_every_rank(kind, value, trace):
@@ -125,17 +126,18 @@ class MPIWorld(World):
 
         sys.excepthook = abort_every_rank
 
-    def _use_local_gpu(self):
-        """One rank per GPU: the rank with index l on its node makes GPU l (mod the node's GPUs) its "gpu"."""
-        cupy = backend.cupy_or_none()
-        try:
-            count = cupy.cuda.runtime.getDeviceCount() if cupy is not None else 0
-        except Exception:  # a CuPy without a usable driver: a CPU run
-            count = 0
-        if count:
-            local = self.comm.Split_type(self.mpi.COMM_TYPE_SHARED)
-            cupy.cuda.Device(local.Get_rank() % count).use()
-            local.Free()
+    def _place_on_gpus(self):
+        """Every rank says, in one collective, on which node it runs, how many GPUs it sees and whether it has
+        NCCL; then each takes its GPU, and all decide alike how CuPy arrays travel (:func:`place_on_gpus`)."""
+        count = gpu.device_count()
+        node = hashlib.sha256(self.mpi.Get_processor_name().encode()).digest()[:8]
+        mine = np.array([[int.from_bytes(node, "little", signed=True), count,
+                          count > 0 and gpu.nccl_or_none() is not None]], dtype=np.int64)
+        table = np.empty((self.size, 3), dtype=np.int64)
+        self._wait(self.comm.Iallgather(mine, table), "every rank's node and GPUs")
+        device, self._host_staging_because = place_on_gpus(table, self.rank)
+        if device is not None:
+            gpu.use_device(device)
 
     def replicate(self, model, batch_sets, sync_batchnorm=True):
         for batches in batch_sets:
@@ -192,7 +194,7 @@ class MPIWorld(World):
             return array
         nccl = self._nccl_module()
         if nccl and array.dtype.name in ("float32", "float64"):
-            stream = backend.cupy_or_none().cuda.get_current_stream()
+            stream = gpu.current_stream()
             kind = nccl.NCCL_FLOAT32 if array.dtype.name == "float32" else nccl.NCCL_FLOAT64
             nccl_call(nccl, self._nccl_comm, array, kind, stream.ptr)
             self._wait(stream, what, done=lambda s: s.done)
@@ -203,19 +205,18 @@ class MPIWorld(World):
         return array
 
     def _nccl_module(self):
-        """cupy.cuda.nccl with a communicator over every rank (its id broadcast over MPI), or False where NCCL is
-        missing on any rank (then CuPy arrays are staged through host memory)."""
+        """cupy.cuda.nccl with a communicator over every rank (rank 0's id broadcast over MPI), or False where the
+        ranks decided to stage CuPy arrays through host memory (rank 0 says why, once)."""
         if self._nccl is None:
-            try:
-                from cupy.cuda import nccl  # noqa: PLC0415 - GPU runs only
-                usable = bool(getattr(nccl, "available", True))
-            except ImportError:
-                nccl, usable = None, False
             self._nccl = False
-            if self.agree(usable):
-                uid = np.array(nccl.get_unique_id() if self.rank == 0 else [0] * 128, dtype=np.int64)
-                self._wait(self.comm.Ibcast(uid, root=0), "the NCCL id")
-                self._nccl_comm = nccl.NcclCommunicator(self.size, tuple(int(v) for v in uid), self.rank)
+            if self._host_staging_because:
+                if self.rank == 0:
+                    print(f"minibng: CuPy arrays travel through host memory (MPI), not NCCL: "
+                          f"{self._host_staging_because}", file=sys.stderr, flush=True)
+            else:
+                nccl = gpu.nccl_or_none()
+                uid = nccl_unique_id(nccl, self.rank, lambda a: self._wait(self.comm.Ibcast(a, root=0), "the NCCL id"))
+                self._nccl_comm = nccl.NcclCommunicator(self.size, uid, self.rank)
                 self._nccl = nccl
         return self._nccl
 
@@ -248,6 +249,50 @@ class MPIWorld(World):
               "(MPI_Abort)", file=sys.stderr, flush=True)
         self.comm.Abort(1)
         os._exit(1)  # MPICH's Abort returns while the launcher kills the job: never run on
+
+
+def place_on_gpus(table, rank):
+    """(the GPU rank ``rank`` takes or None, why CuPy arrays must travel through host memory or None) from every
+    rank's row (node id, GPUs seen, has NCCL) of ``table``.
+
+    The rank with index l among its node's ranks takes GPU l mod (the GPUs it sees).  NCCL refuses two ranks on one
+    GPU, so NCCL carries CuPy arrays only when no node has more ranks than GPUs and every rank has NCCL; otherwise
+    every rank, having read the same table, stages them through host memory over MPI (slower, never wrong).
+    """
+    table = np.asarray(table, dtype=np.int64)
+    nodes, gpus, has_nccl = table[:, 0], table[:, 1], table[:, 2]
+    ranks_on_node = (nodes[:, None] == nodes[None, :]).sum(axis=1)
+    local_rank = int((nodes[:rank] == nodes[rank]).sum())
+    device = local_rank % int(gpus[rank]) if gpus[rank] > 0 else None
+    crowded, without = int(((gpus > 0) & (ranks_on_node > gpus)).sum()), int((has_nccl == 0).sum())
+    reasons = []
+    if crowded:
+        reasons.append(f"{crowded} of {len(table)} ranks share a GPU (a node runs more ranks than it has GPUs)")
+    if without:
+        reasons.append(f"{without} of {len(table)} ranks have no GPU or no NCCL")
+    return device, "; ".join(reasons) or None
+
+
+_ID_BYTES, _ID_SIGNED_CHARS, _ID_UNSIGNED_CHARS = 0, 1, 2
+
+
+def nccl_unique_id(nccl, rank, broadcast):
+    """Rank 0's NCCL unique id on every rank, as the installed CuPy takes it: 128 ``bytes`` from CuPy 14 (whose
+    ``get_unique_id`` returns bytes and whose ``NcclCommunicator`` accepts only bytes), a tuple of 128 ints before
+    (C chars: signed on x86-64, unsigned on Arm).  It travels as 129 bytes, its form then its bytes;
+    ``broadcast(buffer)`` gives every rank rank 0's buffer."""
+    buffer = np.zeros(129, dtype=np.uint8)
+    if rank == 0:
+        uid = nccl.get_unique_id()
+        if isinstance(uid, bytes):
+            buffer[0], buffer[1:] = _ID_BYTES, np.frombuffer(uid, dtype=np.uint8)
+        else:
+            buffer[0] = _ID_SIGNED_CHARS if min(uid) < 0 else _ID_UNSIGNED_CHARS
+            buffer[1:] = np.array(uid, dtype=np.int64).astype(np.uint8)   # a char's byte, negatives included
+    broadcast(buffer)
+    if buffer[0] == _ID_BYTES:
+        return buffer[1:].tobytes()
+    return tuple(int(v) for v in (buffer[1:].view(np.int8) if buffer[0] == _ID_SIGNED_CHARS else buffer[1:]))
 
 
 class BatchNormSync:

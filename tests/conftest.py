@@ -2,7 +2,8 @@
 
 HYPOTHESIS_PROFILE=ci   bounded examples, no deadline, derandomized (what CI runs)
 HYPOTHESIS_PROFILE=dev  more examples (the default)
-MINIBNG_TEST_DEVICE=gpu every test that takes ``device`` runs on CuPy as well as on NumPy
+MINIBNG_TEST_DEVICE=gpu every test that takes ``device`` runs on CuPy as well as on NumPy ("gpu:N": on GPU N,
+                        which is made CuPy's current device for the whole run)
 """
 import os
 
@@ -15,12 +16,17 @@ settings.register_profile("ci", max_examples=15, deadline=None, derandomize=True
 settings.register_profile("dev", max_examples=40, deadline=None, suppress_health_check=_quiet)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
-DEVICES = ["cpu"] + (["gpu"] if os.environ.get("MINIBNG_TEST_DEVICE", "cpu").startswith("gpu") else [])
+TEST_DEVICE = os.environ.get("MINIBNG_TEST_DEVICE", "cpu").strip()
+DEVICES = ["cpu"] + ([TEST_DEVICE] if TEST_DEVICE.startswith("gpu") else [])
+if TEST_DEVICE.startswith("gpu:"):   # arrays on GPU N need N current: CuPy launches kernels on the current GPU
+    from minibng import backend, gpu
+
+    gpu.use_device(backend.parse_device(TEST_DEVICE)[1])
 
 
 @pytest.fixture(params=DEVICES)
 def device(request):
-    """The device a test body runs on: "cpu", and "gpu" too when MINIBNG_TEST_DEVICE=gpu."""
+    """The device a test body runs on: "cpu", and MINIBNG_TEST_DEVICE ("gpu" or "gpu:N") too when it names a GPU."""
     return request.param
 
 

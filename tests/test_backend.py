@@ -1,3 +1,5 @@
+import math
+
 import numpy as np
 import pytest
 
@@ -57,16 +59,21 @@ def test_scatter_add_accumulates_repeated_indices(device):
     np.testing.assert_array_equal(backend.asnumpy(target), expected)
 
 
+def segments_on(device, sizes):
+    return backend.Segments(sizes, backend.array_module_for(device))
+
+
 @pytest.mark.parametrize("dtype, eps", [(np.float64, 2.0 ** -52), (np.float32, 2.0 ** -23)])
 def test_segment_sum_equals_a_loop_over_segments(device, dtype, eps):
-    """Segments shorter and far longer than the GPU kernel's 256 threads, a large one before small ones; every sum
-    within 64·eps·Σ|v| of the float64 sum (a summation order's rounding, however the terms are grouped)."""
+    """Segments shorter and far longer than a GPU thread block's 256 threads and than one level-1 range, a large one
+    before small ones; every sum within 64·eps·Σ|v| of the float64 sum (a summation order's rounding, however the
+    terms are grouped; the GPU sums in float64)."""
     sizes = [1, 5000, 3, 257, 1, 40000, 2]
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
     scales = np.repeat(10.0 ** np.arange(-3, 4), sizes)
     values = (np.random.default_rng(0).standard_normal(sum(sizes)) * scales).astype(dtype)
-    out = backend.to_device(np.full(len(sizes), np.nan, dtype=dtype), device)
-    result = backend.segment_sum(backend.to_device(values, device), backend.to_device(starts, device), out=out)
+    out = backend.to_device(np.full(len(sizes), np.nan, dtype=dtype if device == "cpu" else np.float64), device)
+    result = backend.segment_sum(backend.to_device(values, device), segments_on(device, sizes), out=out)
     assert result is out
     exact = np.array([values[a:a + n].astype(np.float64).sum() for a, n in zip(starts, sizes)])
     magnitude = np.array([np.abs(values[a:a + n]).astype(np.float64).sum() for a, n in zip(starts, sizes)])
@@ -74,22 +81,23 @@ def test_segment_sum_equals_a_loop_over_segments(device, dtype, eps):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_segment_max_abs_and_a_wider_segment_sum(device, dtype):
-    """max |v| per segment (NaN wins), and float32 values summed into a float64 ``out``."""
-    sizes = [1, 5000, 3, 257, 2]
+def test_segment_max_abs_and_the_sum_of_squares(device, dtype):
+    """max |v| per segment (NaN wins), and Σ (s_i v)² in float64, both against per-segment loops."""
+    sizes = [1, 5000, 3, 257, 2, 9000]
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
     values = (np.random.default_rng(1).standard_normal(sum(sizes)) * 1e3).astype(dtype)
     values[starts[3] + 5] = np.nan
-    device_values, device_starts = backend.to_device(values, device), backend.to_device(starts, device)
-    largest = backend.to_device(np.zeros(len(sizes), dtype), device)
-    backend.segment_max_abs(device_values, device_starts, largest, backend.to_device(np.empty_like(values), device))
+    device_values, segments = backend.to_device(values, device), segments_on(device, sizes)
+    largest = backend.to_device(np.zeros(len(sizes), dtype if device == "cpu" else np.float64), device)
+    backend.segment_max_abs(device_values, segments, largest, backend.to_device(np.empty_like(values), device))
     expected = [np.abs(values[a:a + n]).max() for a, n in zip(starts, sizes)]
     np.testing.assert_array_equal(backend.asnumpy(largest), expected)
-    wide = backend.to_device(np.zeros(len(sizes)), device)
-    backend.segment_sum(device_values, device_starts, out=wide)
-    exact = [values[a:a + n].astype(np.float64).sum() for a, n in zip(starts, sizes)]
-    np.testing.assert_allclose(backend.asnumpy(wide), exact, rtol=1e-5)
-    assert backend.asnumpy(wide).dtype == np.float64
+    powers = 2.0 ** np.arange(-len(sizes), 0)
+    squares = backend.to_device(np.zeros(len(sizes)), device)
+    backend.segment_sum_of_squares(device_values, segments, squares, backend.to_device(powers, device))
+    exact = [math.fsum((float(v) * s) ** 2 for v in values[a:a + n]) for a, n, s in zip(starts, sizes, powers)]
+    np.testing.assert_allclose(backend.asnumpy(squares), exact, rtol=1e-13)
+    assert backend.asnumpy(squares).dtype == np.float64
 
 
 def test_random_stream_replays_from_its_state(device):

@@ -100,10 +100,10 @@ class Partition:
     def __init__(self, names, sizes, xp, dtype):
         self.names, self.sizes = list(names), [int(n) for n in sizes]
         self.xp, self.dtype, self.size = xp, xp.dtype(dtype), sum(self.sizes)
-        self.starts_array = xp.asarray([sum(self.sizes[:i]) for i in range(len(self.sizes))], dtype=xp.int64)
+        self.segments = backend.Segments(self.sizes, xp)
         self.sizes_array = xp.asarray(self.sizes, dtype=xp.int64)
         self.on_host = xp.__name__ == "numpy"
-        # block id of every coordinate, for the gather of expand() on CuPy (NumPy repeats instead)
+        # block id of every coordinate, for the gather of expand() and the scale kernel on CuPy (NumPy repeats)
         self.block_ids = None if self.on_host else xp.repeat(xp.arange(len(self.sizes)), self.sizes)
         self.finfo = xp.finfo(self.dtype)
         self.scratch = xp.empty(self.size, self.dtype)
@@ -114,30 +114,39 @@ class Partition:
 
         Σ_j v_j² in v's dtype underflows when the entries are tiny (float32 squares below ~1e-45 vanish: the
         vanishing layers NG exists to rescue) and overflows when they are huge.  On the CPU that sum is taken
-        first and kept when no block is at risk (the common case, one pass); otherwise, and always on the GPU,
-        :meth:`scaled_norms` computes every block exactly.  NaN and ∞ propagate.  ``work`` (d,), not v, receives
-        the squares (default ``scratch``; a buffer about to be overwritten anyway keeps fewer vectors in the cache).
+        first and kept when no block is at risk (the common case, one pass); otherwise :meth:`scaled_norms`
+        computes every block exactly.  The GPU checks nothing on the host: a float32 block sums its squares in
+        float64, where every square is exact, subnormal numbers included (one pass), and a float64 block is scaled
+        by :meth:`scaled_norms`.  NaN and ∞ propagate.  ``work`` (d,), not v, receives the CPU's squares (default
+        ``scratch``; a buffer about to be overwritten anyway keeps fewer vectors in the cache).
         """
         xp = self.xp
-        if self.on_host:
-            with _quiet(xp):   # under- and overflow are detected just below
-                squares = xp.multiply(v, v, out=self.scratch if work is None else work)
-                sums = backend.segment_sum(squares, self.starts_array, self._sums)
-            # Σ_j (v^i_j)² ≥ d_i · (smallest normal): the squares that underflowed lost < half an ulp of the sum
-            if bool(xp.all((sums >= self.sizes_array * float(self.finfo.tiny)) & (sums <= self.finfo.max))):
-                return xp.sqrt(sums.astype(xp.float64))
+        if not self.on_host:
+            if self.dtype == xp.float32:
+                return xp.sqrt(backend.segment_sum_of_squares(v, self.segments, self._wide_sums))
+            return self.scaled_norms(v)
+        with _quiet(xp):   # under- and overflow are detected just below
+            squares = xp.multiply(v, v, out=self.scratch if work is None else work)
+            sums = backend.segment_sum(squares, self.segments, self._sums)
+        # Σ_j (v^i_j)² ≥ d_i · (smallest normal): the squares that underflowed lost < half an ulp of the sum
+        if bool(xp.all((sums >= self.sizes_array * float(self.finfo.tiny)) & (sums <= self.finfo.max))):
+            return xp.sqrt(sums.astype(xp.float64))
         return self.scaled_norms(v)
 
     def scaled_norms(self, v):
         """‖v^i‖ = 2^{-k_i} ‖2^{k_i} v^i‖, with 2^{k_i} the power of two that brings the block's largest magnitude
         into [½, 1): the scaling is exact, no scaled square overflows, and those that underflow are below 2^-126 of
-        the largest (k_i is clipped so that 2^{k_i} stays a normal number; NaN and ∞ pass through)."""
+        the largest (k_i is clipped so that 2^{k_i} stays a normal number; NaN and ∞ pass through).  The CPU scales
+        into ``scratch`` and sums the squares in v's dtype; the GPU scales and squares inside its kernel, in float64."""
         xp, finfo = self.xp, self.finfo
-        largest = backend.segment_max_abs(v, self.starts_array, self._largest, self.scratch)
+        largest = backend.segment_max_abs(v, self.segments, self._largest, self.scratch)
         _, exponent = xp.frexp(largest)
         shift = xp.clip(-exponent, finfo.minexp, finfo.maxexp - 1)
+        if not self.on_host:
+            powers = xp.ldexp(xp.ones(len(self.sizes)), shift)
+            return xp.ldexp(xp.sqrt(backend.segment_sum_of_squares(v, self.segments, self._wide_sums, powers)), -shift)
         scaled = xp.multiply(v, self.expand(xp.ldexp(xp.ones(1, self.dtype), shift)), out=self.scratch)
-        sums = backend.segment_sum(xp.multiply(scaled, scaled, out=scaled), self.starts_array, self._wide_sums)
+        sums = backend.segment_sum(xp.multiply(scaled, scaled, out=scaled), self.segments, self._wide_sums)
         return xp.ldexp(xp.sqrt(sums), -shift)
 
     def scale(self, v, numerator, denominator, out):
@@ -146,7 +155,7 @@ class Partition:
         ``numerator`` and ``denominator`` are per-block values (B,) or scalars, such as 1 and ‖g^i‖ for NG; r is
         formed in float64.  When every r_i is 0 or a normal number of v's dtype (checked on the host: the common
         case) this is one multiply by expand(r) in v's dtype.  Otherwise, and always on the GPU, the product is
-        formed in float64: v^i · r_i where r_i is a normal float64 number (so a block within CLIP's threshold,
+        formed in float64: v^i · r_i where r_i is 0 or a normal float64 number (so a block within CLIP's threshold,
         r_i = 1, comes out exactly as it went in), and (v^i / denominator_i) · numerator_i where r_i itself would
         overflow or underflow (NG of a float64 block of subnormal numbers).  So a tiny ‖g^i‖ never overflows
         1/‖g^i‖, nor does a huge one make c/‖g^i‖ subnormal.
@@ -158,13 +167,18 @@ class Partition:
         numerator, denominator = xp.where(nonzero, numerator, 0), xp.where(nonzero, denominator, 1)
         with _quiet(xp):   # a ratio out of range is detected just below
             ratio = numerator / denominator
-        magnitude = xp.abs(ratio)
-        if self.on_host and bool(xp.all((numerator == 0) | ((magnitude >= self.finfo.tiny) &
-                                                             (magnitude <= self.finfo.max)))):
+        if self.on_host and self._fit_the_dtype(numerator, ratio):
             return xp.multiply(v, self.expand(ratio.astype(self.dtype)), out=out)
-        normal = (numerator == 0) | ((magnitude >= xp.finfo(xp.float64).tiny) & xp.isfinite(ratio))
-        return xp.multiply(xp.divide(v, self.expand(xp.where(normal, 1.0, denominator))),
-                           self.expand(xp.where(normal, ratio, numerator)), out=out)
+        usable = _zero_or_normal_float64(xp, numerator, ratio)
+        divisor, multiplier = xp.where(usable, 1.0, denominator), xp.where(usable, ratio, numerator)
+        if self.on_host:
+            return xp.multiply(xp.divide(v, self.expand(divisor)), self.expand(multiplier), out=out)
+        return backend.scale_blocks(v, divisor, multiplier, self.block_ids, out)
+
+    def _fit_the_dtype(self, numerator, ratio):
+        """True when every ratio r_i is 0 or a normal number of the parameters' dtype (one read on the host)."""
+        magnitude = self.xp.abs(ratio)
+        return bool(self.xp.all((numerator == 0) | ((magnitude >= self.finfo.tiny) & (magnitude <= self.finfo.max))))
 
     def expand(self, values):
         """The per-coordinate vector whose block i holds ``values[i]`` everywhere (d,), in the dtype of ``values``
@@ -172,6 +186,12 @@ class Partition:
         if self.on_host:
             return self.xp.repeat(values, self.sizes_array)
         return self.xp.take(values, self.block_ids)
+
+
+def _zero_or_normal_float64(xp, numerator, ratio):
+    """Where v^i · r_i can be formed as it stands in float64: r_i is 0 or a normal float64 number."""
+    magnitude = xp.abs(ratio)
+    return (numerator == 0) | ((magnitude >= xp.finfo(xp.float64).tiny) & xp.isfinite(ratio))
 
 
 def _quiet(xp):

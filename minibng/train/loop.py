@@ -188,7 +188,7 @@ class Trainer:
             opt.zero_grad()
             if loss is None:   # another rank may be fine: send NaN through the all-reduce, so every rank stops
                 opt.flat.g[...] = math.nan
-                loss = math.nan
+                loss = opt.flat.g[0].copy()   # NaN on g's device: a Python float and a CuPy sum do not mix
             else:
                 dy = self.loss_fn.backward()
                 model.backward(dy if loss_scale == 1 else dy * loss_scale)
