@@ -2,6 +2,7 @@
 one way between the package's rooms.
 
     backend ← nn ← optim ← train ← examples
+    gpu (the CUDA kernels and the few CuPy calls) is the backend's device half: the two read each other;
     distributed (the world of an MPI job) between nn and train; audit reads nn and optim; models and data read only
     nn and backend (data also writes its downloads with train/files.py, the one atomic file writer); plot draws
     with train/files.py; the gradcheck and theory modules re-export the audit package.
@@ -15,10 +16,11 @@ DIRECT_IMPORT = re.compile(r"^\s*(import (numpy|cupy)|from (numpy|cupy)[ .])", r
 
 # room -> the rooms (or single modules, "train.files") its files may import; a room always imports itself
 MAY_IMPORT = {
-    "backend": set(),
+    "backend": {"gpu"},
+    "gpu": {"backend"},
     "nn": {"backend"},
     "optim": {"backend", "nn"},
-    "distributed": {"backend", "nn"},
+    "distributed": {"backend", "gpu", "nn"},
     "train": {"backend", "nn", "optim", "distributed"},
     "audit": {"backend", "nn", "optim"},
     "models": {"backend", "nn"},
