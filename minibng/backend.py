@@ -13,7 +13,7 @@ import functools
 import numpy
 
 __all__ = [
-    "get_array_module", "cupy_or_none", "parse_device", "device_of", "to_device", "asnumpy",
+    "get_array_module", "host_module", "cupy_or_none", "parse_device", "device_of", "to_device", "asnumpy",
     "manual_seed", "host_rng", "RandomStream", "scatter_add", "segment_sum", "segment_max_abs", "is_array",
     "array_library_name",
 ]
@@ -63,6 +63,13 @@ def get_array_module(*arrays):
         kinds = ", ".join(f"argument {i}: {array_library_name(a)}" for i, a in enumerate(arrays) if is_array(a))
         raise TypeError(f"mixed NumPy and CuPy arrays ({kinds}); move them to one device with .to(device)")
     return cupy_or_none() if on_gpu else numpy
+
+
+def host_module():
+    """``numpy``: the host array library, on which every layer builds its parameters and buffers before
+    ``.to(device)`` moves them (so a seed gives the same model on every device).  Layers call this rather than
+    importing NumPy themselves."""
+    return numpy
 
 
 def parse_device(device) -> tuple[str, int | None]:
