@@ -85,7 +85,7 @@ def factor_kept_below_one(option, value, dtype, role):
     if value > 0 and dtype.type(value) == one:
         largest = host.nextafter(one, zero)            # printed in the dtype's shortest form: 0.99999994
         raise ValueError(f"{option}={value!r} rounds to 1 in {dtype}, so {role} would never forget; give "
-                         f"{option} ≤ {largest}{_or_wider(dtype)}")
+                         f"{option} ≤ {str(largest)}{_or_wider(dtype)}")
     return value
 
 
