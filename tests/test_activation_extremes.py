@@ -157,4 +157,4 @@ def test_layers_pass_the_exact_slope_backward_in_both_tails(device, name, dtype)
     assert dx.dtype == dtype
     layer.eval()
     layer(on(device, x_host))
-    assert layer._slope is None
+    assert layer._saved is None

@@ -4,8 +4,8 @@ Exact means: value and slope within a few units in the last place of the true va
 oracle), at every finite x, in float32 and float64 alike — in both tails too, where a saturated unit's slope is
 tiny but not 0, and where block normalization (NG) would rescale it.  So no slope is written in terms of the
 output: y(1 − y) and 1 − y² round to 0 as soon as y rounds to 0 or ±1 (σ(x) at |x| ≳ 17 in float32), although
-the true slope is representable down to x ≈ −103.  Each layer computes its slope f′(x) in the forward pass and
-caches it for backward (one array; the output itself is not kept).
+the true slope is representable down to x ≈ −103.  So Sigmoid and Tanh compute their slope f′(x) in the forward
+pass and save it for backward (one array); ReLU saves its output, from which its slope [y > 0] is exact.
 """
 from __future__ import annotations
 
@@ -71,39 +71,52 @@ def tanh(x, out=None, slope=None):
 
 
 class _Activation(Module):
-    """y = f(x) element-wise;  ∂L/∂x = dy · f′(x), f′(x) computed by a training-mode forward and cached."""
+    """y = f(x) element-wise;  ∂L/∂x = dy · f′(x), with f′(x) given by :meth:`slope` from what a training-mode forward
+    saved (:meth:`evaluate`)."""
 
-    _cached = ("_slope",)
+    _cached = ("_saved",)
 
     def forward(self, x):
         self.check_input(x)
-        y, self._slope = self.value_and_slope(x, with_slope=self.training)
+        y, self._saved = self.evaluate(x, keep=self.training)
         return y
 
     def backward(self, dy):
-        return dy * self._slope
+        return dy * self.slope(self._saved)
 
 
 class ReLU(_Activation):
-    """y = max(x, 0);   ∂L/∂x = dy · [x > 0] (the slope is a boolean mask)."""
+    """y = max(x, 0);   ∂L/∂x = dy · [y > 0].  Saves its output y (the next layer keeps it alive anyway, so it costs
+    no memory, unlike a mask) and forms the mask in backward."""
 
-    def value_and_slope(self, x, with_slope):
+    def evaluate(self, x, keep):
         y = get_array_module(x).maximum(x, 0)
-        return y, (y > 0 if with_slope else None)
+        return y, (y if keep else None)
+
+    def slope(self, y):
+        return y > 0
 
 
-class Sigmoid(_Activation):
+class _SavesSlope(_Activation):
+    """An activation whose slope cannot be recovered from its output in floating point: forward computes f′(x)
+    beside f(x) and saves it."""
+
+    def evaluate(self, x, keep):
+        slope = get_array_module(x).empty_like(x) if keep else None
+        return self.function(x, slope=slope), slope
+
+    def slope(self, saved):
+        return saved
+
+
+class Sigmoid(_SavesSlope):
     """y = σ(x) = 1 / (1 + e⁻ˣ);   ∂L/∂x = dy · σ′(x), σ′(x) = σ(x) σ(−x).  Both exact in both tails: see
     :func:`sigmoid`."""
 
-    def value_and_slope(self, x, with_slope):
-        slope = get_array_module(x).empty_like(x) if with_slope else None
-        return sigmoid(x, slope=slope), slope
+    function = staticmethod(sigmoid)
 
 
-class Tanh(_Activation):
+class Tanh(_SavesSlope):
     """y = tanh x;   ∂L/∂x = dy · sech²x.  Both exact in both tails: see :func:`tanh`."""
 
-    def value_and_slope(self, x, with_slope):
-        slope = get_array_module(x).empty_like(x) if with_slope else None
-        return tanh(x, slope=slope), slope
+    function = staticmethod(tanh)
