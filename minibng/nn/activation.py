@@ -2,9 +2,9 @@
 
 Exact means: value and slope within a few units in the last place of the true value (float64 math is the
 oracle), at every finite x, in float32 and float64 alike — in both tails too, where a saturated unit's slope is
-tiny but not 0, and where block normalization (NG) would rescale it.  So no slope is written in terms of the
-output: y(1 − y) and 1 − y² round to 0 as soon as y rounds to 0 or ±1 (σ(x) at |x| ≳ 17 in float32), although
-the true slope is representable down to x ≈ −103.  So Sigmoid and Tanh compute their slope f′(x) in the forward
+tiny but not 0, and where block normalization (NG) would rescale it.  No slope is written in terms of the
+output: y(1 − y) and 1 − y² round to 0 as soon as y rounds to 0 or ±1 (σ(x) at x ≳ 17 in float32), although the
+true slope is representable up to |x| ≈ 103.  Sigmoid and Tanh therefore compute their slope f′(x) in the forward
 pass and save it for backward (one array); ReLU saves its output, from which its slope [y > 0] is exact.
 """
 from __future__ import annotations

@@ -26,8 +26,9 @@ __all__ = ["SGD", "AdaGrad", "RMSProp", "Adam", "AdaGradBNG"]
 
 def _parameters_dtype(params):
     """The dtype of the parameters an optimizer is given (packing refuses a mix), found as packing finds them."""
-    (_, members), *_ = resolve(params, "tensor")
-    return members[0][1].data.dtype
+    first_block = resolve(params, "tensor")[0]
+    _, first_parameter = first_block[1][0]
+    return first_parameter.data.dtype
 
 
 def _checked(rule, params):

@@ -3,8 +3,8 @@ class that names them.
 
 Two checks depend on the parameters' dtype, known once an optimizer has its parameters: a small constant added
 to a denominator (ε, δ) must not vanish there (:func:`addend_kept`), and a decay factor (momentum, β, α) must not
-round to 1 (:func:`factor_kept_below_one`).  float64 states the problem in float32 terms only because its
-range is wider: the same rule holds there.
+round to 1 (:func:`factor_kept_below_one`).  The same rules hold in float64, whose wider range only moves the
+bounds.
 """
 from __future__ import annotations
 
@@ -85,7 +85,7 @@ def factor_kept_below_one(option, value, dtype, role):
     if value > 0 and dtype.type(value) == one:
         largest = host.nextafter(one, zero)            # printed in the dtype's shortest form: 0.99999994
         raise ValueError(f"{option}={value!r} rounds to 1 in {dtype}, so {role} would never forget; give "
-                         f"{option} ≤ {str(largest)}{_or_wider(dtype)}")
+                         f"{option} ≤ {largest!s}{_or_wider(dtype)}")
     return value
 
 

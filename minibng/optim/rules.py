@@ -1,7 +1,7 @@
 """Step-size rules (Algorithm 1, line 4): from the direction d_t to the update τ_t ∘ d_t, whole-vector and in place.
 
-A rule holds its state (flat (d,) buffers, allocated once by ``init_state(x)``, which first refuses, with a
-ValueError naming the option, a hyperparameter that vanishes in x's dtype: ``check_dtype``) and one output buffer;
+A rule holds its state (flat (d,) buffers, allocated once by ``init_state(x)``, which first calls ``check_dtype``:
+a hyperparameter that vanishes in x's dtype is a ValueError naming it) and one output buffer;
 ``rule(d, it)`` returns the update u_t = τ_t ∘ d_t for the iteration ``it`` (its ``t`` counts from 1, its ``lr``
 is η) and never modifies d.  Fed the raw gradient (normalize=None), each rule matches the torch.optim rule of
 the same name.
