@@ -2,8 +2,7 @@
 
 The fast path here batches everything that does not depend on the recurrence: the input projection of the
 whole sequence is one GEMM, each time step costs one (N, H) × (H, 4H) product and a few element-wise
-operations (the gates' σ and tanh are the exact functions of :mod:`minibng.nn.activation`), and the weight
-gradients are one GEMM each after the backward loop.  The obvious per-step code it
+operations, and the weight gradients are one GEMM each after the backward loop.  The obvious per-step code it
 must agree with is in :mod:`minibng.nn.recurrent_reference`; the equations are in docs/layers.md.
 """
 from __future__ import annotations
