@@ -98,7 +98,7 @@ def test_float32_values_and_slopes_are_exact_anywhere(device, name, x):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_saturated_units_keep_a_non_zero_slope_wherever_it_is_representable(dtype):
-    """What y(1 − y) and 1 − y² lost: in float32 σ(x) rounds to 1 from x ≈ 17 and tanh x to 1 from x ≈ 9.1, so
+    """What y(1 − y) and 1 − y² lost: in float32 σ(x) rounds to 1 from x ≈ 17 and tanh x to 1 from x ≈ 9.0, so
     those slopes were 0, while σ′(17) = 4.14e-8, σ′(±100) = 3.7e-44 and sech²10 = 8.24e-9.  (On the CPU: a GPU
     flushes float32 subnormals to 0.)"""
     x = np.array([17, -17, 20, -20, 50, -50, 87, -87, 100, -100], dtype)

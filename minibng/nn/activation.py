@@ -53,7 +53,7 @@ def _log_largest(dtype):
 
 def tanh(x, out=None, slope=None):
     """tanh x, written into ``out`` (which may be x itself) or a new array; and, if ``slope`` is given,
-    tanh′x = sech²x = (1 / cosh x)² written into it — never 1 − tanh²x, which is 0 in float32 from |x| ≈ 9.1
+    tanh′x = sech²x = (1 / cosh x)² written into it — never 1 − tanh²x, which is 0 in float32 from |x| ≈ 9.0
     (where tanh x rounds to ±1) although sech²x is representable up to |x| ≈ 52.
 
     cosh overflows beyond |x| = ln(max) (88.7 in float32); there sech²x is far below the smallest subnormal, so
