@@ -17,7 +17,7 @@ from .gpu import kernels
 from .gpu.kernels import Segments
 
 __all__ = [
-    "get_array_module", "cupy_or_none", "parse_device", "device_of", "to_device", "asnumpy",
+    "get_array_module", "host_module", "cupy_or_none", "parse_device", "device_of", "to_device", "asnumpy",
     "manual_seed", "host_rng", "RandomStream", "scatter_add", "Segments", "segment_sum", "segment_sum_of_squares",
     "segment_max_abs", "scale_blocks", "is_array", "array_library_name",
 ]
@@ -67,6 +67,13 @@ def get_array_module(*arrays):
         kinds = ", ".join(f"argument {i}: {array_library_name(a)}" for i, a in enumerate(arrays) if is_array(a))
         raise TypeError(f"mixed NumPy and CuPy arrays ({kinds}); move them to one device with .to(device)")
     return cupy_or_none() if on_gpu else numpy
+
+
+def host_module():
+    """``numpy``: the host array library, on which every layer builds its parameters and buffers before
+    ``.to(device)`` moves them (so a seed gives the same model on every device).  Layers call this rather than
+    importing NumPy themselves."""
+    return numpy
 
 
 def parse_device(device) -> tuple[str, int | None]:

@@ -16,7 +16,7 @@ class WrongBiasGradient(nn.Linear):
 
 class WrongInputGradient(nn.Sigmoid):
     def backward(self, dy):
-        return dy * self._y  # forgot the (1 − y) factor
+        return dy * self.slope(self._saved) * 2  # twice the slope σ′(x) that forward saved
 
 
 def test_a_wrong_parameter_gradient_is_caught(device):

@@ -86,6 +86,24 @@ def _non_integer_size():
     assert nn.Linear(np.int64(4), 3).in_features == 4          # NumPy integers are integers
 
 
+@promise("batchnorm-eps-too-small", "`nn.BatchNorm2d(3, eps=1e-80)` in float32 (or a float64 layer with that eps "
+         "cast to float32)", "`ValueError`: 1/√eps, which normalizes a channel whose values are all equal, would "
+         "exceed float32's largest number; the message gives the smallest eps that works (8.6e-78) and dtype='float64'")
+def _batchnorm_eps_too_small(device):
+    with pytest.raises(ValueError, match=r"BatchNorm2d: eps=1e-80 is too small for float32.*eps ≥ 8\.6e-78"):
+        nn.BatchNorm2d(3, eps=1e-80)
+    narrowed = nn.BatchNorm1d(3, eps=1e-80, dtype="float64").astype(np.float32).to(device)
+    with pytest.raises(ValueError, match=r"in layer BatchNorm1d during forward: BatchNorm1d: eps=1e-80 is too small"):
+        narrowed(batch(device, features=3))
+
+
+@promise("global-average-of-nothing", "`nn.GlobalAvgPool2d` on images of 0 rows or 0 columns",
+         "`ValueError` naming the shape (never a division by 0 or a NaN average)")
+def _global_average_of_nothing(device):
+    with pytest.raises(ValueError, match=r"expected a non-empty spatial extent, got input of shape \(2, 3, 0, 4\)"):
+        nn.GlobalAvgPool2d()(on(device, np.zeros((2, 3, 0, 4), np.float32)))
+
+
 def _refused_state(device, key, value, error, match):
     """``load_state_dict`` with one bad entry (the last one) raises and leaves every entry as it was."""
     model = small_model(device)

@@ -50,6 +50,41 @@ def _eps_zero(device):
             make(small_model(device), eps=0)
 
 
+@promise("eps-vanishes-in-dtype", "`Adam(eps=1e-300)` on float32 parameters (also `AdaGrad`, `RMSProp`, and "
+         "`AdaGradBNG`'s `delta`): an ε that float32 rounds to 0", "`ValueError` naming the option, its value and "
+         "float32, and the smallest value that works (it would round to 0, and a coordinate whose gradient has always "
+         "been 0 would become NaN after one step); the model's parameters are left as they were, not packed")
+def _eps_vanishes(device):
+    cases = [(optim.Adam, "eps", r"eps=1e-300 vanishes in float32: at step 1 the step adds eps·√\(1 − β₂\) = "
+                                 r"3\.16e-302 to √v.*give eps ≥ 3\.7e-37, or float64 parameters"),
+             (optim.AdaGrad, "eps", "eps=1e-300 vanishes in float32"), (optim.RMSProp, "eps", "eps=1e-300 vanishes"),
+             (optim.AdaGradBNG, "delta", r"delta=1e-300 vanishes in float32.*give delta ≥ 1\.2e-38")]
+    for make, option, message in cases:
+        model = small_model(device)
+        with pytest.raises(ValueError, match=message):
+            make(model, **{option: 1e-300})
+        assert all(p.packed_by is None for p in model.parameters())
+        model.astype(np.float64)                                  # what the message offers: it works there
+        make(model, **{option: 1e-300})
+
+
+@promise("factor-rounds-to-one", "`SGD(momentum=0.99999999)` on float32 parameters (also Adam's `betas`, RMSProp's "
+         "`alpha` and `momentum`): a decay factor that float32 rounds to 1", "`ValueError` naming the option, its "
+         "value and float32, and the largest value that works (the average would never forget)")
+def _factor_rounds_to_one(device):
+    cases = [(lambda m: optim.SGD(m, lr=0.1, momentum=0.99999999), r"momentum=0\.99999999 rounds to 1 in float32, "
+              r"so the momentum buffer would never forget; give momentum ≤ 0\.99999994, or float64 parameters"),
+             (lambda m: optim.Adam(m, betas=(0.9, 1 - 1e-9)), r"betas\[1\]=0\.999999999 rounds to 1 in float32"),
+             (lambda m: optim.RMSProp(m, alpha=1 - 1e-9), "alpha=0.999999999 rounds to 1"),
+             (lambda m: optim.RMSProp(m, momentum=1 - 1e-9), "momentum=0.999999999 rounds to 1")]
+    for make, message in cases:
+        model = small_model(device)
+        with pytest.raises(ValueError, match=message):
+            make(model)
+        assert all(p.packed_by is None for p in model.parameters())
+    optim.SGD(small_model(device), lr=0.1, momentum=0.99999994)
+
+
 @promise("centered-rmsprop-constant-gradient", "centered `RMSProp` fed the same gradient for thousands of steps",
          "finite steps: a_t − m_t², which rounding takes below 0 after ~1,100 steps, is clipped at 0 before its "
          "square root")

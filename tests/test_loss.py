@@ -1,5 +1,6 @@
 """SoftmaxCrossEntropy: reference values, gradients, stability, sequences."""
 import numpy as np
+import pytest
 from hypothesis import given, strategies as st
 
 from minibng import nn
@@ -48,3 +49,65 @@ def test_huge_logits_stay_finite(device):
     loss = loss_fn(logits, on(device, np.array([1, 0])))
     np.testing.assert_allclose(float(loss), 1e4, rtol=1e-6)  # row 0 pays 2e4, row 1 pays nothing
     assert np.isfinite(host(loss_fn.backward())).all()
+
+
+def exact_loss_and_gradient(logits, labels):
+    """The mean loss and ∂L/∂z of (M, C) logits in 50-digit decimal arithmetic, every difference formed so that
+    nothing cancels: log(Σ_c e^{z_c − z_y}) from the sum of the terms other than the label's, by its series where
+    that sum is tiny, and p_y − 1 = −Σ_{c≠y} p_c."""
+    from decimal import Decimal, localcontext
+
+    with localcontext() as context:
+        context.prec = 50
+        total, gradient = Decimal(0), []
+        for row, label in zip(logits, labels):
+            z = [Decimal(float(v)) for v in row]
+            terms = [(v - z[label]).exp() for v in z]                   # e^{z_c − z_y}; the label's is 1
+            others = sum(t for c, t in enumerate(terms) if c != label)
+            total += others - others ** 2 / 2 + others ** 3 / 3 if others < Decimal("1e-15") else (1 + others).ln()
+            norm = 1 + others
+            gradient.append([(t / norm if c != label else -others / norm) / len(logits) for c, t in enumerate(terms)])
+        return total / len(logits), gradient
+
+
+def relative_errors(got, exact, dtype):
+    """|got − exact| / max(|exact|, the dtype's smallest normal number), per value."""
+    from decimal import Decimal
+
+    tiny = Decimal(float(np.finfo(dtype).tiny))
+    return [float(abs(Decimal(float(g)) - e) / max(abs(e), tiny)) for g, e in zip(got, exact)]
+
+
+CONFIDENT = [([20.0, 0.0, 0.0], 0), ([40.0, -3.0], 0), ([1e4, -1e4, 0.0], 0), ([1e4, -1e4, 0.0], 1),
+             ([0.0, 30.0, 0.0], 1), ([-1e38, 1e38, 0.0], 1), ([87.0, 0.0, -87.0], 0)]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("row, label", CONFIDENT)
+def test_confident_and_huge_rows_get_their_exact_loss_and_gradient(device, dtype, row, label):
+    """A label that wins by 20 costs 4.1e-9, not log(1 + 4.1e-9) = 0, and its gradient is −4.1e-9, not
+    1/(1 + r) − 1 = 0 (float32 rounds 1 + r to 1 once r < 6e-8); logits of ±1e4 and ±1e38 stay exact."""
+    logits = np.array([row], dtype)
+    loss_fn = nn.SoftmaxCrossEntropy()
+    loss = float(loss_fn(on(device, logits), on(device, np.array([label]))))
+    gradient = host(loss_fn.backward())[0]
+    exact_loss, exact_gradient = exact_loss_and_gradient(logits, [label])
+    eps = np.finfo(dtype).eps
+    assert relative_errors([loss], [exact_loss], dtype)[0] <= 4 * eps
+    assert max(relative_errors(gradient, exact_gradient[0], dtype)) <= 4 * eps
+
+
+@given(rows=st.integers(1, 4), classes=st.integers(2, 6), seed=seeds, spread=st.sampled_from([1, 30, 100, 1e4]))
+def test_float32_loss_and_gradient_are_exact_for_integer_logits(device, rows, classes, seed, spread):
+    """Integer logits, so that z − max is exact in float32 and every error is the loss's own."""
+    rng = np.random.default_rng(seed)
+    logits = np.round(rng.uniform(-spread, spread, (rows, classes))).astype(np.float32)
+    labels = rng.integers(0, classes, rows)
+    loss_fn = nn.SoftmaxCrossEntropy()
+    loss = float(loss_fn(on(device, logits), on(device, labels)))
+    gradient = host(loss_fn.backward())
+    exact_loss, exact_gradient = exact_loss_and_gradient(logits, labels)
+    eps = float(np.finfo(np.float32).eps)
+    assert relative_errors([loss], [exact_loss], np.float32)[0] <= 4 * eps * rows
+    for got, exact in zip(gradient, exact_gradient):
+        assert max(relative_errors(got, exact, np.float32)) <= 6 * eps

@@ -182,3 +182,39 @@ def test_errors_name_the_layer(device):
     for bad in (dict(dropout=1.0), dict(num_layers=0), dict(init="he")):
         with pytest.raises(ValueError, match="LSTM: "):
             LSTM(3, 4, **bad)
+
+
+def saturated(lstm, gate_bias):
+    """``lstm`` with small weights and per-gate biases ``gate_bias`` (i, f, g, o): every gate saturates."""
+    hidden, rng = lstm.hidden_size, np.random.default_rng(0)
+    for name, p in lstm.named_parameters():                     # the same names in LSTM and LSTMReference
+        if name.endswith("bias"):
+            p.data[...] = np.repeat(np.asarray(gate_bias), hidden)
+            p.data[2 * hidden:3 * hidden] *= np.where(np.arange(hidden) % 2, -1, 1)   # g = ±1
+        else:
+            p.data[...] = rng.uniform(-0.1, 0.1, p.shape)
+    return lstm
+
+
+def gate_blocks(a, hidden):
+    return [a[..., k * hidden:(k + 1) * hidden] for k in range(4)]
+
+
+@pytest.mark.parametrize("gate_bias", [(20.0, 20.0, 12.0, -20.0), (-20.0, 20.0, 12.0, 20.0)])
+def test_saturated_gates_keep_their_exact_gradient_in_float32(device, gate_bias):
+    """Gates at σ(±20), tanh(±12) and a cell that grows to ±12: in float32 σ(20) and tanh(12) round to 1, so
+    i(1 − i) and 1 − g² were 0 and so was every gradient through them.  The float32 fast path now matches the
+    per-step reference in float64 (whose slopes at these points are good to ~1e-6) gate by gate."""
+    fast = saturated(LSTM(2, 3, dtype=np.float32), gate_bias).to(device)
+    ref = saturated(LSTMReference(2, 3, dtype=np.float64), gate_bias).to(device)
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((12, 3, 2)).astype(np.float32)
+    dy = rng.standard_normal((12, 3, 3)).astype(np.float32)
+    np.testing.assert_allclose(host(fast(on(device, x))), host(ref(on(device, x.astype(np.float64)))), rtol=1e-5,
+                               atol=1e-30)
+    dx, dx_ref = host(fast.backward(on(device, dy))), host(ref.backward(on(device, dy.astype(np.float64))))
+    assert np.linalg.norm(dx - dx_ref) <= 1e-4 * np.linalg.norm(dx_ref)
+    for (name, p), q in zip(fast.named_parameters(), ref.parameters()):
+        for k, (mine, theirs) in enumerate(zip(gate_blocks(host(p.grad), 3), gate_blocks(host(q.grad), 3))):
+            assert np.linalg.norm(theirs) > 0
+            assert np.linalg.norm(mine - theirs) <= 1e-4 * np.linalg.norm(theirs), f"{name}, gate {'ifgo'[k]}"

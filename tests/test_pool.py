@@ -1,4 +1,7 @@
-"""MaxPool2d, AvgPool2d, GlobalAvgPool2d: naive-loop references, gradient checks, ties, purity, dtypes, errors."""
+"""MaxPool2d, AvgPool2d, GlobalAvgPool2d: naive-loop references, gradient checks, ties, purity, dtypes, errors, and
+averages at both ends of the float32 range."""
+import warnings
+
 import numpy as np
 import pytest
 from hypothesis import given, strategies as st
@@ -108,6 +111,56 @@ def test_max_pool_propagates_nan_and_ignores_the_padding(device):
 def test_avg_pool_counts_the_padding(device):
     y = host(AvgPool2d(3, stride=1, padding=1)(on(device, np.ones((1, 1, 2, 2)))))
     np.testing.assert_allclose(y, 4 / 9)  # PyTorch's count_include_pad=True
+
+
+AVERAGES = [(lambda: AvgPool2d(2), ((2, 2), None, (0, 0))), (lambda: AvgPool2d(3, 1, 1), ((3, 3), (1, 1), (1, 1))),
+            (GlobalAvgPool2d, None)]
+
+
+def float64_average(x, y, geometry):
+    """What a pool with ``geometry`` (kernel, stride, padding; None for the global mean) that gave ``y`` computes,
+    in float64."""
+    x = x.astype(np.float64)
+    return x.mean(axis=(2, 3)) if geometry is None else naive_avg_pool(x, np.zeros(y.shape), *geometry)[0]
+
+
+@pytest.mark.parametrize("make, geometry", AVERAGES)
+@given(exponent=st.floats(37.0, 38.5), seed=st.integers(0, 2**31 - 1))
+def test_averages_of_values_near_the_largest_float32_do_not_overflow(device, make, geometry, exponent, seed):
+    """k values near 2e38 sum beyond float32's largest number (3.4e38) although their mean does not: the mean
+    is finite and exact to float32 precision (the padded pool also averages in zeros), without a warning."""
+    rng = np.random.default_rng(seed)
+    x = (rng.uniform(0.5, 1.0, (2, 2, 4, 4)) * 10 ** exponent * rng.choice([-1, 1], (2, 2, 1, 1)))
+    x = np.clip(x, -3.4e38, 3.4e38).astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        y = host(make()(on(device, x)))
+    expected = float64_average(x, y, geometry)
+    assert y.dtype == np.float32 and np.isfinite(y).all()
+    np.testing.assert_allclose(y, expected, rtol=4e-7)
+
+
+@pytest.mark.parametrize("make, geometry", AVERAGES)
+def test_averages_of_subnormal_values_are_summed_before_they_are_divided(make, geometry):
+    """The sum of subnormal numbers is exact, so the mean is rounded once (on the CPU; a GPU flushes them)."""
+    smallest = float(np.finfo(np.float32).smallest_subnormal)
+    x = (np.arange(1, 17, dtype=np.float64).reshape(1, 1, 4, 4) * smallest).astype(np.float32)
+    y = host(make()(x))
+    expected = float64_average(x, y, geometry).astype(np.float32)                  # one rounding
+    np.testing.assert_array_equal(y, expected)
+
+
+def test_an_infinite_value_still_makes_an_infinite_average(device):
+    x = np.full((1, 1, 2, 4), 3e38, np.float32)
+    x[0, 0, 0, 0] = np.inf
+    y = host(AvgPool2d(2)(on(device, x)))
+    assert y[0, 0, 0, 0] == np.inf and y[0, 0, 0, 1] == np.float32(3e38)
+    assert host(GlobalAvgPool2d()(on(device, x)))[0, 0] == np.inf
+
+
+def test_global_average_of_an_empty_image_is_refused(device):
+    with pytest.raises(ValueError, match=r"expected a non-empty spatial extent, got input of shape \(2, 3, 0, 4\)"):
+        GlobalAvgPool2d()(on(device, np.zeros((2, 3, 0, 4), np.float32)))
 
 
 @pytest.mark.parametrize("make", [lambda: MaxPool2d(2), lambda: AvgPool2d(3, 2, 1), GlobalAvgPool2d])

@@ -43,7 +43,7 @@ def init_weight(shape, fan_in, fan_out, init, rng, dtype, bias=False):
     if init == "torch":
         w = rng.uniform(-1 / math.sqrt(fan_in), 1 / math.sqrt(fan_in), shape)
     elif init in ("he", "xavier") and bias:
-        return backend.get_array_module().zeros(shape, dtype=dtype)   # NumPy: built on the host
+        return backend.host_module().zeros(shape, dtype=dtype)
     elif init == "he":
         w = rng.normal(0.0, math.sqrt(2.0 / fan_in), shape)
     elif init == "xavier":

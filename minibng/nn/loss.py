@@ -14,8 +14,13 @@ class NonFiniteValueError(ValueError):
 class SoftmaxCrossEntropy(Module):
     """L = (1/M) Σ_m [log Σ_c exp z_mc − z_m,y_m] over the M = N (or T·N) rows of the logits z.
 
-    Computed with the max subtracted (log Σ exp is shift-invariant), so large logits never overflow.
     Backward: ∂L/∂z = dL · (softmax(z) − onehot(y)) / M.
+
+    Exact for logits of any size, and for confident rows: with ĉ the largest logit's class and
+    r = Σ_{c ≠ ĉ} e^{z_c − z_ĉ} (the max subtracted, so nothing overflows),
+        log Σ_c e^{z_c} − z_y = log1p(r) + (z_ĉ − z_y)        p_ĉ − 1 = −r/(1 + r)
+    so a row whose loss is 1e-9 gets the loss 1e-9 and the gradient −1e-9 on its label, never log(1 + r) = 0
+    and p − 1 = 0, which float32 gives once r < 6e-8.
 
     ``forward(logits, labels)`` returns a 0-d array on the logits' device; ``labels`` are integers in [0, C) of
     shape logits.shape[:-1].  Bad labels and non-finite logits raise (one device→host check per call; set
@@ -48,14 +53,18 @@ class SoftmaxCrossEntropy(Module):
             if flags[2]:
                 raise NonFiniteValueError("logits contain NaN or infinity")
         rows = xp.arange(z.shape[0])
-        shifted = z - z.max(axis=1, keepdims=True)
+        top = z.argmax(axis=1)                  # ĉ_m, the largest logit's class; e^{z_mĉ − max} = 1 exactly
+        shifted = z - z[rows, top][:, None]
         picked = shifted[rows, y]
         exp = xp.exp(shifted, out=shifted)      # in place: the logits of a language model are large
-        sum_exp = exp.sum(axis=1)
-        loss = (xp.log(sum_exp) - picked).mean(dtype=z.dtype)
+        exp[rows, top] = 0
+        rest = exp.sum(axis=1)                  # r_m = Σ_{c ≠ ĉ} e^{z_mc − max}
+        loss = (xp.log1p(rest) - picked).mean(dtype=z.dtype)
         if self.training:
-            exp *= (1 / (sum_exp * z.shape[0]))[:, None]   # softmax / M, one pass over the (M, C) logits
-            exp[rows, y] -= 1 / z.shape[0]
+            exp[rows, top] = 1
+            exp *= (1 / ((1 + rest) * z.shape[0]))[:, None]   # softmax / M, one pass over the (M, C) logits
+            # p_y − 1: −r/(1 + r) where y is the top class (1/(1 + r) − 1 would be 0 once r < ε), else p_y − 1
+            exp[rows, y] = xp.where(y == top, -rest / ((1 + rest) * z.shape[0]), exp[rows, y] - 1 / z.shape[0])
             self._grad = exp.reshape(logits.shape)
         return loss
 

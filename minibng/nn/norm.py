@@ -1,11 +1,21 @@
 """Batch normalization (Ioffe & Szegedy 2015) with PyTorch's semantics: BatchNorm1d and BatchNorm2d."""
 from __future__ import annotations
 
-from ..backend import get_array_module
+import functools
+
+from ..backend import get_array_module, host_module
 from .init import check_sizes
 from .module import Module, Parameter
 
 __all__ = ["BatchNorm1d", "BatchNorm2d"]
+
+
+@functools.lru_cache(maxsize=None)
+def smallest_eps(dtype):
+    """The smallest ε for which 1/√ε, the factor that normalizes a channel whose values are all equal, is finite in
+    ``dtype``: 1/max² (8.6e-78 for float32; it underflows to 0 for float64, where every ε > 0 will do)."""
+    largest = float(host_module().finfo(dtype).max)
+    return 1 / largest / largest
 
 
 class _BatchNorm(Module):
@@ -24,14 +34,24 @@ class _BatchNorm(Module):
         ∂L/∂x_m = (γ/√(σ² + ε)) · (dy_m − ∂L/∂β / M − x̂_m · ∂L/∂γ / M)
     ``backward`` needs a forward pass in training mode (as every layer here).
 
+    Exact across the dtype's range: (x − μ)² overflows float32 from |x − μ| ≈ 1.8e19 and loses its digits below
+    1e-19, so the squares are never formed from x − μ itself.  Each channel is divided by its spread
+    s = max_m |x_m − μ| first, x̃ = (x − μ)/s ∈ [−1, 1], and σ² = s² · (1/M) Σ x̃², with s², σ², 1/√(σ² + ε) and
+    the gain s/√(σ² + ε) that turns x̃ into x̂ computed in float64 for the C channels (so a float32 layer is exact
+    for every float32 activation; a float64 layer while s < 1e154).  ``running_var`` keeps the layer's dtype,
+    as PyTorch: a batch variance beyond the dtype's largest number (activations ≳ 1.8e19 in float32) makes it
+    infinite, with NumPy's overflow warning, and the Trainer's non-finite guard stops the run on it.
+    ε must keep 1/√ε finite in the dtype (:func:`smallest_eps`).
+
     ``sync``: None, or (set by :mod:`minibng.distributed`) a function adding the per-channel sums and the count M
     over every rank of a data-parallel job, so that the sums above run over the global batch (SyncBatchNorm).
+    The sums it receives are Σx, Σ(x − μ)² (float64), Σdy and Σdy·x̂: none depends on a rank's own spread s.
     """
 
     _ranks = ()
     _layout = ""
     sync = None
-    _cached = ("_x_hat", "_inv_std")
+    _cached = ("_scaled", "_gain", "_inv_std")
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, dtype="float32"):
         super().__init__()
@@ -42,7 +62,8 @@ class _BatchNorm(Module):
         if not 0 <= momentum <= 1:
             raise ValueError(f"{name}: momentum must be in [0, 1], got {momentum}")
         self.num_features, self.eps, self.momentum = int(num_features), float(eps), float(momentum)
-        host = get_array_module()  # NumPy: layers are built on the host and moved with .to(device)
+        host = host_module()
+        self._check_eps(host.dtype(dtype))
         if affine:
             self.weight = Parameter(host.ones(self.num_features, dtype=dtype))
             self.bias = Parameter(host.zeros(self.num_features, dtype=dtype))
@@ -51,12 +72,20 @@ class _BatchNorm(Module):
         self.register_buffer("running_mean", host.zeros(self.num_features, dtype=dtype))
         self.register_buffer("running_var", host.ones(self.num_features, dtype=dtype))
 
+    def _check_eps(self, dtype):
+        if self.eps < smallest_eps(dtype):
+            raise ValueError(f"{type(self).__name__}: eps={self.eps:g} is too small for {dtype}: 1/√eps, which "
+                             f"normalizes a channel whose values are all equal, would exceed {dtype}'s largest "
+                             f"number; give eps ≥ {smallest_eps(dtype):.2g}, or build the layer with "
+                             "dtype='float64'")
+
     def _check(self, x):
         self.check_input(x, dtype=self.running_mean.dtype)
         get_array_module(x, self.running_mean)  # a TypeError naming NumPy and CuPy if they are mixed
         if x.ndim not in self._ranks or x.shape[1] != self.num_features:
             layout = self._layout.format(C=self.num_features)
             raise ValueError(f"expected input of shape {layout}, got {tuple(x.shape)}")
+        self._check_eps(x.dtype)   # the layer may have been cast (astype) since it was built
 
     # -- layout: x (N, C, …) as an (N, K) matrix, K = C·S, so that every element-wise step is one long loop ----------
     def _matrix(self, a):
@@ -79,15 +108,26 @@ class _BatchNorm(Module):
         xp = get_array_module(v)
         return xp.tile(v, spatial) if self._channels_last else xp.repeat(v, spatial)
 
-    def channel_sums(self, a, b=None):
-        """Σ a (or Σ a·b) per channel over the batch and spatial axes, for matrices from :meth:`_matrix`: the one place
-        where the batch statistics Σx, Σ(x − μ)², Σdy and Σdy·x̂ are summed (a synchronized BatchNorm all-reduces
-        these sums across processes)."""
-        columns = a.sum(axis=0) if b is None else get_array_module(a).einsum("nk,nk->k", a, b)
+    def _per_channel(self, columns, reduce):
+        """A (K,) vector of per-column values reduced to (C,) per channel with ``reduce`` ("sum" or "max")."""
         spatial = columns.size // self.num_features
         if self._channels_last:
-            return columns.reshape(spatial, self.num_features).sum(axis=0)
-        return columns.reshape(self.num_features, spatial).sum(axis=1)
+            return getattr(columns.reshape(spatial, self.num_features), reduce)(axis=0)
+        return getattr(columns.reshape(self.num_features, spatial), reduce)(axis=1)
+
+    def channel_sums(self, a, b=None):
+        """Σ a (or Σ a·b) per channel over the batch and spatial axes, for matrices from :meth:`_matrix`: the one place
+        where the batch statistics Σx, Σ x̃², Σdy and Σdy·x̃ are summed (a synchronized BatchNorm all-reduces
+        these sums across processes)."""
+        columns = a.sum(axis=0) if b is None else get_array_module(a).einsum("nk,nk->k", a, b)
+        return self._per_channel(columns, "sum")
+
+    def channel_spread(self, a):
+        """s = max |a| per channel over the batch and spatial axes (two reductions, no temporary array), at least
+        the dtype's smallest normal number, so that a / s stays within [−1, 1] and never divides by 0."""
+        xp = get_array_module(a)
+        columns = xp.maximum(a.max(axis=0), -a.min(axis=0))
+        return xp.maximum(self._per_channel(columns, "max"), xp.finfo(a.dtype).tiny)
 
     # -- forward and backward ---------------------------------------------------------------------------------
     def forward(self, x):
@@ -97,39 +137,49 @@ class _BatchNorm(Module):
         matrix, rows = self._matrix(x), x.size // self.num_features
         spatial = rows // x.shape[0]
         if not self.training:
-            mean, var = self.running_mean, self.running_var
-            x_hat = matrix - self._expand(mean, spatial)
+            inv_std = self._inverse_std(xp, self.running_var).astype(x.dtype)
+            centered = matrix - self._expand(self.running_mean, spatial)
+            gain = inv_std                                                 # x̂ = (x − μ)/√(σ² + ε)
         else:
             (total,), count = self._reduce([self.channel_sums(matrix)], rows)
             if count < 2:
                 raise ValueError(f"expected more than 1 value per channel in training mode, got input shape "
                                  f"{tuple(x.shape)}")
             mean = total / count
-            x_hat = matrix - self._expand(mean, spatial)
-            var = self._reduce([self.channel_sums(x_hat, x_hat)], rows)[0][0] / count
+            centered = matrix - self._expand(mean, spatial)
+            spread = self.channel_spread(centered)
+            centered /= self._expand(spread, spatial)                      # x̃ = (x − μ)/s
+            spread_wide = spread.astype(xp.float64)
+            squares = self.channel_sums(centered, centered).astype(xp.float64) * spread_wide * spread_wide
+            var = self._reduce([squares], rows)[0][0] / count              # σ², float64
+            inv_std_wide = self._inverse_std(xp, var)
+            gain = (spread_wide * inv_std_wide).astype(x.dtype)            # x̂ = x̃ · s/√(σ² + ε)
+            inv_std = inv_std_wide.astype(x.dtype)
             m = self.momentum
             self.running_mean *= 1 - m
             self.running_mean += m * mean
             self.running_var *= 1 - m
             self.running_var += (m * count / (count - 1)) * var
-        inv_std = 1 / xp.sqrt(var + self.eps)
-        x_hat *= self._expand(inv_std, spatial)
-        self._x_hat, self._inv_std = (x_hat, inv_std) if self.training else (None, None)
-        if self.weight is None:
-            return self._restore(x_hat.copy(), x.shape)  # x_hat is cached for backward: never hand it out
-        y = x_hat * self._expand(self.weight.data, spatial)
-        y += self._expand(self.bias.data, spatial)
+        self._scaled, self._gain, self._inv_std = (centered, gain, inv_std) if self.training else (None, None, None)
+        factor = gain if self.weight is None else gain * self.weight.data
+        y = xp.multiply(centered, self._expand(factor, spatial), out=None if self.training else centered)
+        if self.weight is not None:
+            y += self._expand(self.bias.data, spatial)
         return self._restore(y, x.shape)
 
+    def _inverse_std(self, xp, var):
+        """1/√(σ² + ε) per channel, in float64 (σ² of a float32 layer reaches 1e77)."""
+        return 1 / xp.sqrt(var.astype(xp.float64) + self.eps)
+
     def backward(self, dy):
-        x_hat, dy_matrix = self._x_hat, self._matrix(dy)
-        rows, spatial = x_hat.size // self.num_features, x_hat.shape[1] // self.num_features
+        scaled, gain, dy_matrix = self._scaled, self._gain, self._matrix(dy)
+        rows, spatial = scaled.size // self.num_features, scaled.shape[1] // self.num_features
         beta_grad = self.channel_sums(dy_matrix)
-        gamma_grad = self.channel_sums(dy_matrix, x_hat)
+        gamma_grad = self.channel_sums(dy_matrix, scaled) * gain                      # Σ dy·x̂ = s/√(σ² + ε) · Σ dy·x̃
         (beta_all, gamma_all), count = self._reduce([beta_grad, gamma_grad], rows)
         scale = self._inv_std if self.weight is None else self.weight.data * self._inv_std
-        # ∂L/∂x = a·dy + b·x̂ + c per channel: a = γ/√(σ² + ε), b = −a·∂L/∂γ/M, c = −a·∂L/∂β/M
-        dx = x_hat * self._expand(scale * gamma_all * (-1.0 / count), spatial)
+        # ∂L/∂x = a·dy + b·x̂ + c per channel: a = γ/√(σ² + ε), b = −a·∂L/∂γ/M, c = −a·∂L/∂β/M; x̂ = x̃ · gain
+        dx = scaled * self._expand(scale * gamma_all * gain * (-1.0 / count), spatial)
         dx += self._expand(scale * beta_all * (-1.0 / count), spatial)
         dx += dy_matrix * self._expand(scale, spatial)
         if self.weight is not None:  # this rank's part: the data-parallel gradient all-reduce adds the others'

@@ -6,6 +6,8 @@ iteration being one array operation over all N·C·H_o·W_o windows.
 """
 from __future__ import annotations
 
+import contextlib
+
 from ..backend import get_array_module
 from .im2col import kernel_window, output_size, pad_images, pair
 from .module import Module
@@ -85,21 +87,55 @@ class MaxPool2d(_Pool2d):
         return self._scatter(dy, lambda p: dy * (self._argmax == p))
 
 
+def _any_infinite(y):
+    """True if ``y`` holds ±∞: where an average of finite values is infinite, its sum overflowed.  One pass over
+    ``y`` and one host read (on a GPU, a device synchronization) per call."""
+    return bool(get_array_module(y).isinf(y).any())
+
+
+def _where_infinite(y, recomputed):
+    """``y`` with every ±∞ entry replaced by the same entry of ``recomputed()`` (computed only when needed).
+
+    An average (1/k) Σ x_i is summed first and divided after: exact down to the smallest subnormal number.  Its
+    sum overflows where Σ x_i exceeds the largest number though the average does not (k values near 2e38 in
+    float32); there ``recomputed`` sums the terms x_i/k instead, which cannot overflow.  An infinite x gives an
+    infinite average either way."""
+    if _any_infinite(y):
+        xp = get_array_module(y)
+        xp.copyto(y, recomputed(), where=xp.isinf(y))
+    return y
+
+
+def _overflow_expected(xp):
+    """A context in which NumPy does not warn when a sum overflows (the overflow is detected and handled by
+    :func:`_where_infinite`); CuPy never warns."""
+    return getattr(xp, "errstate", lambda **_: contextlib.nullcontext())(over="ignore")
+
+
 class AvgPool2d(_Pool2d):
     """y[n, c, h, w] = (1/(k_h·k_w)) Σ_{i,j} x̃[n, c, s_h·h + i, s_w·w + j], x̃ zero-padded; the divisor is
-    always k_h·k_w (PyTorch's count_include_pad=True).
+    always k_h·k_w (PyTorch's count_include_pad=True).  Summed, then divided; where the sum overflows (values
+    near the dtype's largest number), the terms are divided first (see :func:`_where_infinite`).
 
     Backward: ∂L/∂x̃[n, c, s_h·h + i, s_w·w + j] += dy[n, c, h, w] / (k_h·k_w) for every window and position.
     """
 
     def forward(self, x):
         padded, out_hw = self._padded(x, 0)
-        positions = self._positions()
-        y = kernel_window(padded, 0, 0, self.stride, out_hw).copy()
-        for i, j in positions[1:]:
-            y += kernel_window(padded, i, j, self.stride, out_hw)
-        y *= 1.0 / len(positions)
-        return y
+        share = 1.0 / len(self._positions())
+        with _overflow_expected(get_array_module(x)):
+            y = self._window_sum(padded, out_hw)
+        y *= share
+        return _where_infinite(y, lambda: self._window_sum(padded, out_hw, share))
+
+    def _window_sum(self, padded, out_hw, scale=None):
+        """Σ_{i,j} of the kernel windows of ``padded``, each multiplied by ``scale`` first if given."""
+        windows = (kernel_window(padded, i, j, self.stride, out_hw) for i, j in self._positions())
+        first = next(windows)
+        total = first.copy() if scale is None else first * scale
+        for window in windows:
+            total += window if scale is None else window * scale
+        return total
 
     def backward(self, dy):
         share = dy * (1.0 / (self.kernel_size[0] * self.kernel_size[1]))
@@ -107,13 +143,21 @@ class AvgPool2d(_Pool2d):
 
 
 class GlobalAvgPool2d(Module):
-    """y[n, c] = (1/(H·W)) Σ_{h,w} x[n, c, h, w]: (N, C, H, W) → (N, C).
+    """y[n, c] = (1/(H·W)) Σ_{h,w} x[n, c, h, w]: (N, C, H, W) → (N, C).  Summed, then divided; where the sum
+    overflows, the terms are divided first (see :func:`_where_infinite`).
     Backward: ∂L/∂x[n, c, h, w] = dy[n, c] / (H·W)."""
 
     def forward(self, x):
         self.check_input(x, ndim=4)
+        n, c, h, w = x.shape
+        if h * w == 0:
+            raise ValueError(f"expected a non-empty spatial extent, got input of shape {tuple(x.shape)}")
         self._input_shape = x.shape
-        return x.mean(axis=(2, 3))
+        share = 1.0 / (h * w)
+        with _overflow_expected(get_array_module(x)):
+            y = x.sum(axis=(2, 3))
+        y *= share
+        return _where_infinite(y, lambda: (x * share).sum(axis=(2, 3)))
 
     def backward(self, dy):
         n, c, h, w = self._input_shape

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 from .. import backend
+from .activation import sigmoid, tanh
 from .containers import Sequential
 from .dropout import dropout_scale
 from .init import check_init
@@ -29,16 +30,19 @@ class LSTMLayer(Module):
     Backward through time, for dy_t = ∂L/∂y_t, from t = T down to 1 with δa_{T+1} = 0 and δc_{T+1} = 0
     (the initial state (h_0, c_0) is a constant: no gradient leaves the window):
         δh_t = dy_t + δa_{t+1} W_hhᵀ
-        δc_t = δh_t ∘ o ∘ (1 − tanh² c_t) + δc_{t+1} ∘ f_{t+1}
-        δa^i = δc_t ∘ g ∘ i(1−i)    δa^f = δc_t ∘ c_{t−1} ∘ f(1−f)
-        δa^g = δc_t ∘ i ∘ (1−g²)    δa^o = δh_t ∘ tanh(c_t) ∘ o(1−o)
+        δc_t = δh_t ∘ o ∘ sech²(c_t) + δc_{t+1} ∘ f_{t+1}
+        δa^i = δc_t ∘ g ∘ σ′(a^i)    δa^f = δc_t ∘ c_{t−1} ∘ σ′(a^f)
+        δa^g = δc_t ∘ i ∘ sech²(a^g)  δa^o = δh_t ∘ tanh(c_t) ∘ σ′(a^o)
     then, with δA, X and H₋ the T·N rows of δa_t, x_t and h_{t−1} stacked:
         ∂L/∂W_ih = Xᵀ δA    ∂L/∂W_hh = H₋ᵀ δA    ∂L/∂b = Σ_rows δA    ∂L/∂x = δA W_ihᵀ
 
-    Implementation: σ(z) = ½ + ½ tanh(z/2), so all four gates are one tanh over the (N, 4H) pre-activation
-    scaled per column by s = (½, ½, 1, ½) (exact in binary floating point), then a = s ∘ tanh + (½, ½, 0, ½).
-    Training mode keeps X, the gate activations, c_0 … c_T, tanh c_1 … tanh c_T and h_0 … h_{T−1}.
-    ``forward(x, h0, c0)`` returns (y, h_T, c_T); ``backward(dy)`` returns ∂L/∂x.
+    Implementation: σ, tanh and their slopes are :func:`.activation.sigmoid` and :func:`.activation.tanh`, the
+    functions of the Sigmoid and Tanh layers, exact in both tails (never i(1 − i) or 1 − g², which are 0 where a
+    gate saturates).  Inside a forward pass the gate columns are kept in the order i, f, o, g (the weights are
+    copied so, once per call), so that the three σ gates are one call and g another; each step keeps the
+    activations and their slopes σ′ / sech², so backward multiplies δa by the slopes in one pass.
+    Training mode keeps X, the gates and their slopes, c_0 … c_T, tanh c_t and sech² c_t, h_0 … h_{T−1} and
+    the reordered weights.  ``forward(x, h0, c0)`` returns (y, h_T, c_T); ``backward(dy)`` returns ∂L/∂x.
     """
 
     _cached = ("_cache",)
@@ -54,61 +58,65 @@ class LSTMLayer(Module):
         self.weight_hh = Parameter(host.uniform(-bound, bound, (self.hidden_size, four_h)).astype(dtype))
         self.bias = Parameter(host.uniform(-bound, bound, (four_h,)).astype(dtype))
 
-    def _per_gate(self, xp, dtype, values):
-        """A (4H,) vector holding values[k] on the columns of gate k (i, f, g, o)."""
-        return xp.repeat(xp.asarray(values, dtype=dtype), self.hidden_size)
+    def _swap_g_and_o(self, xp, a):
+        """``a`` with its last two H-column blocks swapped: PyTorch's gate order i, f, g, o becomes the order i, f,
+        o, g used inside a pass (σ gates first), and back again."""
+        H = self.hidden_size
+        return xp.concatenate([a[..., :2 * H], a[..., 3 * H:], a[..., 2 * H:3 * H]], axis=-1)
 
     def forward(self, x, h0, c0):
         xp = backend.get_array_module(x, self.weight_ih.data)
         T, N, _ = x.shape
         H = self.hidden_size
         dtype = self.weight_ih.data.dtype
-        scale, offset = self._per_gate(xp, dtype, (0.5, 0.5, 1, 0.5)), self._per_gate(xp, dtype, (0.5, 0.5, 0, 0.5))
-        # The input projection of every time step at once: one (T·N, in) × (in, 4H) GEMM, pre-scaled by s.
-        gates = (x.reshape(T * N, self.input_size) @ (self.weight_ih.data * scale)).reshape(T, N, 4 * H)
-        gates += self.bias.data * scale
-        w_hh_scaled = self.weight_hh.data * scale
+        w_ih, w_hh = self._swap_g_and_o(xp, self.weight_ih.data), self._swap_g_and_o(xp, self.weight_hh.data)
+        # The input projection of every time step at once: one (T·N, in) × (in, 4H) GEMM.
+        gates = (x.reshape(T * N, self.input_size) @ w_ih).reshape(T, N, 4 * H)
+        gates += self._swap_g_and_o(xp, self.bias.data)
+        slopes = xp.empty_like(gates)
         hs = xp.empty((T + 1, N, H), dtype=dtype)
         cs = xp.empty((T + 1, N, H), dtype=dtype)
         tanh_c = xp.empty((T, N, H), dtype=dtype)
+        tanh_c_slope = xp.empty((T, N, H), dtype=dtype)
         hs[0], cs[0] = h0, c0
         for t in range(T):
             a = gates[t]
-            a += hs[t] @ w_hh_scaled
-            xp.tanh(a, out=a)
-            a *= scale
-            a += offset                                    # a = [i, f, g, o], activations
-            i, f, g, o = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
+            a += hs[t] @ w_hh
+            sigmoid(a[:, :3 * H], out=a[:, :3 * H], slope=slopes[t, :, :3 * H])
+            tanh(a[:, 3 * H:], out=a[:, 3 * H:], slope=slopes[t, :, 3 * H:])   # a = [i, f, o, g], activations
+            i, f, o, g = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
             xp.multiply(f, cs[t], out=cs[t + 1])
             cs[t + 1] += i * g
-            xp.tanh(cs[t + 1], out=tanh_c[t])
+            tanh(cs[t + 1], out=tanh_c[t], slope=tanh_c_slope[t])
             xp.multiply(o, tanh_c[t], out=hs[t + 1])
-        self._cache = (x, gates, cs, tanh_c, hs) if self.training else None
+        self._cache = (x, gates, slopes, cs, tanh_c, tanh_c_slope, hs, w_ih, w_hh) if self.training else None
         return hs[1:].copy(), hs[T].copy(), cs[T].copy()
 
     def backward(self, dy):
-        x, gates, cs, tanh_c, hs = self._cache
+        x, gates, slopes, cs, tanh_c, tanh_c_slope, hs, w_ih, w_hh = self._cache
         xp = backend.get_array_module(dy, x)
         T, N, H = tanh_c.shape
         d_pre = xp.empty((T, N, 4 * H), dtype=tanh_c.dtype)
-        w_hh_t, g_columns = self.weight_hh.data.T, self._per_gate(xp, tanh_c.dtype, (0, 0, 1, 0))
+        w_hh_t = w_hh.T
         dh_next = dc_next = 0                                       # δa_{T+1} W_hhᵀ and δc_{T+1} ∘ f_{T+1}
         for t in range(T - 1, -1, -1):
             a, d = gates[t], d_pre[t]
-            i, f, g, o = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
+            i, f, o, g = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
             dh = dy[t] + dh_next                                    # δh_t
-            dc = dh * o * (1 - tanh_c[t] * tanh_c[t]) + dc_next      # δc_t
+            dc = dh * o                                             # δc_t
+            dc *= tanh_c_slope[t]
+            dc += dc_next
             xp.multiply(dc, g, out=d[:, :H])
             xp.multiply(dc, cs[t], out=d[:, H:2 * H])
-            xp.multiply(dc, i, out=d[:, 2 * H:3 * H])
-            xp.multiply(dh, tanh_c[t], out=d[:, 3 * H:])
-            d *= (1 - a) * (a + g_columns)  # σ'(a) = s(1 − s) on the i, f, o columns, tanh'(a) = (1 − g)(1 + g) on g
-            dc_next, dh_next = dc * f, d @ w_hh_t                   # δa_t = d = [δa^i, δa^f, δa^g, δa^o]
+            xp.multiply(dh, tanh_c[t], out=d[:, 2 * H:3 * H])
+            xp.multiply(dc, i, out=d[:, 3 * H:])
+            d *= slopes[t]                                          # δa_t = [δa^i, δa^f, δa^o, δa^g]
+            dc_next, dh_next = dc * f, d @ w_hh_t
         d_pre = d_pre.reshape(T * N, 4 * H)
-        self.weight_ih.grad += x.reshape(T * N, self.input_size).T @ d_pre
-        self.weight_hh.grad += hs[:-1].reshape(T * N, H).T @ d_pre
-        self.bias.grad += d_pre.sum(axis=0)
-        return (d_pre @ self.weight_ih.data.T).reshape(T, N, self.input_size)
+        self.weight_ih.grad += self._swap_g_and_o(xp, x.reshape(T * N, self.input_size).T @ d_pre)
+        self.weight_hh.grad += self._swap_g_and_o(xp, hs[:-1].reshape(T * N, H).T @ d_pre)
+        self.bias.grad += self._swap_g_and_o(xp, d_pre.sum(axis=0))
+        return (d_pre @ w_ih.T).reshape(T, N, self.input_size)
 
     def extra_repr(self):
         return f"{self.input_size}, {self.hidden_size}"

@@ -1,20 +1,41 @@
 """The public optimizers: SGD, AdaGrad, RMSProp, Adam and AdaGradBNG (Algorithm 2).
 
 Each takes ``params`` (a Module, a list of Parameters or of (name, Parameter) pairs), ``normalize=None |
-"block" | Adaptive(alpha) | Clip(threshold)``, ``blocks="layer" | "tensor" | "global" | [[p, ...], ...]``,
-``weight_decay`` (λ, added to the direction after normalization; ``decay="before"`` adds it before) and
-``track_norms`` (compute ``block_norms`` every step even without a normalizer; default True).
-With ``normalize=None`` each equals the torch.optim rule of the same name.  ``eps`` must be > 0: with ε = 0 a
-coordinate whose gradient has always been 0 (MNIST's border pixels) divides 0 by 0.
+"block" | Adaptive(alpha) | Clip(threshold) | Lars(trust_coefficient, weight_decay) | TrustRatio(weight_decay)``
+(Lars acts on the direction, TrustRatio, LAMB's, on the rule's step), ``blocks="layer" | "tensor" | "global" |
+[[p, ...], ...]``, ``weight_decay`` (λ, added to the direction after normalization; ``decay="before"`` adds it
+before) and ``track_norms`` (compute ``block_norms`` every step even without a normalizer; default True).
+With ``normalize=None`` each equals the torch.optim rule of the same name.
+
+``eps`` (δ for AdaGradBNG) must be > 0, and large enough not to vanish in the parameters' dtype: with ε = 0, or
+an ε that rounds to 0 there (1e-300 in float32), a coordinate whose gradient has always been 0 (MNIST's border
+pixels) divides 0 by 0.  Likewise a momentum or β that the dtype rounds to 1 (0.99999999 in float32) is
+refused.  Both are checked against the parameters before anything is packed, so a refused optimizer leaves the
+model as it was.
 """
 from __future__ import annotations
 
 from . import checks
 from .optimizer import Optimizer
+from .partition import resolve
 from .rules import AdaGradRule, AdamRule, RMSPropRule, SGDRule
 from .transforms import BlockNormalize, GradientNormScale, as_transform
 
 __all__ = ["SGD", "AdaGrad", "RMSProp", "Adam", "AdaGradBNG"]
+
+
+def _parameters_dtype(params):
+    """The dtype of the parameters an optimizer is given (packing refuses a mix), found as packing finds them."""
+    first_block = resolve(params, "tensor")[0]
+    _, first_parameter = first_block[1][0]
+    return first_parameter.data.dtype
+
+
+def _checked(rule, params):
+    """``rule``, once its hyperparameters are known not to vanish in the parameters' dtype (Rule.check_dtype):
+    checked before the optimizer packs the parameters, which a refused optimizer must not do."""
+    rule.check_dtype(_parameters_dtype(params))
+    return rule
 
 
 class SGD(Optimizer):
@@ -29,7 +50,8 @@ class SGD(Optimizer):
         if nesterov and (momentum == 0 or dampening != 0):
             raise ValueError(f"nesterov needs momentum > 0 and dampening = 0, got momentum={momentum}, "
                              f"dampening={dampening}")
-        super().__init__(params, SGDRule(momentum, dampening, nesterov), lr, normalize=normalize, blocks=blocks,
+        rule = SGDRule(momentum, dampening, nesterov)
+        super().__init__(params, _checked(rule, params), lr, normalize=normalize, blocks=blocks,
                          weight_decay=weight_decay, decay=decay, track_norms=track_norms)
 
 
@@ -38,8 +60,9 @@ class AdaGrad(Optimizer):
 
     def __init__(self, params, lr=0.01, eps=1e-10, weight_decay=0.0, *, normalize=None, blocks="layer",
                  decay="after", track_norms=True):
-        super().__init__(params, AdaGradRule(checks.positive("eps", eps)), lr, normalize=normalize,
-                         blocks=blocks, weight_decay=weight_decay, decay=decay, track_norms=track_norms)
+        rule = AdaGradRule(checks.positive("eps", eps))
+        super().__init__(params, _checked(rule, params), lr, normalize=normalize, blocks=blocks,
+                         weight_decay=weight_decay, decay=decay, track_norms=track_norms)
 
 
 class RMSProp(Optimizer):
@@ -50,8 +73,8 @@ class RMSProp(Optimizer):
                  normalize=None, blocks="layer", decay="after", track_norms=True):
         rule = RMSPropRule(checks.fraction("alpha", alpha), checks.positive("eps", eps),
                            checks.fraction("momentum", momentum), checks.flag("centered", centered))
-        super().__init__(params, rule, lr, normalize=normalize, blocks=blocks, weight_decay=weight_decay,
-                         decay=decay, track_norms=track_norms)
+        super().__init__(params, _checked(rule, params), lr, normalize=normalize, blocks=blocks,
+                         weight_decay=weight_decay, decay=decay, track_norms=track_norms)
 
 
 class Adam(Optimizer):
@@ -63,8 +86,9 @@ class Adam(Optimizer):
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
         betas = (checks.fraction("betas[0]", betas[0]), checks.fraction("betas[1]", betas[1]))
-        super().__init__(params, AdamRule(betas, checks.positive("eps", eps)), lr, normalize=normalize,
-                         blocks=blocks, weight_decay=weight_decay, decay=decay, track_norms=track_norms)
+        rule = AdamRule(betas, checks.positive("eps", eps))
+        super().__init__(params, _checked(rule, params), lr, normalize=normalize, blocks=blocks,
+                         weight_decay=weight_decay, decay=decay, track_norms=track_norms)
 
 
 class AdaGradBNG(Optimizer):
@@ -82,5 +106,6 @@ class AdaGradBNG(Optimizer):
     def __init__(self, params, lr=0.01, delta=1e-10, *, normalize="block", blocks="layer", track_norms=True):
         if not isinstance(as_transform(normalize), BlockNormalize):
             raise ValueError(f"normalize: AdaGradBNG is defined with block normalization ('block'), got {normalize!r}")
-        super().__init__(params, AdaGradRule(checks.positive("delta", delta)), lr, normalize="block",
-                         blocks=blocks, track_norms=track_norms, update_transforms=[GradientNormScale()])
+        rule = AdaGradRule(checks.positive("delta", delta), option="delta")
+        super().__init__(params, _checked(rule, params), lr, normalize="block", blocks=blocks,
+                         track_norms=track_norms, update_transforms=[GradientNormScale()])

@@ -1,6 +1,7 @@
 """Step-size rules (Algorithm 1, line 4): from the direction d_t to the update τ_t ∘ d_t, whole-vector and in place.
 
-A rule holds its state (flat (d,) buffers, allocated once by ``init_state(x)``) and one output buffer;
+A rule holds its state (flat (d,) buffers, allocated once by ``init_state(x)``, which first calls ``check_dtype``:
+a hyperparameter that vanishes in x's dtype is a ValueError naming it) and one output buffer;
 ``rule(d, it)`` returns the update u_t = τ_t ∘ d_t for the iteration ``it`` (its ``t`` counts from 1, its ``lr``
 is η) and never modifies d.  Fed the raw gradient (normalize=None), each rule matches the torch.optim rule of
 the same name.
@@ -23,9 +24,15 @@ class Rule(checks.Hyperparameters):
     state_names = ()
 
     def init_state(self, x):
+        self.check_dtype(x.dtype)
         xp = backend.get_array_module(x)
         self.state = {name: xp.zeros_like(x) for name in self.state_names}
         self.update = xp.empty_like(x)
+
+    def check_dtype(self, dtype):
+        """A ValueError naming the option if a hyperparameter vanishes in ``dtype``, the parameters' dtype: an ε that
+        rounds to 0 there (:func:`.checks.addend_kept`), a momentum or β that rounds to 1
+        (:func:`.checks.factor_kept_below_one`).  Nothing to check by default."""
 
     def __repr__(self):
         return super().__repr__().replace("Rule", "", 1)
@@ -41,6 +48,9 @@ class SGDRule(Rule):
     def __init__(self, momentum=0.0, dampening=0.0, nesterov=False):
         self.momentum, self.dampening, self.nesterov = momentum, dampening, nesterov
         self.state_names = ("momentum_buffer",) if momentum > 0 else ()
+
+    def check_dtype(self, dtype):
+        checks.factor_kept_below_one("momentum", self.momentum, dtype, "the momentum buffer")
 
     def __call__(self, d, it):
         xp, u, mu = backend.get_array_module(d), self.update, self.momentum
@@ -67,8 +77,11 @@ class AdaGradRule(Rule):
     state_names = ("sum",)
     hyperparameters = ("eps",)
 
-    def __init__(self, eps=1e-10):
-        self.eps = eps
+    def __init__(self, eps=1e-10, option="eps"):
+        self.eps, self.option = eps, option   # option: the name the user gave ε by (AdaGradBNG calls it delta)
+
+    def check_dtype(self, dtype):
+        checks.addend_kept(self.option, self.eps, dtype, self.eps, f"the step adds {self.option} = {{}} to √s")
 
     def __call__(self, d, it):
         xp, u, s = backend.get_array_module(d), self.update, self.state["sum"]
@@ -92,6 +105,11 @@ class RMSPropRule(Rule):
         self.alpha, self.eps, self.momentum, self.centered = alpha, eps, momentum, centered
         self.state_names = ("square_avg",) + (("grad_avg",) if centered else ()) + (
             ("momentum_buffer",) if momentum > 0 else ())
+
+    def check_dtype(self, dtype):
+        checks.factor_kept_below_one("alpha", self.alpha, dtype, "the average of squares")
+        checks.factor_kept_below_one("momentum", self.momentum, dtype, "the momentum buffer")
+        checks.addend_kept("eps", self.eps, dtype, self.eps, "the step adds eps = {} to √a")
 
     def __call__(self, d, it):
         xp, u, a = backend.get_array_module(d), self.update, self.state["square_avg"]
@@ -126,6 +144,12 @@ class AdamRule(Rule):
 
     def __init__(self, betas=(0.9, 0.999), eps=1e-8):
         (self.beta1, self.beta2), self.eps = betas, eps
+
+    def check_dtype(self, dtype):
+        checks.factor_kept_below_one("betas[0]", self.beta1, dtype, "the average of gradients")
+        checks.factor_kept_below_one("betas[1]", self.beta2, dtype, "the average of squares")
+        checks.addend_kept("eps", self.eps, dtype, self.eps * math.sqrt(1 - self.beta2),
+                           "at step 1 the step adds eps·√(1 − β₂) = {} to √v")
 
     def __call__(self, d, it):
         xp, u = backend.get_array_module(d), self.update
