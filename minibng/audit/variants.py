@@ -165,7 +165,7 @@ CATALOGUE = (
     Variant("unguarded-zero-block", "a zero block divided by its zero norm: 0/0 = NaN instead of a block left at 0",
             "direction ĝ^i", _unguarded_zero_block),
     Variant("per-tensor-blocks", "one block per parameter array (each weight and each bias normalized apart)",
-            "blocks (which coordinates share a norm ‖g^i‖)", blocks="tensor"),
+            _BLOCKS, blocks="tensor"),
     Variant("global-blocks", "one block for the whole model (B = 1: the whole gradient normalized at once)", _BLOCKS,
             blocks="global"),
     Variant("layer-blocks", "one block per layer (weight and bias together)", _BLOCKS, blocks="layer"),
