@@ -160,7 +160,9 @@ def _layer(args):
     if not isinstance(module, nn.Module):
         raise UsageError(f"{args.factory}: FACTORY() returned {type(module).__name__}, not a minibng nn.Module")
     rng = np.random.default_rng(args.seed)
-    inputs = [rng.standard_normal(shape) if high is None else rng.integers(0, high, shape) for shape, high in args.inputs]
+    dtype = next((p.data.dtype for p in module.parameters()), np.float64)   # the layer's own: it checks its input's
+    inputs = [rng.standard_normal(shape).astype(dtype) if high is None else rng.integers(0, high, shape)
+              for shape, high in args.inputs]
     try:
         module(*[x.copy() for x in inputs])
     except Exception as error:
