@@ -5,8 +5,8 @@ reference under it and name the variant a candidate matches.
 | variant                    | the change                                                       | stage            |
 |----------------------------|------------------------------------------------------------------|------------------|
 | naive-norm                 | ‖g^i‖ = √Σ g² in the parameters' dtype (underflows to 0, overflows to ∞); a zero norm leaves the block at 0 | block norms |
-| naive-norm-unguarded       | the same norm, and g^i/‖g^i‖ divided with no case for 0 (±∞ or NaN)  | block norms     |
 | unguarded-zero-block       | exact norms, but a zero block divided by its zero norm (0/0 = NaN)   | direction       |
+| naive-norm-unguarded       | the naive norm, and g^i/‖g^i‖ divided with no case for 0 (±∞ or NaN) | block norms     |
 | per-tensor-blocks          | one block per parameter array (weight and bias apart)              | blocks           |
 | global-blocks              | one block for the whole model (B = 1)                              | blocks           |
 | layer-blocks               | one block per layer (when the reference has other blocks)          | blocks           |
@@ -21,7 +21,8 @@ reference under it and name the variant a candidate matches.
 | nesterov / no-nesterov     | Nesterov's momentum switched on (or off)                           | update           |
 | dampened-momentum          | v = μv + (1 − μ)d: momentum as an average (dampening = μ)          | rule state       |
 
-A variant applies only where it changes something (no bias correction needs Adam, decay order needs λ > 0 …).
+The catalogue's order is the order in which a match is named, the smallest change first (where a naive norm is
+exact, an unguarded naive norm and an unguarded exact one act alike).  A variant applies only where it changes something (no bias correction needs Adam, decay order needs λ > 0 …).
 """
 from __future__ import annotations
 
@@ -160,10 +161,10 @@ _BLOCKS = "blocks (which coordinates share one norm ‖g^i‖)"
 CATALOGUE = (
     Variant("naive-norm", "‖g^i‖ = √Σg² summed in the parameters' dtype (float32 squares underflow to 0 below ~1e-19 "
             "and overflow above ~1e19); a zero norm leaves the block at 0", "block norms ‖g^i‖", _naive),
-    Variant("naive-norm-unguarded", "‖g^i‖ = √Σg² in the parameters' dtype, then g^i/‖g^i‖ with no case for a zero "
-            "norm (±∞ or NaN where the norm underflowed)", "block norms ‖g^i‖", _naive_unguarded),
     Variant("unguarded-zero-block", "a zero block divided by its zero norm: 0/0 = NaN instead of a block left at 0",
             "direction ĝ^i", _unguarded_zero_block),
+    Variant("naive-norm-unguarded", "‖g^i‖ = √Σg² in the parameters' dtype, then g^i/‖g^i‖ with no case for a zero "
+            "norm (±∞ or NaN where the norm underflowed)", "block norms ‖g^i‖", _naive_unguarded),
     Variant("per-tensor-blocks", "one block per parameter array (each weight and each bias normalized apart)",
             _BLOCKS, blocks="tensor"),
     Variant("global-blocks", "one block for the whole model (B = 1: the whole gradient normalized at once)", _BLOCKS,
