@@ -13,6 +13,8 @@ setup(
         "gpu": ["cupy-cuda12x>=13"],
         "test": ["pytest", "hypothesis"],
         "bench": ["torch"],
+        # The optimizer audit's PyTorch and optax sides (python -m minibng.audit --framework torch|optax, audit self).
+        "audit": ["torch>=2.0", "optax>=0.2", "jax>=0.4"],
         # Data-parallel runs (mpiexec -n N): mpi4py and an MPI from the package index (the mpich wheel brings mpiexec).
         "mpi": ["mpi4py>=3.1", "mpich"],
         # The docs site: `mkdocs build --strict` (ruff only formats the API pages' signatures).

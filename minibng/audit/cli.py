@@ -108,7 +108,7 @@ def _parser():
 
 def _write_json(path, payload):
     if path is not None:
-        path.write_text(json.dumps(payload, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+        path.write_text(json.dumps(payload, indent=2, allow_nan=False, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def _optimizer(args):
