@@ -28,7 +28,6 @@ parameters, or a floating input whose gradient backward does not return is an er
 from __future__ import annotations
 
 import numbers
-from dataclasses import dataclass, field
 
 import numpy as np
 
