@@ -18,6 +18,8 @@ setup(
         # The coverage report of a CPU run that lists the GPU-only lines no CPU test reaches (bench/gpu_coverage.sh).
         "coverage": ["coverage>=7"],
         "bench": ["torch"],
+        # The optimizer audit's PyTorch and optax sides (python -m minibng.audit --framework torch|optax, audit self).
+        "audit": ["torch>=2.0", "optax>=0.2", "jax>=0.4"],
         # Data-parallel runs (mpiexec -n N): mpi4py and an MPI from the package index (the mpich wheel brings mpiexec).
         "mpi": ["mpi4py>=3.1", "mpich"],
         # The docs site: `mkdocs build --strict` (ruff only formats the API pages' signatures).

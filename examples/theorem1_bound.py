@@ -1,8 +1,9 @@
 """Theorem 1 on a real run: AdaGradBNG on a convex problem, its realized average regret against both bounds.
 
-A logistic regression with two blocks (weights and bias) trained by AdaGradBNG (Algorithm 2) on mini-batches;
-we record every iterate x_t, gradient g_t and mini-batch loss F_t(x_t), pick a comparator u (the final iterate,
-which is near-optimal), and evaluate
+A logistic regression with two blocks (weights and bias) trained by AdaGradBNG (Algorithm 2) on mini-batches.
+minibng.audit.BoundRecorder records every iterate x_t and gradient g_t as the optimizer steps, and reads η and δ
+from the optimizer itself; we give it each mini-batch loss F_t(x_t), pick a comparator u (the final iterate, which
+is near-optimal) with its losses F_t(u) on the same batches, and ask for the verdict:
 
     R_T = (1/T) Σ_t [F_t(x_t) − F_t(u)]   ≤   bound₁   ≤   bound₂          (see minibng/audit/bound.py)
 
@@ -29,24 +30,19 @@ def loss_and_grad(wv, bv, rows):
     return loss, a[rows].T @ (p - labels[rows]) / len(rows), np.array([np.mean(p - labels[rows])])
 
 
-iterates, gradients, batches, losses = [], [], [], []
-for t in range(steps):
-    rows = rng.choice(n, batch, replace=False)
-    loss, gw, gb = loss_and_grad(w.data, b.data, rows)
-    iterates.append(np.concatenate([w.data, b.data]))
-    gradients.append(np.concatenate([gw, gb]))
-    batches.append(rows)
-    losses.append(loss)
-    w.grad[...], b.grad[...] = gw, gb
-    opt.step()
+batches = []
+with audit.BoundRecorder(opt) as recorder:
+    for t in range(steps):
+        rows = rng.choice(n, batch, replace=False)
+        loss, gw, gb = loss_and_grad(w.data, b.data, rows)
+        w.grad[...], b.grad[...] = gw, gb
+        opt.step()                      # the recorder keeps x_t and g_t
+        recorder.add_loss(loss)         # F_t(x_t)
+        batches.append(rows)
 
 u = np.concatenate([w.data, b.data])
 comparator_losses = [loss_and_grad(u[:-1], u[-1:], rows)[0] for rows in batches]
-regret = audit.average_regret(losses, comparator_losses)
-bound = audit.adagrad_bng_bound(np.array(iterates), np.array(gradients), u, [features, 1], lr=0.5, delta=1e-8)
+verdict = recorder.verdict(u, comparator_losses)
 print(f"T = {steps} steps, B = 2 blocks (d = {features + 1})")
-print(f"realized average regret R_T = {regret:.4f}")
-print(f"bound₁ (data-dependent)     = {bound.first:.4f}")
-print(f"bound₂ (worst case)         = {bound.second:.4f}")
-assert regret <= bound.first <= bound.second
-print("R_T ≤ bound₁ ≤ bound₂ holds, as Theorem 1 says.")
+print(verdict)
+assert verdict.holds and verdict.regret <= verdict.bound.first <= verdict.bound.second

@@ -77,3 +77,43 @@ def test_the_names_from_before_the_audit_package_are_the_same_objects():
     assert mb.gradcheck.GradcheckReport is mb.audit.GradcheckReport
     assert mb.theory.adagrad_bng_bound is mb.audit.adagrad_bng_bound
     assert mb.theory.average_regret is mb.audit.average_regret
+
+
+class QuarterTanh(nn.Tanh):
+    def backward(self, dy):
+        return super().backward(dy) * 0.25   # a 4× error
+
+
+class ReturnsItsInput(nn.Module):
+    def forward(self, x):
+        return x                             # the output aliases x
+
+    def backward(self, dy):
+        return dy
+
+
+def test_the_worst_coordinate_gives_the_ratio_of_analytic_to_numeric(device):
+    report = check_layer(QuarterTanh(), on(device, np.random.default_rng(0).standard_normal((3, 4))),
+                         raise_on_failure=False)
+    worst = report.worst["input"]
+    assert worst.ratio == pytest.approx(0.25, rel=1e-6) and len(worst.index) == 2
+    assert "analytic/numeric = 0.25" in str(report) and "tolerance 1e-06" in str(report)
+    assert report.as_json()["worst"]["input"]["ratio"] == pytest.approx(0.25, rel=1e-6)
+
+
+def test_an_output_aliasing_the_input_fails(device):
+    report = check_layer(ReturnsItsInput(), on(device, np.random.default_rng(0).standard_normal((3, 4))),
+                         raise_on_failure=False)
+    assert not report.ok
+    assert any("forward of ReturnsItsInput returned an array that shares memory with its input x" in p
+               for p in report.problems)
+    assert any("backward of ReturnsItsInput returned an array that shares memory with its input dy" in p
+               for p in report.problems)
+
+
+def test_integer_inputs_are_reported_as_held_fixed(device):
+    rng = np.random.default_rng(0)
+    report = check_layer(nn.SoftmaxCrossEntropy(), on(device, rng.standard_normal((4, 3))),
+                         on(device, rng.integers(0, 3, 4)))
+    assert report.ok and report.held_fixed == ["input 1 (int64, shape (4,)): integers such as labels or token ids"]
+    assert "held fixed (not checked): input 1" in str(report)

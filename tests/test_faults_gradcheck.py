@@ -93,6 +93,39 @@ def _eps_0(device):
             check_layer(Square(), inputs(device), eps=eps)
 
 
+class InPlaceSigmoid(nn.Sigmoid):
+    def backward(self, dy):
+        dy *= self._y * (1 - self._y)                    # writes into dy: inside a Residual, dy feeds the shortcut too
+        return dy
+
+
+class GlobalGeneratorDropout(nn.Module):
+    def forward(self, x):
+        self._mask = np.random.random(x.shape) >= 0.5    # NumPy's global generator: the checker cannot replay it
+        return x * self._mask * 2
+
+    def backward(self, dy):
+        return dy * self._mask * 2
+
+
+@promise("gradcheck-backward-writes-dy", "a layer whose backward writes into dy (`dy *= …`), e.g. inside a `Residual`",
+         "`GradcheckError`: backward wrote into its input dy (the residual's input gradient is wrong, and the report "
+         "says why)")
+def _backward_writes_dy(device):
+    layer = nn.Residual(nn.Sequential(nn.Linear(4, 4, dtype="float64"), InPlaceSigmoid())).to(device)
+    with pytest.raises(GradcheckError, match="backward of Residual wrote into its input dy"):
+        check_layer(layer, inputs(device, 3, 4))
+
+
+@promise("gradcheck-global-generator-dropout", "a dropout that draws its mask from NumPy's global generator",
+         "`GradcheckError`: the forward is not deterministic (not a gradient mismatch), with how to draw from a "
+         "replayable stream")
+def _global_generator_dropout(device):
+    with pytest.raises(GradcheckError, match="forward of GlobalGeneratorDropout is not deterministic") as caught:
+        check_layer(GlobalGeneratorDropout(), inputs(device, 3, 4))
+    assert "backend.RandomStream" in str(caught.value) and "FAIL" not in str(caught.value)
+
+
 @pytest.mark.parametrize("case", PROMISES, ids=lambda case: case.id)
 def test_promise(case, device, request):
     case.run(request, device=device)

@@ -37,6 +37,10 @@ class TheoremOneBound:
     block_grad_max: tuple   # M_i = max_t ‖g^i_t‖, per block
     s_final: np.ndarray     # s_T, per coordinate
     steps: int              # T
+    distance_term: float = 0.0          # D∞² Σ_j s_{T,j} / (2ηT)            (bound₁)
+    gradient_term: float = 0.0          # (η/T) Σ_i M_i² Σ_{j∈i} s_{T,j}     (bound₁)
+    distance_term_worst: float = 0.0    # D∞² √(B d) / (2η√T)                (bound₂)
+    gradient_term_worst: float = 0.0    # η Σ_i M_i² √d_i / √T               (bound₂)
 
 
 def block_sizes_of(blocks):
@@ -78,13 +82,14 @@ def adagrad_bng_bound(iterates, gradients, comparator, blocks, lr, delta):
     d_inf = float(np.abs(xs - u).max())
     m = norms.max(axis=0)                                                     # M_i
     s_per_block = np.add.reduceat(s_final, starts)                            # Σ_{j∈i} s_{T,j}
-    first = (initial_term + d_inf ** 2 * s_final.sum() / (2 * lr * steps)
-             + lr / steps * float((m ** 2 * s_per_block).sum()))
-    num_blocks = len(sizes)
-    second = (initial_term + d_inf ** 2 * np.sqrt(num_blocks * dim) / (2 * lr * np.sqrt(steps))
-              + lr * float((m ** 2 * np.sqrt(sizes)).sum()) / np.sqrt(steps))
+    distance_term = float(d_inf ** 2 * s_final.sum() / (2 * lr * steps))
+    gradient_term = float(lr / steps * (m ** 2 * s_per_block).sum())
+    distance_term_worst = float(d_inf ** 2 * np.sqrt(len(sizes) * dim) / (2 * lr * np.sqrt(steps)))
+    gradient_term_worst = float(lr * (m ** 2 * np.sqrt(sizes)).sum() / np.sqrt(steps))
+    first = initial_term + distance_term + gradient_term
+    second = initial_term + distance_term_worst + gradient_term_worst
     return TheoremOneBound(float(first), float(second), initial_term, d_inf, tuple(float(v) for v in m),
-                           s_final, steps)
+                           s_final, steps, distance_term, gradient_term, distance_term_worst, gradient_term_worst)
 
 
 def average_regret(losses, comparator_losses):

@@ -11,9 +11,14 @@ that is a sum of random u cancelling out, a saturated tanh's) is measured agains
 tolerance.  Any randomness inside the module (dropout) is replayed
 identically for every evaluation, and so is a carried recurrent state (an LSTM's ``.state``).  A second
 forward/backward pair must leave every ``.grad`` at twice the first gradient (a backward adds, never replaces),
-measured by the same relative error.  Nothing is reported as passed that was not checked: an empty batch, an
-integer input to a module without parameters, or a floating input whose gradient backward does not return is
-an error.
+measured by the same relative error.  Before any difference is taken, the first forward and backward must leave x
+and dy as they were given and return arrays that share no memory with them, and a second forward (randomness and
+carried state replayed) must give the same output: a forward that is not deterministic (a dropout drawing from
+NumPy's global generator) is reported as such, and its gradient is not checked.  Each failing tensor's report
+names its worst coordinate with the analytic and numeric values and their ratio ("analytic/numeric = 0.25" for a
+backward 4× too small).  Nothing is reported as passed that was not checked: integer inputs (labels, token ids)
+and floating inputs after the first are listed as held fixed; an empty batch, an integer input to a module without
+parameters, or a floating input whose gradient backward does not return is an error.
 
     report = mb.audit.check_layer(my_layer, x)   # raises GradcheckError if a tensor is off
     print(report)                                # worst relative error per tensor
@@ -23,39 +28,14 @@ an error.
 from __future__ import annotations
 
 import numbers
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from .. import backend
+from .layer_purity import changed, purity_problems, shares_memory
+from .layer_report import GradcheckError, GradcheckReport, WorstCoordinate
 
-__all__ = ["check_layer", "GradcheckError", "GradcheckReport"]
-
-
-class GradcheckError(AssertionError):
-    """A backward disagrees with finite differences or does not accumulate; the message lists every tensor."""
-
-
-@dataclass
-class GradcheckReport:
-    """Per tensor: ``errors`` the worst relative error against finite differences, ``accumulation`` the relative
-    error of a second backward's ``.grad`` against twice the first (it must add, never replace)."""
-
-    errors: dict = field(default_factory=dict)
-    accumulation: dict = field(default_factory=dict)
-    tolerance: float = 1e-6
-
-    @property
-    def ok(self) -> bool:
-        return all(e <= self.tolerance for e in (*self.errors.values(), *self.accumulation.values()))
-
-    def __str__(self):
-        width = max((len(n) for n in self.errors), default=0)
-        lines = [f"{n:<{width}}  {e:.2e}  {'ok' if e <= self.tolerance else 'FAIL'}" for n, e in self.errors.items()]
-        lines += [f"{n:<{width}}  a second backward did not add to .grad (relative error {e:.2e} against twice the "
-                  "first): accumulate with p.grad += ..., never p.grad = ... or p.grad[...] = ...  FAIL"
-                  for n, e in self.accumulation.items() if e > self.tolerance]
-        return "\n".join(lines)
+__all__ = ["check_layer", "GradcheckError", "GradcheckReport", "WorstCoordinate"]
 
 
 def _streams(module):
@@ -129,7 +109,20 @@ def check_layer(module, *inputs, dy=None, eps=1e-6, tolerance=1e-6, floor=1e-7, 
             m.state = state
         return model(*xs)
 
+    saved_inputs = [x.copy() for x in xs]
     y = run()
+    report = GradcheckReport(tolerance=tolerance, held_fixed=_held_fixed(inputs))
+    layer_name = type(module).__name__
+    report.problems += purity_problems(layer_name, xs, saved_inputs, [y], "forward")
+    for x, before in zip(xs, saved_inputs):
+        if changed(before, x):
+            x[...] = before             # the differences are taken around the input as given
+    again = run()                       # also the forward whose cache the first backward below uses
+    if changed(y, again):
+        report.problems.append(_not_deterministic(layer_name, y, again))
+        if raise_on_failure:
+            raise GradcheckError(f"{layer_name}: {report.problems[-1]}")
+        return report
     if dy is None:
         dy = xp.asarray(rng.standard_normal(np.shape(y)))
     dy = xp.asarray(dy, dtype=np.float64)
@@ -143,7 +136,11 @@ def check_layer(module, *inputs, dy=None, eps=1e-6, tolerance=1e-6, floor=1e-7, 
         return float((run() * dy).sum())
 
     model.zero_grad()
-    dx = model.backward(dy.copy())
+    given = dy.copy()
+    dx = model.backward(given)
+    report.problems += purity_problems(layer_name, [given], [dy], [dx] if dx is not None else [], "backward")
+    if dx is not None and any(shares_memory(dx, x) for x in xs):
+        report.problems.append(f"backward of {layer_name} returned an array that shares memory with its input x")
     checked = []
     if xs[0].dtype.kind == "f":
         if dx is None and not _skips_input_gradient(model):
@@ -154,7 +151,6 @@ def check_layer(module, *inputs, dy=None, eps=1e-6, tolerance=1e-6, floor=1e-7, 
     once = {name: backend.asnumpy(p.grad).copy() for name, p in model.named_parameters()}
     checked += [(name, p.data, once[name]) for name, p in model.named_parameters()]
 
-    report = GradcheckReport(tolerance=tolerance)
     run()
     model.backward(dy.copy())  # a second forward/backward pair: every .grad must now hold twice the first
     for name, p in model.named_parameters():
@@ -180,8 +176,32 @@ def check_layer(module, *inputs, dy=None, eps=1e-6, tolerance=1e-6, floor=1e-7, 
             values[index] = original
             numeric[j] = (plus - minus) / (2 * eps)
         scale = max(np.abs(analytic_flat).max(initial=0), np.abs(numeric).max(initial=0), floor)
-        report.errors[name] = float(np.abs(analytic_flat - numeric).max(initial=0) / scale)
+        gaps = np.abs(analytic_flat - numeric)
+        report.errors[name] = float(gaps.max(initial=0) / scale)
+        if gaps.size:
+            worst = int(np.argmax(gaps))
+            report.worst[name] = WorstCoordinate(tuple(int(i) for i in np.unravel_index(coordinates[worst], values.shape)),
+                                                 float(analytic_flat[worst]), float(numeric[worst]))
     if raise_on_failure and not report.ok:
-        raise GradcheckError(f"backward of {type(module).__name__} disagrees with finite differences or does not "
-                             f"accumulate:\n{report}")
+        raise GradcheckError(f"{type(module).__name__} fails the layer audit (its backward disagrees with finite "
+                             f"differences, does not accumulate, or touches its inputs):\n{report}")
     return report
+
+
+def _held_fixed(inputs):
+    """The inputs the check leaves alone, said in words."""
+    held = []
+    for k, x in enumerate(inputs):
+        if x.dtype.kind != "f":
+            held.append(f"input {k} ({x.dtype}, shape {tuple(x.shape)}): integers such as labels or token ids")
+        elif k > 0:
+            held.append(f"input {k} ({x.dtype}, shape {tuple(x.shape)}): only the first input receives ∂L/∂x")
+    return held
+
+
+def _not_deterministic(name, first, second):
+    gap = float(np.nanmax(np.abs(backend.asnumpy(first) - backend.asnumpy(second)), initial=0))
+    return (f"forward of {name} is not deterministic: two forwards of the same input, with the module's random "
+            f"streams and carried state replayed, differ by up to {gap:.3g}; it draws from a generator the audit "
+            "cannot replay (NumPy's global one?): draw from a backend.RandomStream kept on the module (self.rng), as "
+            "nn.Dropout does. The gradient was not checked")

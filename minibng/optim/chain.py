@@ -18,6 +18,10 @@ block norms before any measurement is an error.
 A link ``link(v, it)`` never writes into its input ``v`` unless ``v`` is ``it.direction`` (the buffer the transforms
 share; a rule writes its own ``update`` buffer), so a link behaves the same wherever it stands and the gradient g
 is never changed by a step.
+
+``chain.observers`` is a list of callables ``observe(link, v_in, v_out, it)``, each called after every link of every
+step (empty by default): how :class:`minibng.audit.ChainTrace` records what each link made, without a copy of this
+loop or of ``Optimizer.step``.
 """
 from __future__ import annotations
 
@@ -57,6 +61,7 @@ class Chain:
                              "under the link's name, so it must be unique")
         self.links = tuple(links)
         self._rule_index = rules[0]
+        self.observers = []   # observe(link, v_in, v_out, it) after every link: see the module docstring
 
     @classmethod
     def standard(cls, rule, normalize=None, weight_decay=0.0, decay="after", track_norms=True, update_transforms=()):
@@ -104,7 +109,10 @@ class Chain:
         """u = (T_k ∘ … ∘ T_1)(g) for the iteration ``it``: each link in turn, fed the output of the one before."""
         v = g
         for link in self.links:
-            v = link(v, it)
+            output = link(v, it)
+            for observe in self.observers:
+                observe(link, v, output, it)
+            v = output
         return v
 
     def hyperparameter_values(self):
