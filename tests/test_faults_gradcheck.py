@@ -95,7 +95,7 @@ def _eps_0(device):
 
 class InPlaceSigmoid(nn.Sigmoid):
     def backward(self, dy):
-        dy *= self._y * (1 - self._y)                    # writes into dy: inside a Residual, dy feeds the shortcut too
+        dy *= self._saved                                # writes into dy: inside a Residual, dy feeds the shortcut too
         return dy
 
 

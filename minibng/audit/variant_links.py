@@ -27,7 +27,7 @@ class NaiveBlockNorms(BlockNorms):
     def __call__(self, v, it):
         xp = it.partition.xp
         with _quiet(xp):
-            sums = backend.segment_sum(v * v, it.partition.starts_array, xp.empty(len(it.partition.sizes), v.dtype))
+            sums = backend.segment_sum(v * v, it.partition.segments, xp.empty(len(it.partition.sizes), v.dtype))
             it.block_norms = xp.sqrt(sums).astype(xp.float64)
         return v
 
