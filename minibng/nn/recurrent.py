@@ -157,12 +157,13 @@ class LSTM(Module):
         check_sizes("LSTM", input_size=input_size, hidden_size=hidden_size, num_layers=num_layers)
         self.dropout = check_fraction("LSTM", "dropout", dropout)
         init, dtype = check_init("LSTM", init, ("torch",)), check_dtype("LSTM", dtype)
+        seed = check_seed("LSTM", seed)
         self.input_size, self.hidden_size, self.num_layers = int(input_size), int(hidden_size), int(num_layers)
         rng = backend.host_rng(check_rng("LSTM", rng))   # one generator for all layers (a seed would repeat draws)
         # children "0", "1", … of a Sequential that is never run, so parameters are named layers.0.weight_ih, …
         self.layers = Sequential(*(LSTMLayer(self.input_size if l == 0 else self.hidden_size, self.hidden_size, init,
                                              dtype, rng) for l in range(self.num_layers)))
-        self.rng = backend.RandomStream(check_seed("LSTM", seed))   # drawn after the weights: they do not depend on it
+        self.rng = backend.RandomStream(seed)   # drawn after the weights, so the weights do not depend on it
         self._h = self._c = None
 
     # -- carried state --------------------------------------------------------------------------------------
