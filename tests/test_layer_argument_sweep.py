@@ -109,6 +109,10 @@ def test_numpy_scalars_are_numbers_and_numpy_integers_are_sizes():
     assert nn.Linear(3, 2, dtype=np.float64).weight.dtype == np.float64
 
 
-def test_astype_takes_float32_or_float64_only():
+def test_astype_and_train_take_what_they_say():
+    model = nn.Sequential(nn.Linear(3, 2))
     with pytest.raises(TypeError, match=r"Sequential\.astype: dtype must be float32 or float64, got 'int32'"):
-        nn.Sequential(nn.Linear(3, 2)).astype("int32")
+        model.astype("int32")
+    with pytest.raises(TypeError, match=r"Sequential\.train: mode must be True or False, got 'eval'"):
+        model.train("eval")
+    assert model.train(False).training is False and model[0].training is False

@@ -20,7 +20,7 @@ from collections import OrderedDict
 
 from .. import backend
 from .calls import BackwardOrderError, annotated
-from .checks import check_dtype
+from .checks import check_dtype, check_flag
 from .parameter import Parameter
 
 __all__ = ["Module", "Parameter", "BackwardOrderError"]
@@ -155,8 +155,9 @@ class Module:
 
     # -- modes ----------------------------------------------------------------------------------------------
     def train(self, mode=True):
+        mode = check_flag(f"{type(self).__name__}.train", "mode", mode)   # bool("eval") is True
         for m in self.modules():
-            object.__setattr__(m, "training", bool(mode))
+            object.__setattr__(m, "training", mode)
         return self
 
     def eval(self):
