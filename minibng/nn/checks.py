@@ -22,7 +22,7 @@ def _kind(value):
 
 
 def _is_integer(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, backend.host_module().bool_))
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def check_integer(layer, option, value, minimum=None):
@@ -54,7 +54,7 @@ def check_flag(layer, option, value):
 def check_real(layer, option, value):
     """``value`` as a finite float: a TypeError for anything but a real number (a string, None, a bool), a ValueError
     for NaN or ±∞."""
-    if isinstance(value, (bool, backend.host_module().bool_)) or not isinstance(value, numbers.Real):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{layer}: {option} must be a number, got {_kind(value)}")
     value = float(value)
     if not math.isfinite(value):
@@ -92,16 +92,14 @@ def check_dtype(layer, dtype):
 
 def check_rng(layer, rng):
     """``rng`` if it is None (the generator of :func:`minibng.backend.manual_seed`), a NumPy Generator or a seed
-    (an integer ≥ 0)."""
+    (an integer ≥ 0, as NumPy's SeedSequence takes)."""
     if rng is None or isinstance(rng, backend.host_module().random.Generator):
         return rng
-    if not _is_integer(rng) or rng < 0:
-        raise TypeError(f"{layer}: rng must be None, a numpy.random.Generator or an integer seed ≥ 0, got {_kind(rng)}")
-    return rng
+    if not _is_integer(rng):
+        raise TypeError(f"{layer}: rng must be None, a numpy.random.Generator or an integer seed, got {_kind(rng)}")
+    return check_integer(layer, "rng", rng, minimum=0)
 
 
 def check_seed(layer, seed):
-    """``seed`` if it is None (drawn from the host generator) or an integer ≥ 0 (what NumPy's SeedSequence takes)."""
-    if seed is not None and (not _is_integer(seed) or seed < 0):
-        raise TypeError(f"{layer}: seed must be None or an integer ≥ 0, got {_kind(seed)}")
-    return seed
+    """``seed`` if it is None (drawn from the host generator) or an integer ≥ 0 (as NumPy's SeedSequence takes)."""
+    return None if seed is None else check_integer(layer, "seed", seed, minimum=0)

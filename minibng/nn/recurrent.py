@@ -157,9 +157,9 @@ class LSTM(Module):
         check_sizes("LSTM", input_size=input_size, hidden_size=hidden_size, num_layers=num_layers)
         self.dropout = check_fraction("LSTM", "dropout", dropout)
         init, dtype = check_init("LSTM", init, ("torch",)), check_dtype("LSTM", dtype)
-        seed = check_seed("LSTM", seed)
+        seed, rng = check_seed("LSTM", seed), check_rng("LSTM", rng)
         self.input_size, self.hidden_size, self.num_layers = int(input_size), int(hidden_size), int(num_layers)
-        rng = backend.host_rng(check_rng("LSTM", rng))   # one generator for all layers (a seed would repeat draws)
+        rng = backend.host_rng(rng)   # one generator for all layers (an int seed would repeat their draws)
         # children "0", "1", … of a Sequential that is never run, so parameters are named layers.0.weight_ih, …
         self.layers = Sequential(*(LSTMLayer(self.input_size if l == 0 else self.hidden_size, self.hidden_size, init,
                                              dtype, rng) for l in range(self.num_layers)))

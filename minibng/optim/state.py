@@ -79,23 +79,33 @@ def _whole(key, value):
     return int(value)
 
 
-def _number(state, key, dtype, whole=False):
-    """state[key] as a finite number ≥ 0, or a ValueError naming the key.  ``whole``: a step count, which a
-    checkpoint stores as int64; else a number that multiplies arrays of ``dtype`` (the learning rate), which must
-    stay finite there."""
-    value = _scalar(key, state[key])
+def _non_negative(key, value):
+    """``value`` as a finite number ≥ 0, else a ValueError naming the key."""
+    value = _scalar(key, value)
     if isinstance(value, bool) or value < 0 or (isinstance(value, float) and not math.isfinite(value)):
         raise ValueError(f"optimizer state_dict: '{key}' must be a finite number ≥ 0, got {value!r}")
-    if whole and not _is_whole(value):
-        raise ValueError(f"optimizer state_dict: '{key}' must be a whole number of steps, got {value!r}")
-    if whole and value > _LARGEST_STEP:
-        raise ValueError(f"optimizer state_dict: '{key}' = {value!r} exceeds {_LARGEST_STEP}, the largest step count "
+    return value
+
+
+def _step_count(state):
+    """t: a whole number ≥ 0 that fits the int64 in which a checkpoint stores it."""
+    step = _non_negative("step", state["step"])
+    if not _is_whole(step):
+        raise ValueError(f"optimizer state_dict: 'step' must be a whole number of steps, got {step!r}")
+    if step > _LARGEST_STEP:
+        raise ValueError(f"optimizer state_dict: 'step' = {step!r} exceeds {_LARGEST_STEP}, the largest step count "
                          "a checkpoint stores (int64)")
+    return int(step)
+
+
+def _rate(state, key, dtype):
+    """A learning rate ≥ 0 that stays finite in ``dtype``, the parameters' dtype, whose arrays it multiplies."""
+    rate = _non_negative(key, state[key])
     largest = float(backend.host_module().finfo(dtype).max)
-    if not whole and value > largest:
-        raise ValueError(f"optimizer state_dict: '{key}' = {value!r} is beyond the range of {dtype} (largest "
+    if rate > largest:
+        raise ValueError(f"optimizer state_dict: '{key}' = {rate!r} is beyond the range of {dtype} (largest "
                          f"{largest:.3g}), the parameters' dtype, in which it would step as ∞")
-    return int(value) if whole else float(value)
+    return float(rate)
 
 
 def _from_format_2(state, rule_name):
@@ -207,9 +217,7 @@ def load_state(opt, state):
                              f"{KINDS[key.partition('.')[0]]}")
     dtype = opt.flat.partition.dtype
     checked = {key: _check_entry(key, state[key], value, mismatch, dtype) for key, value in expected.items()}
-    step = _number(state, "step", dtype, whole=True)
-    lr = _number(state, "lr", dtype)
-    base_lr = _number(state, "base_lr", dtype)
+    step, lr, base_lr = _step_count(state), _rate(state, "lr", dtype), _rate(state, "base_lr", dtype)
     xp = opt.flat.partition.xp
     for name, start, stop, _ in opt.flat.param_slices():
         for b, buffer in opt.rule.state.items():
