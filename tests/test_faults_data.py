@@ -98,9 +98,9 @@ def _ptb_not_utf8(tmp_path):
     assert ptb.read_words(path) == ["the", "cat", "<eos>", "sat", "<eos>"]
 
 
-@promise("data-file-is-a-folder", "a folder where a data file should be (`mnist/train-images-idx3-ubyte.gz/`, or a "
-         "CIFAR batch file's place when its archive is extracted)", "`DatasetError` naming the folder: a folder, not the "
-         "file, to remove or move away (never “was not found”); nothing is downloaded or extracted into it, and a "
+@promise("data-file-is-a-folder", "a folder where a data file should be (`mnist/train-images-idx3-ubyte.gz/`, or "
+         "a CIFAR batch file's place when its archive is extracted)", "`DatasetError` naming the folder: a folder, not "
+         "the file, to remove or move away (never “was not found”); nothing is downloaded or extracted into it, and a "
          "copy under a later root is used")
 def _data_file_is_a_folder(isolated, monkeypatch):
     offline(monkeypatch)
@@ -163,10 +163,10 @@ def _compressed_file_without_its_suffix(isolated):
 def _idx_header_beyond_any_file(tmp_path):
     path = tmp_path / "train-images-idx3-ubyte"
     path.write_bytes(bytes([0, 0, 0x08, 4]) + (65536).to_bytes(4, "big") * 4)
-    with pytest.raises(DatasetError, match=re.escape(f"{path}: IDX size mismatch: header says (65536, 65536, 65536, "
-                                                     "65536) of uint8 (18,446,744,073,709,551,636 bytes), file holds 20 "
-                                                     "bytes (truncated or corrupted); delete it and let minibng fetch "
-                                                     "it again")):
+    message = (f"{path}: IDX size mismatch: header says (65536, 65536, 65536, 65536) of uint8 "
+               "(18,446,744,073,709,551,636 bytes), file holds 20 bytes (truncated or corrupted); delete it and let "
+               "minibng fetch it again")
+    with pytest.raises(DatasetError, match=re.escape(message)):
         read_idx(path)
 
 

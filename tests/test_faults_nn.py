@@ -107,15 +107,15 @@ def _global_average_of_nothing(device):
 
 
 @promise("empty-batch-into-the-loss", "an empty batch into `SoftmaxCrossEntropy`: logits of shape (0, C), or (N, 0) "
-         "with no class", "`ValueError` naming the layer and the shape, with `check=False` too: a mean over no rows has "
-         "no value (never a ZeroDivisionError or a NaN loss)")
+         "with no class", "`ValueError` naming the layer and the shape, with `check=False` too: a mean over no rows "
+         "has no value (never a ZeroDivisionError or a NaN loss)")
 def _empty_batch_into_the_loss(device):
     for check in (True, False):
         for shape in ((0, 10), (4, 0), (3, 0, 10)):
             labels = on(device, np.zeros(shape[:-1], np.int64))
-            with pytest.raises(ValueError, match=r"in layer SoftmaxCrossEntropy during forward: expected logits of shape "
-                                                 rf"\(N, C\) or \(T, N, C\) with at least one row and one class, got "
-                                                 rf"{re.escape(str(shape))}"):
+            message = ("in layer SoftmaxCrossEntropy during forward: expected logits of shape (N, C) or (T, N, C) "
+                       f"with at least one row and one class, got {shape}")
+            with pytest.raises(ValueError, match=re.escape(message)):
                 nn.SoftmaxCrossEntropy(check=check)(on(device, np.zeros(shape, np.float32)), labels)
 
 
@@ -124,19 +124,19 @@ def _empty_batch_into_the_loss(device):
          "expected and the given shape (never an IndexError, nor a NumPy scalar returned for an array)")
 def _input_without_the_expected_axes(device):
     scalar, vector = on(device, np.array(0.5, np.float32)), on(device, np.ones(3, np.float32))
-    cases = [(nn.Linear(3, 2), scalar, r"in layer Linear during forward: expected input of rank 1 or more, got shape \(\)"),
-             (nn.Sigmoid(), scalar, r"in layer Sigmoid during forward: expected input of rank 1 or more"),
-             (nn.Sequential(nn.Linear(3, 2)), scalar, r"in layer '0' \(Linear\) during forward: expected input of rank"),
-             (nn.Flatten(), vector, r"in layer Flatten during forward: expected input of shape \(N, d₁, …\), rank 2 or "
-                                    r"more, got \(3,\)"),
-             (nn.Conv2d(3, 2, 2), vector, r"in layer Conv2d during forward: expected input of shape \(N, 3, H, W\), got "
-                                          r"\(3,\)"),
-             (nn.BatchNorm1d(3), vector, r"in layer BatchNorm1d during forward: expected input of shape \(N, 3\) or "
-                                         r"\(N, 3, L\), got \(3,\)"),
-             (nn.Concat(nn.ReLU(), nn.Tanh(), axis=1), vector, r"in layer Concat during forward: expected branch outputs "
-                                                                r"with an axis 1, got shape \(3,\)")]
+    cases = [(nn.Linear(3, 2), scalar, "in layer Linear during forward: expected input of rank 1 or more, got shape ()"),
+             (nn.Sigmoid(), scalar, "in layer Sigmoid during forward: expected input of rank 1 or more"),
+             (nn.Sequential(nn.Linear(3, 2)), scalar, "in layer '0' (Linear) during forward: expected input of rank"),
+             (nn.Flatten(), vector, "in layer Flatten during forward: expected input of shape (N, d₁, …), rank 2 or "
+                                    "more, got (3,)"),
+             (nn.Conv2d(3, 2, 2), vector, "in layer Conv2d during forward: expected input of shape (N, 3, H, W), "
+                                          "got (3,)"),
+             (nn.BatchNorm1d(3), vector, "in layer BatchNorm1d during forward: expected input of shape (N, 3) or "
+                                         "(N, 3, L), got (3,)"),
+             (nn.Concat(nn.ReLU(), nn.Tanh(), axis=1), vector, "in layer Concat during forward: expected branch "
+                                                                "outputs with an axis 1, got shape (3,)")]
     for layer, x, message in cases:
-        with pytest.raises(ValueError, match=message):
+        with pytest.raises(ValueError, match=re.escape(message)):
             layer.to(device)(x)
     assert nn.Linear(3, 2).to(device)(vector).shape == (2,)      # one sample without a batch axis is an input
 
@@ -160,17 +160,18 @@ def _empty_batch_through_layers(device):
         normalize.train()(empty)
 
 
-@promise("layer-option-of-another-kind", "`Dropout('0.5')`, `BatchNorm1d(3, momentum='0.1')`: a string, None, a bool, "
-         "NaN or ∞ for any argument of any layer", "`TypeError` (another kind) or `ValueError` (out of range) naming the "
-         "layer and the option, before any weight is drawn: True is never taken for 1, nor ∞ for a bound, nor None for "
-         "float64 (never “'<=' not supported between …”)")
+@promise("layer-option-of-another-kind", "`Dropout('0.5')`, `BatchNorm1d(3, momentum='0.1')`: a string, None, a "
+         "bool, NaN or ∞ for any argument of any layer", "`TypeError` (another kind) or `ValueError` (out of range) "
+         "naming the layer and the option, before any weight is drawn: True is never taken for 1, nor ∞ for a bound, "
+         "nor None for float64 (never “'<=' not supported between …”)")
 def _layer_option_of_another_kind():
+    inf = float("inf")
     cases = [(lambda: nn.Dropout("0.5"), TypeError, r"Dropout: p must be a number, got '0\.5' \(str\)"),
-             (lambda: nn.BatchNorm1d(3, momentum="0.1"), TypeError, r"BatchNorm1d: momentum must be a number, got '0\.1'"),
-             (lambda: nn.BatchNorm2d(3, eps=float("inf")), ValueError, "BatchNorm2d: eps must be a finite number, got inf"),
-             (lambda: nn.Linear(3, 2, init=float("inf")), ValueError, r"Linear: init must be .*a positive float bound"),
+             (lambda: nn.BatchNorm1d(3, momentum="0.1"), TypeError, "BatchNorm1d: momentum must be a number, got '0"),
+             (lambda: nn.BatchNorm2d(3, eps=inf), ValueError, "BatchNorm2d: eps must be a finite number, got inf"),
+             (lambda: nn.Linear(3, 2, init=inf), ValueError, "Linear: init must be .*a positive float bound"),
              (lambda: nn.Linear(3, 2, dtype=None), TypeError, "Linear: dtype must be float32 or float64, got None"),
-             (lambda: nn.Conv2d(3, 2, kernel_size=True), TypeError, "Conv2d kernel_size must be an int or a pair of ints"),
+             (lambda: nn.Conv2d(3, 2, kernel_size=True), TypeError, "Conv2d kernel_size must be an int or a pair"),
              (lambda: nn.LSTM(3, 4, dropout=None), TypeError, "LSTM: dropout must be a number, got None"),
              (lambda: nn.Embedding(5, 3, check="no"), TypeError, "Embedding: check must be True or False, got 'no'")]
     generator = mb.backend.host_rng()
