@@ -124,7 +124,8 @@ def _empty_batch_into_the_loss(device):
          "expected and the given shape (never an IndexError, nor a NumPy scalar returned for an array)")
 def _input_without_the_expected_axes(device):
     scalar, vector = on(device, np.array(0.5, np.float32)), on(device, np.ones(3, np.float32))
-    cases = [(nn.Linear(3, 2), scalar, "in layer Linear during forward: expected input of rank 1 or more, got shape ()"),
+    cases = [(nn.Linear(3, 2), scalar, "in layer Linear during forward: expected input of rank 1 or more, got "
+                                       "shape ()"),
              (nn.Sigmoid(), scalar, "in layer Sigmoid during forward: expected input of rank 1 or more"),
              (nn.Sequential(nn.Linear(3, 2)), scalar, "in layer '0' (Linear) during forward: expected input of rank"),
              (nn.Flatten(), vector, "in layer Flatten during forward: expected input of shape (N, d₁, …), rank 2 or "
