@@ -160,7 +160,7 @@ def test_bad_inputs_name_the_layer(device, shape, dtype, error, message):
 @pytest.mark.parametrize("kwargs, message", [
     (dict(kernel_size=0), "kernel_size must be"), (dict(kernel_size=(2, 2, 2)), "kernel_size must be"),
     (dict(kernel_size=2, stride=0), "stride must be"), (dict(kernel_size=2, padding=-1), "padding must be"),
-    (dict(kernel_size=2, max_columns_bytes=0), "max_columns_bytes must be positive"),
+    (dict(kernel_size=2, max_columns_bytes=0), "max_columns_bytes must be ≥ 1"),
 ])
 def test_invalid_hyperparameters_are_rejected(kwargs, message):
     with pytest.raises(ValueError, match=message):

@@ -1,12 +1,19 @@
 """Fault table, data sets: settings and files a loader cannot use, each named with what to do."""
+import gzip
 import hashlib
+import io
 import os
 import pathlib
+import re
+import tarfile
 
+import numpy as np
 import pytest
 
 from minibng.data import download, ptb
+from minibng.data.archive import extract
 from minibng.data.checksums import DatasetError, FileSpec
+from minibng.data.idx import encode_idx, read_idx
 from promise_table import registry
 
 SECTION = "Data sets"
@@ -89,6 +96,78 @@ def _ptb_not_utf8(tmp_path):
         ptb.read_words(path)
     path.write_bytes(b" the cat\r\n sat\n")
     assert ptb.read_words(path) == ["the", "cat", "<eos>", "sat", "<eos>"]
+
+
+@promise("data-file-is-a-folder", "a folder where a data file should be (`mnist/train-images-idx3-ubyte.gz/`, or "
+         "a CIFAR batch file's place when its archive is extracted)", "`DatasetError` naming the folder: a folder, not "
+         "the file, to remove or move away (never “was not found”); nothing is downloaded or extracted into it, and a "
+         "copy under a later root is used")
+def _data_file_is_a_folder(isolated, monkeypatch):
+    offline(monkeypatch)
+    folder = isolated / "first" / "toy" / "blob.bin"
+    folder.mkdir(parents=True)
+    for download_allowed in (False, True):
+        with pytest.raises(DatasetError) as refusal:
+            download.fetch("toy", spec(), data_dir=isolated / "first", download=download_allowed)
+        message = str(refusal.value)
+        assert f"{folder} (a folder, not the file: remove it or move it away, then run again)" in message
+        assert "file 'blob.bin' has no usable copy" in message and "was not found" not in message
+    assert f"Cannot download into {folder}: it is a folder, not the file" in message
+    place(isolated / "second")
+    monkeypatch.setenv("MINIBNG_DATA", str(isolated / "second"))
+    assert download.fetch("toy", spec(), data_dir=isolated / "first") == isolated / "second" / "toy" / "blob.bin"
+    archive = isolated / "batches.tar"
+    with tarfile.open(archive, "w") as tar:
+        for name in ("batches/a.bin", "batches/b.bin"):
+            info = tarfile.TarInfo(name)
+            info.size = len(PAYLOAD)
+            tar.addfile(info, io.BytesIO(PAYLOAD))
+    (isolated / "out" / "batches" / "b.bin").mkdir(parents=True)
+    with pytest.raises(DatasetError, match=r"cannot extract member 'batches/b\.bin' to .*out/batches/b\.bin: it is a "
+                                           "folder, not the file"):
+        extract(archive, isolated / "out")
+    assert not (isolated / "out" / "batches" / "a.bin").exists()       # checked before anything was written
+
+
+def idx_spec(name="toy-idx1-ubyte.gz"):
+    """A compressed IDX file as MNIST's are listed: the .gz file's SHA-256 and its content's."""
+    raw = encode_idx(np.arange(6, dtype=np.uint8))
+    packed = gzip.compress(raw, mtime=0)
+    sums = (hashlib.sha256(packed).hexdigest(),)
+    return raw, packed, FileSpec(name, sums, len(packed), (), hashlib.sha256(raw).hexdigest())
+
+
+@promise("compressed-file-without-its-suffix", "the original `.gz` file saved without its suffix "
+         "(`train-labels-idx1-ubyte`), or the decompressed file saved with it", "`DatasetError` naming the file, what "
+         "it holds and the name to give it (its data is intact; never “corrupted”)")
+def _compressed_file_without_its_suffix(isolated):
+    raw, packed, toy = idx_spec()
+    folder = isolated / "data" / "toy"
+    folder.mkdir(parents=True)
+    (folder / "toy-idx1-ubyte").write_bytes(packed)
+    with pytest.raises(DatasetError, match=re.escape(f"{folder}/toy-idx1-ubyte: this file is the gzip-compressed "
+                                                     f"'toy-idx1-ubyte.gz', saved without its '.gz' suffix; rename it "
+                                                     f"to {folder}/toy-idx1-ubyte.gz (its data is intact)")):
+        download.fetch("toy", toy, data_dir=isolated / "data", download=False)
+    (folder / "toy-idx1-ubyte").rename(folder / "toy-idx1-ubyte.gz")
+    assert read_idx(download.fetch("toy", toy, data_dir=isolated / "data", download=False)).tolist() == list(range(6))
+    (folder / "toy-idx1-ubyte.gz").write_bytes(raw)
+    with pytest.raises(DatasetError, match=re.escape("is the decompressed content of 'toy-idx1-ubyte.gz', saved under "
+                                                     f"the compressed name; rename it to {folder}/toy-idx1-ubyte ")):
+        download.fetch("toy", toy, data_dir=isolated / "data", download=False)
+
+
+@promise("idx-header-beyond-any-file", "an IDX file whose header claims 65536⁴ items", "`DatasetError` naming the "
+         "file, the header's dimensions, the bytes they need and the bytes the file holds, and what to do (never "
+         "NumPy's reshape error without the file's name)")
+def _idx_header_beyond_any_file(tmp_path):
+    path = tmp_path / "train-images-idx3-ubyte"
+    path.write_bytes(bytes([0, 0, 0x08, 4]) + (65536).to_bytes(4, "big") * 4)
+    message = (f"{path}: IDX size mismatch: header says (65536, 65536, 65536, 65536) of uint8 "
+               "(18,446,744,073,709,551,636 bytes), file holds 20 bytes (truncated or corrupted); delete it and let "
+               "minibng fetch it again")
+    with pytest.raises(DatasetError, match=re.escape(message)):
+        read_idx(path)
 
 
 @pytest.mark.parametrize("case", PROMISES, ids=lambda case: case.id)

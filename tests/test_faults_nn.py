@@ -1,4 +1,6 @@
 """Fault table, layers, modules and parameters: backward out of turn, bad sizes, bad state, rebound gradients."""
+import re
+
 import numpy as np
 import pytest
 
@@ -102,6 +104,98 @@ def _batchnorm_eps_too_small(device):
 def _global_average_of_nothing(device):
     with pytest.raises(ValueError, match=r"expected a non-empty spatial extent, got input of shape \(2, 3, 0, 4\)"):
         nn.GlobalAvgPool2d()(on(device, np.zeros((2, 3, 0, 4), np.float32)))
+
+
+@promise("empty-batch-into-the-loss", "an empty batch into `SoftmaxCrossEntropy`: logits of shape (0, C), or (N, 0) "
+         "with no class", "`ValueError` naming the layer and the shape, with `check=False` too: a mean over no rows "
+         "has no value (never a ZeroDivisionError or a NaN loss)")
+def _empty_batch_into_the_loss(device):
+    for check in (True, False):
+        for shape in ((0, 10), (4, 0), (3, 0, 10)):
+            labels = on(device, np.zeros(shape[:-1], np.int64))
+            message = ("in layer SoftmaxCrossEntropy during forward: expected logits of shape (N, C) or (T, N, C) "
+                       f"with at least one row and one class, got {shape}")
+            with pytest.raises(ValueError, match=re.escape(message)):
+                nn.SoftmaxCrossEntropy(check=check)(on(device, np.zeros(shape, np.float32)), labels)
+
+
+@promise("input-without-the-expected-axes", "a 0-d array into `Linear` (or any layer); a 1-d array into `Flatten`, "
+         "`Conv2d` or `BatchNorm1d`; a `Concat` axis its branches' outputs lack", "`ValueError` naming the layer, the "
+         "expected and the given shape (never an IndexError, nor a NumPy scalar returned for an array)")
+def _input_without_the_expected_axes(device):
+    scalar, vector = on(device, np.array(0.5, np.float32)), on(device, np.ones(3, np.float32))
+    cases = [(nn.Linear(3, 2), scalar, "in layer Linear during forward: expected input of rank 1 or more, got "
+                                       "shape ()"),
+             (nn.Sigmoid(), scalar, "in layer Sigmoid during forward: expected input of rank 1 or more"),
+             (nn.Sequential(nn.Linear(3, 2)), scalar, "in layer '0' (Linear) during forward: expected input of rank"),
+             (nn.Flatten(), vector, "in layer Flatten during forward: expected input of shape (N, d₁, …), rank 2 or "
+                                    "more, got (3,)"),
+             (nn.Conv2d(3, 2, 2), vector, "in layer Conv2d during forward: expected input of shape (N, 3, H, W), "
+                                          "got (3,)"),
+             (nn.BatchNorm1d(3), vector, "in layer BatchNorm1d during forward: expected input of shape (N, 3) or "
+                                         "(N, 3, L), got (3,)"),
+             (nn.Concat(nn.ReLU(), nn.Tanh(), axis=1), vector, "in layer Concat during forward: expected branch "
+                                                                "outputs with an axis 1, got shape (3,)")]
+    for layer, x, message in cases:
+        with pytest.raises(ValueError, match=re.escape(message)):
+            layer.to(device)(x)
+    assert nn.Linear(3, 2).to(device)(vector).shape == (2,)      # one sample without a batch axis is an input
+
+
+@promise("empty-batch-through-layers", "an empty batch (N = 0) into `Conv2d`, `Linear`, `Flatten`, a pool, an "
+         "activation, or `BatchNorm` in evaluation mode; into `BatchNorm` in training mode", "an empty output of the "
+         "right shape and gradients of 0, as PyTorch gives (no IndexError, no “cannot reshape”); `BatchNorm` in "
+         "training: `ValueError` naming the shape (its statistics need more than 1 value per channel)")
+def _empty_batch_through_layers(device):
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                          nn.Linear(16, 5), nn.Sigmoid()).to(device)
+    empty = on(device, np.zeros((0, 3, 4, 4), np.float32))
+    y = model(empty)
+    assert y.shape == (0, 5)
+    assert model.backward(on(device, np.zeros((0, 5), np.float32))).shape == (0, 3, 4, 4)
+    assert all(not host(p.grad).any() for p in model.parameters())
+    normalize = nn.BatchNorm2d(3).to(device)
+    assert normalize.eval()(empty).shape == (0, 3, 4, 4)
+    with pytest.raises(ValueError, match=r"in layer BatchNorm2d during forward: expected more than 1 value per channel "
+                                         r"in training mode, got input shape \(0, 3, 4, 4\)"):
+        normalize.train()(empty)
+
+
+@promise("layer-option-of-another-kind", "`Dropout('0.5')`, `BatchNorm1d(3, momentum='0.1')`: a string, None, a "
+         "bool, NaN or ∞ for any argument of any layer", "`TypeError` (another kind) or `ValueError` (out of range) "
+         "naming the layer and the option, before any weight is drawn: True is never taken for 1, nor ∞ for a bound, "
+         "nor None for float64 (never “'<=' not supported between …”)")
+def _layer_option_of_another_kind():
+    inf = float("inf")
+    cases = [(lambda: nn.Dropout("0.5"), TypeError, r"Dropout: p must be a number, got '0\.5' \(str\)"),
+             (lambda: nn.BatchNorm1d(3, momentum="0.1"), TypeError, "BatchNorm1d: momentum must be a number, got '0"),
+             (lambda: nn.BatchNorm2d(3, eps=inf), ValueError, "BatchNorm2d: eps must be a finite number, got inf"),
+             (lambda: nn.Linear(3, 2, init=inf), ValueError, "Linear: init must be .*a positive float bound"),
+             (lambda: nn.Linear(3, 2, dtype=None), TypeError, "Linear: dtype must be float32 or float64, got None"),
+             (lambda: nn.Conv2d(3, 2, kernel_size=True), TypeError, "Conv2d kernel_size must be an int or a pair"),
+             (lambda: nn.LSTM(3, 4, dropout=None), TypeError, "LSTM: dropout must be a number, got None"),
+             (lambda: nn.Embedding(5, 3, check="no"), TypeError, "Embedding: check must be True or False, got 'no'")]
+    generator = mb.backend.host_rng()
+    for build, error, message in cases:
+        before = generator.bit_generator.state
+        with pytest.raises(error, match=message):
+            build()
+        assert generator.bit_generator.state == before
+
+
+@promise("upstream-gradient-of-another-kind", "`backward` given a list, or a dy of another dtype than the output of "
+         "`forward`", "`TypeError` naming the layer, the expected and the given kind (never a silent float64 "
+         "upcast); the forward's cache stays usable")
+def _upstream_gradient_of_another_kind(device):
+    model = small_model(device)
+    model(batch(device))
+    with pytest.raises(TypeError, match=r"in layer Sequential during backward: expected an upstream gradient array of "
+                                        r"shape \(5, 2\) \(what forward returned\), got list"):
+        model.backward([[0.0, 0.0]] * 5)
+    with pytest.raises(TypeError, match=r"expected an upstream gradient of dtype float32 \(what forward returned\), "
+                                        "got float64"):
+        model.backward(on(device, np.ones((5, 2))))
+    assert model.backward(on(device, np.ones((5, 2), np.float32))).dtype == np.float32
 
 
 def _refused_state(device, key, value, error, match):

@@ -122,6 +122,35 @@ def _negative_step(device):
     unchanged_by(device, {**state, "lr": np.inf}, "'lr' must be a finite number ≥ 0")
 
 
+@promise("state-text-for-a-number", "an optimizer state holding text or None where a number belongs: its `format`, a "
+         "hyperparameter, a block or parameter size, `step` or `lr` (or a size of 15.5)", "`ValueError` naming the key "
+         "and the value given (never a bare int() or float() error, and the text '0.9' is not read as 0.9); nothing is "
+         "loaded")
+def _text_for_a_number(device):
+    state = stepped(device, optim.Adam).state_dict()
+    for key in ("format", "hyper.adam.beta1", "block.0.size", "param.2.bias.size", "step", "lr", "base_lr"):
+        for text in ("x", np.array("0.9"), None):
+            unchanged_by(device, {**state, key: text}, f"optimizer state_dict: '{key}' must be a number, got")
+    unchanged_by(device, {**state, "block.0.size": 15.5}, "'block.0.size' must be a whole number, got 15.5")
+
+
+@promise("state-value-beyond-dtype", "an optimizer state for float32 parameters holding a value beyond float32's "
+         "range, saved in float64 (a buffer entry or an lr of 1e39), or a step count of 2⁶³", "`ValueError` naming the "
+         "key, the value and float32: values are checked in the dtype they will be stored in (never loaded as ∞), the "
+         "step count in a checkpoint's int64; nothing is loaded")
+def _value_beyond_dtype(device):
+    state = stepped(device, optim.Adam).state_dict()
+    huge = state["state.0.weight.exp_avg"].astype(np.float64)
+    huge[1, 2] = 1e39
+    unchanged_by(device, {**state, "state.0.weight.exp_avg": huge},
+                 r"buffer '0\.weight\.exp_avg' holds 1e\+39, beyond the range of float32 \(largest 3\.4e\+38\)")
+    unchanged_by(device, {**state, "lr": 1e39}, r"'lr' = 1e\+39 is beyond the range of float32")
+    unchanged_by(device, {**state, "step": 2**63}, "exceeds 9223372036854775807, the largest step count")
+    wide = optim.Adam(small_model(device).astype(np.float64))        # float64 parameters hold 1e39
+    wide.load_state_dict({**state, "state.0.weight.exp_avg": huge, "lr": 1e39})
+    assert host(wide.rule.state["exp_avg"]).max() == 1e39 and wide.lr == 1e39
+
+
 @promise("state-other-model", "an optimizer state saved for another model, kind, transform or hyperparameters",
          "`ValueError` naming the first difference (block, parameter, buffer, hyperparameter); nothing is loaded")
 def _other_model(device):

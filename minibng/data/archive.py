@@ -3,8 +3,9 @@
 Only regular-file members are ever written, and only inside the destination folder.  The whole archive is
 refused (:class:`DatasetError`) when any member name is absolute, contains a ``..`` component, or is a link
 or device — a well-formed data set archive has none of these, so their presence means a damaged or hostile
-file.  Each member is written atomically (temp file, fsync, rename) and, when a :class:`FileSpec` is given
-for it, verified by SHA-256 before it gets its name.
+file — and, before anything is written, when a folder stands where a member is to be written.  Each member is
+written atomically (temp file, fsync, rename) and, when a :class:`FileSpec` is given for it, verified by SHA-256
+before it gets its name.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import zlib
 from pathlib import Path, PurePosixPath
 
 from ..train.files import atomic_write
-from .checksums import DatasetError, FileSpec, sha256_file
+from .checksums import DatasetError, FileSpec, not_a_file, sha256_file
 
 __all__ = ["unsafe_member_reason", "extract"]
 
@@ -69,11 +70,15 @@ def extract(archive, dest_dir, members=None, specs: dict[str, FileSpec] | None =
         if missing:
             raise DatasetError(f"{archive}: member(s) {missing} missing; the archive is not the expected one")
         # Members in archive order, so a compressed archive is read forwards once, never rewound.
-        for name, target in sorted(wanted.items(), key=lambda kv: by_name[posixpath.normpath(kv[0])].offset):
-            info = by_name[posixpath.normpath(name)]
-            dest = (dest_dir / posixpath.normpath(target)).resolve()
+        order = sorted(wanted.items(), key=lambda kv: by_name[posixpath.normpath(kv[0])].offset)
+        destinations = {name: (dest_dir / posixpath.normpath(target)).resolve() for name, target in order}
+        for name, dest in destinations.items():   # every destination checked before anything is written
             if dest_dir.resolve() not in dest.parents:
-                raise DatasetError(f"refusing to write '{target}' outside {dest_dir}")
+                raise DatasetError(f"refusing to write '{wanted[name]}' outside {dest_dir}")
+            if (problem := not_a_file(dest)) is not None:
+                raise DatasetError(f"{archive}: cannot extract member '{name}' to {dest}: it is {problem}")
+        for name, dest in destinations.items():
+            info = by_name[posixpath.normpath(name)]
             spec = (specs or {}).get(name)
 
             def check(tmp, spec=spec, name=name):

@@ -3,8 +3,10 @@
 A file is accepted when the SHA-256 of its bytes is one of the published sums of the distributed file.  For a
 gzip-compressed file whose *content* sum is known, two more forms are accepted, because they hold the same data:
 a re-compressed copy (Debian repacks the Fashion-MNIST ``.gz`` files: different bytes, identical content) and the
-decompressed file itself under the name without ``.gz``.  Anything else is an error that names the file, the
-expected and the actual sums, and what to do; a corrupted or truncated file is never used.
+decompressed file itself under the name without ``.gz``.  The two names swapped — the ``.gz`` file saved without
+its suffix, or the decompressed file saved with it — is an error saying which name to give the file.  Anything else
+is an error that names the file, the expected and the actual sums, and what to do; a corrupted or truncated file is
+never used.
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["DatasetError", "ChecksumError", "FileSpec", "sha256_file", "sha256_bytes", "verify_file"]
+__all__ = ["DatasetError", "ChecksumError", "FileSpec", "sha256_file", "sha256_bytes", "verify_file", "not_a_file"]
 
 _CHUNK = 1 << 20
 
@@ -56,6 +58,14 @@ class FileSpec:
         return [self.name] + ([self.raw_name] if self.raw_name else [])
 
 
+def not_a_file(path: Path) -> str | None:
+    """Why ``path``, which exists, cannot be a data file (a folder stands there, …); None if it is a file or absent."""
+    if path.is_file() or not path.exists():
+        return None
+    kind = "a folder" if path.is_dir() else "not a regular file"
+    return f"{kind}, not the file: remove it or move it away, then run again"
+
+
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -92,6 +102,29 @@ def _mismatch(path: Path, spec: FileSpec, expected, actual: str, note: str = "")
     )
 
 
+def _swapped_names(path: Path, spec: FileSpec, actual: str) -> DatasetError | None:
+    """The error for a file that holds the data of ``spec`` under the other of its two names (``x.gz`` and ``x``):
+    the compressed file without its suffix, or the decompressed one with it; None for any other file."""
+    if spec.raw_name is None:
+        return None
+    compressed = _is_gzip(path) and (actual in spec.sha256 or _content_sum(path) == spec.content_sha256)
+    if path.name == spec.raw_name and compressed:
+        held, right = f"the gzip-compressed '{spec.name}', saved without its '.gz' suffix", spec.name
+    elif path.name == spec.name and actual == spec.content_sha256:
+        held, right = f"the decompressed content of '{spec.name}', saved under the compressed name", spec.raw_name
+    else:
+        return None
+    return DatasetError(f"{path}: this file is {held}; rename it to {path.with_name(right)} (its data is intact)")
+
+
+def _content_sum(path: Path) -> str | None:
+    """SHA-256 of a gzip file's decompressed content; None when it does not decompress."""
+    try:
+        return sha256_file(path, gunzip=True)
+    except (OSError, EOFError, zlib.error):
+        return None
+
+
 def verify_file(path, spec: FileSpec) -> Path:
     """Check that ``path`` holds the data of ``spec``; return the path, or raise :class:`ChecksumError`."""
     path = Path(path)
@@ -100,6 +133,8 @@ def verify_file(path, spec: FileSpec) -> Path:
     if key in _verified:
         return path
     actual = sha256_file(path)
+    if (swapped := _swapped_names(path, spec, actual)) is not None:
+        raise swapped
     if path.name == spec.raw_name:
         if actual != spec.content_sha256:
             raise _mismatch(path, spec, [spec.content_sha256], actual, " (decompressed file)")

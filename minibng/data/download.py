@@ -9,7 +9,9 @@ root holds the file it downloads it from the spec's mirrors into the first writa
 3. fsync, then rename over the destination (atomic on POSIX), then fsync the folder
    (:func:`minibng.train.files.atomic_write`, the one atomic write of the package).
 
-A reader therefore sees either no file or the complete, verified file — never a partial one.  Every failure
+A reader therefore sees either no file or the complete, verified file — never a partial one.  A folder (or
+anything but a regular file) where a data file should be is skipped like an unreadable file, named in the error
+when no root holds the file, and never downloaded into.  Every failure
 (offline, HTTP error, wrong checksum, truncated transfer) raises :class:`DatasetError` naming the file, every place
 it looked, what each mirror answered, and how to place the file by hand.  Connections time out after
 ``MINIBNG_DOWNLOAD_TIMEOUT`` seconds (10 by default; anything but a positive number is a ValueError), and a timeout
@@ -26,7 +28,7 @@ import urllib.request
 from pathlib import Path
 
 from ..train.files import atomic_write
-from .checksums import ChecksumError, DatasetError, FileSpec, verify_file
+from .checksums import ChecksumError, DatasetError, FileSpec, not_a_file, verify_file
 from .root import download_roots, first_writable, search_roots
 
 __all__ = ["fetch", "find", "download_file", "atomic_write", "default_timeout"]
@@ -94,10 +96,11 @@ def download_file(url: str, dest, spec: FileSpec, timeout: float | None = None) 
 
 
 def _probe(path: Path) -> tuple[bool, str | None]:
-    """(is a readable file, why it cannot be used): an unreadable root or file is noted, never fatal."""
+    """(is a readable file, why it cannot be used): an unreadable root or file, or a folder where the file should
+    be, is noted, never fatal."""
     try:
         if not path.is_file():
-            return False, None
+            return False, not_a_file(path)
     except OSError as e:
         return False, f"cannot be looked into: {e.strerror or e}"
     if not os.access(path, os.R_OK):
@@ -146,7 +149,8 @@ def fetch(dataset: str, spec: FileSpec, data_dir=None, download: bool = True,
     if path is not None:
         return verify_file(path, spec) if spec.sha256 else path
     where = "".join(f"\n  {p}" + (f" ({problem})" if problem else "") for p, problem in looked)
-    head = f"data set '{dataset}': file '{spec.name}' was not found.\nLooked in:{where}\n"
+    missing = "has no usable copy" if any(problem for _, problem in looked) else "was not found"
+    head = f"data set '{dataset}': file '{spec.name}' {missing}.\nLooked in:{where}\n"
     if not download:
         raise DatasetError(head + "Downloading is disabled (download=False).\n" + _by_hand(dataset, spec, data_dir))
     root = first_writable(download_roots(data_dir))
@@ -154,6 +158,8 @@ def fetch(dataset: str, spec: FileSpec, data_dir=None, download: bool = True,
         raise DatasetError(head + "No writable folder to download into among: "
                            + ", ".join(map(str, download_roots(data_dir))) + "\n" + _by_hand(dataset, spec, data_dir))
     dest = root / dataset / spec.name
+    if (problem := not_a_file(dest)) is not None:
+        raise DatasetError(f"{head}Cannot download into {dest}: it is {problem}.\n{_by_hand(dataset, spec, data_dir)}")
     timeout = default_timeout() if timeout is None else timeout
     failures = []
     for url in spec.urls:

@@ -6,11 +6,13 @@ An IDX file is a 4-byte magic number, then one big-endian uint32 per dimension, 
                                               0x0D float32, 0x0E float64 (big-endian)
 
 The reader validates the magic, the type code, and that the file holds exactly ∏ dims values — a truncated or
-padded file is an error naming the file, never a silently shorter array.
+padded file, or a header claiming more values than any file holds, is an error naming the file and what to do,
+never a silently shorter array.
 """
 from __future__ import annotations
 
 import gzip
+import math
 import zlib
 from pathlib import Path
 
@@ -22,24 +24,26 @@ __all__ = ["read_idx", "parse_idx", "encode_idx"]
 
 _TYPES = {0x08: np.dtype("u1"), 0x09: np.dtype("i1"), 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"),
           0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
+_FIX = "delete it and let minibng fetch it again, or place the original by hand (docs/data.md)"
 
 
 def parse_idx(data: bytes, source: str = "<bytes>") -> np.ndarray:
     """The array stored in IDX ``data`` (native byte order)."""
     if len(data) < 4 or data[0] != 0 or data[1] != 0:
-        raise DatasetError(f"{source}: not an IDX file (magic {data[:4].hex() or 'missing'}, expected 0000ttnn)")
+        magic = data[:4].hex() or "missing"
+        raise DatasetError(f"{source}: not an IDX file (magic {magic}, expected 0000ttnn); {_FIX}")
     code, ndim = data[2], data[3]
     if code not in _TYPES:
-        raise DatasetError(f"{source}: unknown IDX type code 0x{code:02x}")
+        raise DatasetError(f"{source}: unknown IDX type code 0x{code:02x}; {_FIX}")
     header = 4 + 4 * ndim
     if len(data) < header:
-        raise DatasetError(f"{source}: truncated IDX header ({len(data)} bytes, need {header})")
+        raise DatasetError(f"{source}: truncated IDX header ({len(data)} bytes, need {header}); {_FIX}")
     dims = tuple(int(d) for d in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
     dtype = _TYPES[code]
-    expected = header + int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    expected = header + math.prod(dims) * dtype.itemsize   # Python ints: 65536⁴ items would wrap around in int64
     if len(data) != expected:
         raise DatasetError(f"{source}: IDX size mismatch: header says {dims} of {dtype.name} "
-                           f"({expected:,} bytes), file holds {len(data):,} bytes (truncated or corrupted)")
+                           f"({expected:,} bytes), file holds {len(data):,} bytes (truncated or corrupted); {_FIX}")
     array = np.frombuffer(data, dtype=dtype, offset=header).reshape(dims)
     return array.astype(dtype.newbyteorder("="), copy=True)
 
@@ -52,7 +56,7 @@ def read_idx(path) -> np.ndarray:
         try:
             raw = gzip.decompress(raw)
         except (OSError, EOFError, zlib.error) as e:
-            raise DatasetError(f"{path}: corrupted gzip data ({e})") from e
+            raise DatasetError(f"{path}: corrupted gzip data ({e}); {_FIX}") from e
     return parse_idx(raw, str(path))
 
 

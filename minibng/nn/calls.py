@@ -2,7 +2,8 @@
 
 - The outermost call names the layer that raised a ValueError/TypeError by its dotted path: ``in layer '2.0'
   (Linear) during forward: ...``.
-- ``backward`` checks that dy has the shape ``forward`` returned.
+- ``backward`` checks that dy is an array of the shape and dtype ``forward`` returned (a scalar loss takes any
+  number).
 - Every ``backward`` needs a training-mode ``forward`` of its module before it.  Each module records where it
   stands (``_pass``): "ready" after a training-mode forward, "eval" after an evaluation-mode one, "spent" after
   its backward, None before any forward or after its arrays moved.  A backward that finds anything but "ready"
@@ -38,15 +39,11 @@ def annotated(method, phase):
                 record["_pass"] = None
                 result = method(self, *args, **kwargs)
                 record["_pass"] = "ready" if self.training else "eval"
-                record["_output_shape"] = getattr(result, "shape", None)
+                record["_output"] = _layout(result)
                 return result
             if record.get("_pass") != "ready":
                 _check_pass(self)
-            dy = args[0] if args else kwargs.get("dy")
-            expected = record.get("_output_shape")
-            if expected is not None and getattr(dy, "ndim", 0) and dy.shape != expected:
-                raise ValueError(f"expected an upstream gradient of shape {tuple(expected)} (what forward returned), "
-                                 f"got {tuple(dy.shape)}")
+            _check_upstream(record.get("_output"), args[0] if args else kwargs.get("dy"))
             dx = method(self, *args, **kwargs)
             record["_pass"] = "spent"
             return dx
@@ -61,6 +58,27 @@ def annotated(method, phase):
 
     wrapper._minibng_annotated = True
     return wrapper
+
+
+def _layout(output):
+    """(shape, dtype) of an array output with at least one axis, which its upstream gradient must share; None for a
+    scalar (a loss, whose dL may be any number) or a tuple (an LSTM layer's (y, h, c))."""
+    return (tuple(output.shape), output.dtype) if getattr(output, "ndim", 0) else None
+
+
+def _check_upstream(expected, dy):
+    """A TypeError or ValueError unless ``dy`` is an array of the ``expected`` (shape, dtype) (see :func:`_layout`)."""
+    if expected is None:
+        return
+    shape, dtype = expected
+    if not hasattr(dy, "shape") or not hasattr(dy, "dtype"):
+        raise TypeError(f"expected an upstream gradient array of shape {shape} (what forward returned), "
+                        f"got {type(dy).__name__}")
+    if tuple(dy.shape) != shape:
+        raise ValueError(f"expected an upstream gradient of shape {shape} (what forward returned), "
+                         f"got {tuple(dy.shape)}")
+    if dy.dtype != dtype:
+        raise TypeError(f"expected an upstream gradient of dtype {dtype} (what forward returned), got {dy.dtype}")
 
 
 def _check_pass(module):

@@ -4,9 +4,16 @@ from __future__ import annotations
 import itertools
 
 from ..backend import get_array_module
+from .checks import check_integer
 from .module import Module
 
 __all__ = ["Sequential", "Residual", "Concat"]
+
+
+def _check_module(container, role, value):
+    if not isinstance(value, Module):
+        raise TypeError(f"{container} takes Modules, got {type(value).__name__} as {role}")
+    return value
 
 
 class Sequential(Module):
@@ -18,9 +25,7 @@ class Sequential(Module):
             self.append(layer)
 
     def append(self, layer):
-        if not isinstance(layer, Module):
-            raise TypeError(f"Sequential takes Modules, got {type(layer).__name__}")
-        setattr(self, str(len(self._modules)), layer)
+        setattr(self, str(len(self._modules)), _check_module("Sequential", f"layer {len(self._modules)}", layer))
         return self
 
     def __len__(self):
@@ -49,14 +54,15 @@ class Residual(Module):
 
     def __init__(self, branch, shortcut=None):
         super().__init__()
-        self.branch = branch
-        self.shortcut = shortcut
+        self.branch = _check_module("Residual", "branch", branch)
+        self.shortcut = None if shortcut is None else _check_module("Residual", "shortcut", shortcut)
 
     def forward(self, x):
         y = self.branch(x)
         skip = x if self.shortcut is None else self.shortcut(x)
         if y.shape != skip.shape:
-            raise ValueError(f"branch output shape {tuple(y.shape)} differs from shortcut output shape {tuple(skip.shape)}")
+            raise ValueError(f"expected the branch's output to have the shortcut's output shape {tuple(skip.shape)}, "
+                             f"got {tuple(y.shape)}")
         return y + skip
 
     def backward(self, dy):
@@ -72,11 +78,13 @@ class Concat(Module):
         if not branches:
             raise ValueError("Concat needs at least one branch")
         for i, branch in enumerate(branches):
-            setattr(self, str(i), branch)
-        self.axis = axis
+            setattr(self, str(i), _check_module("Concat", f"branch {i}", branch))
+        self.axis = check_integer("Concat", "axis", axis)
 
     def forward(self, x):
         outputs = [branch(x) for branch in self._modules.values()]
+        if not -outputs[0].ndim <= self.axis < outputs[0].ndim:
+            raise ValueError(f"expected branch outputs with an axis {self.axis}, got shape {tuple(outputs[0].shape)}")
         self._sizes = [y.shape[self.axis] for y in outputs]
         return get_array_module(*outputs).concatenate(outputs, axis=self.axis)
 

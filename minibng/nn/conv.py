@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from .. import backend
 from .im2col import batch_chunks, col2im_add, column_chunks, output_size, pair
-from .init import check_init, check_sizes, init_weight
+from .checks import check_dtype, check_flag, check_integer, check_rng, check_sizes
+from .init import check_init, init_weight
 from .module import Module, Parameter
 
 __all__ = ["Conv2d"]
@@ -46,15 +47,14 @@ class Conv2d(Module):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True, init="torch",
                  dtype="float32", rng=None, max_columns_bytes=256 * 2**20, input_grad=True):
         super().__init__()
-        self.input_grad = bool(input_grad)
         check_sizes("Conv2d", in_channels=in_channels, out_channels=out_channels)
-        if max_columns_bytes <= 0:
-            raise ValueError(f"Conv2d: max_columns_bytes must be positive, got {max_columns_bytes}")
+        bias, self.input_grad = check_flag("Conv2d", "bias", bias), check_flag("Conv2d", "input_grad", input_grad)
+        dtype, rng = check_dtype("Conv2d", dtype), check_rng("Conv2d", rng)
+        self.max_columns_bytes = check_integer("Conv2d", "max_columns_bytes", max_columns_bytes, minimum=1)
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
         self.kernel_size = pair(kernel_size, "Conv2d kernel_size", 1)
         self.stride = pair(stride, "Conv2d stride", 1)
         self.padding = pair(padding, "Conv2d padding", 0)
-        self.max_columns_bytes = int(max_columns_bytes)
         init = check_init("Conv2d", init)
         kh, kw = self.kernel_size
         shape = (self.out_channels, self.in_channels, kh, kw)
@@ -87,7 +87,7 @@ class Conv2d(Module):
         y_rows = xp.empty((n * rows, weight_columns.shape[1]), dtype=x.dtype)
         for start, stop, cols in column_chunks(x, self.kernel_size, stride, padding, out_hw, self._column_limit(x)):
             xp.matmul(cols, weight_columns, out=y_rows[start * rows:stop * rows])
-        return y_rows.reshape(n, out_hw[0], out_hw[1], -1).transpose(0, 3, 1, 2)
+        return y_rows.reshape(n, out_hw[0], out_hw[1], weight_columns.shape[1]).transpose(0, 3, 1, 2)
 
     # -- forward and backward ---------------------------------------------------------------------------------
     def forward(self, x):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from .. import backend
+from .checks import check_fraction, check_seed
 from .module import Module
 
 __all__ = ["Dropout", "dropout_scale"]
@@ -26,10 +27,8 @@ class Dropout(Module):
 
     def __init__(self, p=0.5, seed=None):
         super().__init__()
-        if not 0 <= p < 1:
-            raise ValueError(f"Dropout: p must be in [0, 1), got {p}")
-        self.p = float(p)
-        self.rng = backend.RandomStream(seed)
+        self.p = check_fraction("Dropout", "p", p)
+        self.rng = backend.RandomStream(check_seed("Dropout", seed))
 
     def forward(self, x):
         self.check_input(x)

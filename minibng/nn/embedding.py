@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from .. import backend
-from .init import check_init, check_sizes
+from .checks import check_dtype, check_flag, check_rng, check_sizes
+from .init import check_init
 from .module import Module, Parameter
 
 __all__ = ["Embedding"]
@@ -34,11 +35,11 @@ class Embedding(Module):
         check_sizes("Embedding", num_embeddings=num_embeddings, embedding_dim=embedding_dim)
         self.num_embeddings, self.embedding_dim = int(num_embeddings), int(embedding_dim)
         shape = (self.num_embeddings, self.embedding_dim)
-        host = backend.host_rng(rng)
-        check_init("Embedding", init, ("normal",))
+        dtype, self.check = check_dtype("Embedding", dtype), check_flag("Embedding", "check", check)
+        host = backend.host_rng(check_rng("Embedding", rng))
+        init = check_init("Embedding", init, ("normal",))
         table = host.standard_normal(shape) if init == "normal" else host.uniform(-init, init, shape)
         self.weight = Parameter(table.astype(dtype))
-        self.check = check
 
     def forward(self, ids):
         if not backend.is_array(ids):

@@ -27,11 +27,16 @@ __all__ = ["pair", "output_size", "pad_images", "kernel_window", "window_view", 
 
 
 def pair(value, name, minimum):
-    """``value`` (an int or a pair of ints) as a tuple (a, b), each ≥ ``minimum``, else a ValueError naming ``name``."""
+    """``value`` (an int or a pair of ints) as a tuple (a, b), each ≥ ``minimum``, else a TypeError (not integers:
+    3.0, '3', True) or ValueError (too small, or not a pair) naming ``name``."""
+    items = value if isinstance(value, (tuple, list)) else (value, value)
+    not_ints = TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
+    if any(isinstance(v, bool) for v in items):   # True is an int to Python, never a size here
+        raise not_ints
     try:
-        values = tuple(operator.index(v) for v in (value if isinstance(value, (tuple, list)) else (value, value)))
+        values = tuple(operator.index(v) for v in items)
     except TypeError:
-        raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}") from None
+        raise not_ints from None
     if len(values) != 2 or min(values) < minimum:
         raise ValueError(f"{name} must be an int or a pair of ints, each >= {minimum}, got {value!r}")
     return values
@@ -42,7 +47,7 @@ def output_size(height, width, kernel, stride, padding):
     padded = (height + 2 * padding[0], width + 2 * padding[1])
     if padded[0] < kernel[0] or padded[1] < kernel[1]:
         raise ValueError(f"input of spatial size {(height, width)} padded to {padded} is smaller than the "
-                         f"kernel {tuple(kernel)}")
+                         f"kernel {tuple(kernel)}: expected a padded size of at least {tuple(kernel)}, got {padded}")
     return (padded[0] - kernel[0]) // stride[0] + 1, (padded[1] - kernel[1]) // stride[1] + 1
 
 
@@ -83,6 +88,8 @@ def column_chunks(x, kernel, stride, padding, out_hw, max_bytes):
     xp = get_array_module(x)
     (n, c, h, w), (ph, pw), rows = x.shape, padding, out_hw[0] * out_hw[1]
     chunks = batch_chunks(n, kernel[0] * kernel[1] * c * rows * x.dtype.itemsize, max_bytes)
+    if not chunks:   # an empty batch: no columns, and an empty output
+        return
     per_chunk = chunks[0][1]
     padded = xp.zeros((per_chunk, h + 2 * ph, w + 2 * pw, c), dtype=x.dtype)  # the border stays zero
     windows = window_view(padded, kernel, stride, out_hw)

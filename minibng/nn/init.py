@@ -14,26 +14,18 @@ import numbers
 
 from .. import backend
 
-__all__ = ["init_weight", "check_init", "check_sizes"]
-
-
-def check_sizes(layer, **sizes):
-    """A TypeError naming ``layer`` and the argument unless every size is an integer (4.5 is never taken as 4), a
-    ValueError unless every one is positive."""
-    for name, value in sizes.items():
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-            raise TypeError(f"{layer}: {name} must be an integer, got {value!r}")
-    if min(sizes.values()) <= 0:
-        raise ValueError(f"{layer}: {' and '.join(sizes)} must be positive, got {', '.join(map(str, sizes.values()))}")
+__all__ = ["init_weight", "check_init"]
 
 
 def check_init(layer, init, names=("torch", "he", "xavier")):
-    """``init`` if it is one of ``names`` or a positive float (a uniform bound), else a ValueError naming ``layer``."""
+    """``init`` if it is one of ``names`` or a positive finite number a (the bound of uniform(±a)), else a
+    ValueError naming ``layer`` (an infinite bound would draw NaN weights)."""
     if isinstance(init, str) and init in names:
         return init
-    if isinstance(init, (int, float)) and not isinstance(init, bool) and init > 0:
-        return init
-    raise ValueError(f"{layer}: init must be {' or '.join(map(repr, names))} or a positive float bound, got {init!r}")
+    if isinstance(init, numbers.Real) and not isinstance(init, bool) and 0 < init < math.inf:
+        return float(init)
+    raise ValueError(f"{layer}: init must be {' or '.join(map(repr, names))} or a positive float bound (finite: "
+                     f"uniform(±a)), got {init!r}")
 
 
 def init_weight(shape, fan_in, fan_out, init, rng, dtype, bias=False):

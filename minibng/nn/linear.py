@@ -1,7 +1,10 @@
 """Dense layers: Linear and Flatten."""
 from __future__ import annotations
 
-from .init import check_init, check_sizes, init_weight
+import math
+
+from .checks import check_dtype, check_flag, check_rng, check_sizes
+from .init import check_init, init_weight
 from .module import Module, Parameter
 
 __all__ = ["Linear", "Flatten"]
@@ -22,8 +25,9 @@ class Linear(Module):
     def __init__(self, in_features, out_features, bias=True, init="torch", dtype="float32", rng=None,
                  input_grad=True):
         super().__init__()
-        self.input_grad = bool(input_grad)
         check_sizes("Linear", in_features=in_features, out_features=out_features)
+        bias, self.input_grad = check_flag("Linear", "bias", bias), check_flag("Linear", "input_grad", input_grad)
+        dtype, rng = check_dtype("Linear", dtype), check_rng("Linear", rng)
         self.in_features, self.out_features = int(in_features), int(out_features)
         init = check_init("Linear", init)
         self.weight = Parameter(init_weight((in_features, out_features), in_features, out_features, init, rng, dtype))
@@ -51,12 +55,15 @@ class Linear(Module):
 
 
 class Flatten(Module):
-    """(N, d₁, d₂, …) → (N, d₁·d₂·…); backward reshapes ∂L/∂y back to the input's shape."""
+    """(N, d₁, d₂, …) → (N, d₁·d₂·…), for any rank ≥ 2 (an empty batch too); backward reshapes ∂L/∂y back to the
+    input's shape."""
 
     def forward(self, x):
-        self.check_input(x, ndim=tuple(range(2, 8)))
+        self.check_input(x)
+        if x.ndim < 2:
+            raise ValueError(f"expected input of shape (N, d₁, …), rank 2 or more, got {tuple(x.shape)}")
         self._shape = x.shape
-        return x.reshape(x.shape[0], -1).copy()
+        return x.reshape(x.shape[0], math.prod(x.shape[1:])).copy()  # not -1, which an empty batch leaves undefined
 
     def backward(self, dy):
         return dy.reshape(self._shape).copy()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from .. import backend
+from .checks import check_flag
 from .module import Module
 
 __all__ = ["SoftmaxCrossEntropy", "NonFiniteValueError"]
@@ -31,10 +32,13 @@ class SoftmaxCrossEntropy(Module):
 
     def __init__(self, check=True):
         super().__init__()
-        self.check = check
+        self.check = check_flag("SoftmaxCrossEntropy", "check", check)
 
     def forward(self, logits, labels):
         self.check_input(logits, ndim=(2, 3))
+        if logits.size == 0:   # a mean over no rows, or a softmax over no classes, has no value
+            raise ValueError(f"expected logits of shape (N, C) or (T, N, C) with at least one row and one class, "
+                             f"got {tuple(logits.shape)}")
         if not backend.is_array(labels):
             raise TypeError(f"labels must be an integer array, got {type(labels).__name__}")
         xp = backend.get_array_module(logits, labels)
@@ -45,7 +49,7 @@ class SoftmaxCrossEntropy(Module):
         classes = logits.shape[-1]
         z = logits.reshape(-1, classes)
         y = labels.reshape(-1)
-        if self.check and y.size:
+        if self.check:
             flags = backend.asnumpy(xp.stack([y.min() < 0, y.max() >= classes, ~xp.isfinite(z).all()]))
             if flags[0] or flags[1]:
                 lo, hi = int(y.min()), int(y.max())

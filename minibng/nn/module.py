@@ -20,6 +20,7 @@ from collections import OrderedDict
 
 from .. import backend
 from .calls import BackwardOrderError, annotated
+from .checks import check_dtype, check_flag
 from .parameter import Parameter
 
 __all__ = ["Module", "Parameter", "BackwardOrderError"]
@@ -108,11 +109,14 @@ class Module:
             backend.get_array_module(x, first.data)   # a TypeError naming which is NumPy and which CuPy
         if x.dtype.kind != "f":
             raise TypeError(f"expected a floating-point input, got dtype {x.dtype}")
+        if x.ndim == 0:   # NumPy turns 0-d results into scalars, which are not arrays
+            raise ValueError("expected input of rank 1 or more, got shape ()")
         if dtype is not None and x.dtype != dtype:
             raise TypeError(f"expected {dtype} input (the layer's dtype), got {x.dtype}")
-        if ndim is not None and x.ndim not in (ndim if isinstance(ndim, tuple) else (ndim,)):
-            raise ValueError(f"expected input of rank {ndim}, got shape {tuple(x.shape)}")
-        if features is not None and x.shape[axis] != features:
+        ranks = ndim if isinstance(ndim, tuple) else (ndim,)
+        if ndim is not None and x.ndim not in ranks:
+            raise ValueError(f"expected input of rank {' or '.join(map(str, ranks))}, got shape {tuple(x.shape)}")
+        if features is not None and (x.ndim < (axis + 1 if axis >= 0 else -axis) or x.shape[axis] != features):
             raise ValueError(f"expected {features} features on axis {axis}, got shape {tuple(x.shape)}")
 
     # -- traversal ------------------------------------------------------------------------------------------
@@ -151,8 +155,9 @@ class Module:
 
     # -- modes ----------------------------------------------------------------------------------------------
     def train(self, mode=True):
+        mode = check_flag(f"{type(self).__name__}.train", "mode", mode)   # bool("eval") is True
         for m in self.modules():
-            object.__setattr__(m, "training", bool(mode))
+            object.__setattr__(m, "training", mode)
         return self
 
     def eval(self):
@@ -193,7 +198,9 @@ class Module:
         return self._map_arrays(lambda a: backend.to_device(a, device))
 
     def astype(self, dtype):
-        """Cast every floating parameter, gradient and buffer to ``dtype`` (gradient checks use float64)."""
+        """Cast every floating parameter, gradient and buffer to ``dtype``, float32 or float64 (gradient checks use
+        float64)."""
+        dtype = check_dtype(f"{type(self).__name__}.astype", dtype)
         return self._map_arrays(lambda a: a.astype(dtype) if a.dtype.kind == "f" else a)
 
     def _map_arrays(self, fn):

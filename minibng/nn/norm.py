@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import functools
+import math
 
 from ..backend import get_array_module, host_module
-from .init import check_sizes
+from .checks import check_dtype, check_flag, check_fraction, check_positive, check_sizes
 from .module import Module, Parameter
 
 __all__ = ["BatchNorm1d", "BatchNorm2d"]
@@ -57,13 +58,11 @@ class _BatchNorm(Module):
         super().__init__()
         name = type(self).__name__
         check_sizes(name, num_features=num_features)
-        if not eps > 0:
-            raise ValueError(f"{name}: eps must be > 0, got {eps}")
-        if not 0 <= momentum <= 1:
-            raise ValueError(f"{name}: momentum must be in [0, 1], got {momentum}")
-        self.num_features, self.eps, self.momentum = int(num_features), float(eps), float(momentum)
+        self.eps, self.momentum = check_positive(name, "eps", eps), check_fraction(name, "momentum", momentum, True)
+        affine, dtype = check_flag(name, "affine", affine), check_dtype(name, dtype)
+        self.num_features = int(num_features)
         host = host_module()
-        self._check_eps(host.dtype(dtype))
+        self._check_eps(dtype)
         if affine:
             self.weight = Parameter(host.ones(self.num_features, dtype=dtype))
             self.bias = Parameter(host.zeros(self.num_features, dtype=dtype))
@@ -94,7 +93,7 @@ class _BatchNorm(Module):
         vector broadcast over channels-last memory in loops of C elements, ~5× slower than over these rows."""
         if self._channels_last:
             a = get_array_module(a).ascontiguousarray(a.transpose(0, *range(2, a.ndim), 1))
-        return a.reshape(a.shape[0], -1)
+        return a.reshape(a.shape[0], math.prod(a.shape[1:]))   # not -1, which an empty batch leaves undefined
 
     def _restore(self, matrix, shape):
         """The inverse of :meth:`_matrix`: an (N, C, …) array of ``shape`` in the same memory."""
@@ -135,7 +134,7 @@ class _BatchNorm(Module):
         xp = get_array_module(x)
         self._channels_last = x.ndim > 2 and x.transpose(0, *range(2, x.ndim), 1).flags.c_contiguous
         matrix, rows = self._matrix(x), x.size // self.num_features
-        spatial = rows // x.shape[0]
+        spatial = math.prod(x.shape[2:])
         if not self.training:
             inv_std = self._inverse_std(xp, self.running_var).astype(x.dtype)
             centered = matrix - self._expand(self.running_mean, spatial)

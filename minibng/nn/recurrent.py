@@ -11,6 +11,7 @@ import math
 
 from .. import backend
 from .activation import sigmoid, tanh
+from .checks import check_dtype, check_fraction, check_rng, check_seed, check_sizes
 from .containers import Sequential
 from .dropout import dropout_scale
 from .init import check_init
@@ -49,8 +50,10 @@ class LSTMLayer(Module):
 
     def __init__(self, input_size, hidden_size, init="torch", dtype="float32", rng=None):
         super().__init__()
+        check_sizes("LSTMLayer", input_size=input_size, hidden_size=hidden_size)
+        dtype, rng = check_dtype("LSTMLayer", dtype), check_rng("LSTMLayer", rng)
         self.input_size, self.hidden_size = int(input_size), int(hidden_size)
-        init = check_init("LSTM", init, ("torch",))
+        init = check_init("LSTMLayer", init, ("torch",))
         bound = 1 / math.sqrt(self.hidden_size) if init == "torch" else float(init)
         host = backend.host_rng(rng)
         four_h = 4 * self.hidden_size
@@ -151,14 +154,11 @@ class LSTM(Module):
     def __init__(self, input_size, hidden_size, num_layers=1, dropout=0.0, init="torch", dtype="float32",
                  rng=None, seed=None):
         super().__init__()
-        for name, value in (("input_size", input_size), ("hidden_size", hidden_size), ("num_layers", num_layers)):
-            if int(value) != value or value <= 0:
-                raise ValueError(f"LSTM: {name} must be a positive integer, got {value!r}")
-        if not 0 <= dropout < 1:
-            raise ValueError(f"LSTM: dropout must be in [0, 1), got {dropout}")
-        check_init("LSTM", init, ("torch",))
+        check_sizes("LSTM", input_size=input_size, hidden_size=hidden_size, num_layers=num_layers)
+        self.dropout = check_fraction("LSTM", "dropout", dropout)
+        init, dtype = check_init("LSTM", init, ("torch",)), check_dtype("LSTM", dtype)
+        seed, rng = check_seed("LSTM", seed), check_rng("LSTM", rng)
         self.input_size, self.hidden_size, self.num_layers = int(input_size), int(hidden_size), int(num_layers)
-        self.dropout = float(dropout)
         rng = backend.host_rng(rng)   # one generator for all layers (an int seed would repeat their draws)
         # children "0", "1", … of a Sequential that is never run, so parameters are named layers.0.weight_ih, …
         self.layers = Sequential(*(LSTMLayer(self.input_size if l == 0 else self.hidden_size, self.hidden_size, init,

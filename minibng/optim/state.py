@@ -3,8 +3,11 @@
 Such a dict saves with ``numpy.savez`` and loads with ``numpy.load(..., allow_pickle=False)`` (strings and
 numbers become 0-d arrays, which :func:`load_state` accepts).  Loading checks everything before changing
 anything: the same optimizer kind and chain (its :meth:`~.chain.Chain.signature`), hyperparameters, blocks (name
-and size), parameters (name and size) and rule buffers (name and shape), a whole step count t ≥ 0, a learning rate
-≥ 0, finite buffers and non-negative second moments; the first difference is a ValueError that names the key.
+and size), parameters (name and size) and rule buffers (name and shape), a whole step count 0 ≤ t < 2⁶³ (a
+checkpoint stores it as int64), a learning rate ≥ 0, non-negative second moments, and numbers wherever numbers
+belong (text, None or an array there is refused, never read by int() or float()).  Values are checked in the dtype
+they will be stored in, the parameters' dtype: a buffer entry or a learning rate beyond its range (1e39 for
+float32) is refused, never loaded as ∞.  The first difference is a ValueError that names the key.
 
 Format 3 (``format``) names the chain's links.  Older states load too:
 
@@ -17,6 +20,7 @@ Format 3 (``format``) names the chain's links.  Older states load too:
 from __future__ import annotations
 
 import math
+import numbers
 
 from .. import backend
 
@@ -24,6 +28,7 @@ __all__ = ["save_state", "load_state", "FORMAT"]
 
 FORMAT = 3
 NON_NEGATIVE_BUFFERS = ("sum", "square_avg", "exp_avg_sq")   # Σ d², averages of d²: never below 0
+_LARGEST_STEP = 2**63 - 1
 KINDS = {"hyper": "hyperparameter", "block": "block", "param": "parameter", "state": "buffer"}
 REQUIRED = ("optimizer", "chain", "step", "lr", "base_lr")
 # format 2's normalizers that read the block norms (the measurement then belongs to the chain's signature)
@@ -53,14 +58,54 @@ def _describe(key):
     return f"{KINDS[kind]} '{name.removesuffix('.size')}'"
 
 
-def _number(state, key, whole=False):
-    """state[key] as a finite number ≥ 0 (a whole one if ``whole``), or a ValueError naming the key."""
-    value = _plain(state[key])
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-        raise ValueError(f"optimizer state_dict: '{key}' must be a finite number ≥ 0, got {value!r}")
-    if whole and int(value) != value:
-        raise ValueError(f"optimizer state_dict: '{key}' must be a whole number of steps, got {value!r}")
+def _scalar(key, value):
+    """``value`` (a number, or a 0-d array as numpy.load returns one) as a Python number, else a ValueError naming
+    the key: text, None and arrays are not numbers (a bool is: format 2 saved its flags so)."""
+    value = _plain(value)
+    if not isinstance(value, numbers.Real):
+        raise ValueError(f"optimizer state_dict: '{key}' must be a number, got {value!r}")
     return value
+
+
+def _is_whole(value):
+    return not isinstance(value, bool) and (isinstance(value, numbers.Integral) or float(value).is_integer())
+
+
+def _whole(key, value):
+    """``value`` as an int (a size, a format number), else a ValueError naming the key."""
+    value = _scalar(key, value)
+    if not _is_whole(value):
+        raise ValueError(f"optimizer state_dict: '{key}' must be a whole number, got {value!r}")
+    return int(value)
+
+
+def _non_negative(key, value):
+    """``value`` as a finite number ≥ 0, else a ValueError naming the key."""
+    value = _scalar(key, value)
+    if isinstance(value, bool) or value < 0 or (isinstance(value, float) and not math.isfinite(value)):
+        raise ValueError(f"optimizer state_dict: '{key}' must be a finite number ≥ 0, got {value!r}")
+    return value
+
+
+def _step_count(state):
+    """t: a whole number ≥ 0 that fits the int64 in which a checkpoint stores it."""
+    step = _non_negative("step", state["step"])
+    if not _is_whole(step):
+        raise ValueError(f"optimizer state_dict: 'step' must be a whole number of steps, got {step!r}")
+    if step > _LARGEST_STEP:
+        raise ValueError(f"optimizer state_dict: 'step' = {step!r} exceeds {_LARGEST_STEP}, the largest step count "
+                         "a checkpoint stores (int64)")
+    return int(step)
+
+
+def _rate(state, key, dtype):
+    """A learning rate ≥ 0 that stays finite in ``dtype``, the parameters' dtype, whose arrays it multiplies."""
+    rate = _non_negative(key, state[key])
+    largest = float(backend.host_module().finfo(dtype).max)
+    if rate > largest:
+        raise ValueError(f"optimizer state_dict: '{key}' = {rate!r} is beyond the range of {dtype} (largest "
+                         f"{largest:.3g}), the parameters' dtype, in which it would step as ∞")
+    return float(rate)
 
 
 def _from_format_2(state, rule_name):
@@ -73,8 +118,8 @@ def _from_format_2(state, rule_name):
         state["hyper.rule.eps"] = state.pop("hyper.rule.delta")
     state.pop("format", None)
     normalize = str(_plain(state.pop("normalize", "none")))
-    decay = float(_plain(state.pop("hyper.weight_decay", 0.0)))
-    decay_before = bool(_plain(state.pop("hyper.decay_before", 0.0)))
+    decay = float(_scalar("hyper.weight_decay", state.pop("hyper.weight_decay", 0.0)))
+    decay_before = bool(_scalar("hyper.decay_before", state.pop("hyper.decay_before", 0.0)))
     direction = ["norms", normalize] if normalize in FORMAT_2_READING_NORMS else []
     if decay:
         direction = ["weight_decay", *direction] if decay_before else [*direction, "weight_decay"]
@@ -91,7 +136,7 @@ def _from_format_2(state, rule_name):
 def _current(opt, state):
     """``state`` in the current format, after the checks that do not depend on it (its format, its optimizer)."""
     state = dict(state)
-    version = int(_plain(state.get("format", 1)))
+    version = _whole("format", state.get("format", 1))
     if version > FORMAT:
         raise ValueError(f"optimizer state_dict has a format newer than this minibng's {FORMAT}; upgrade minibng")
     if "optimizer" not in state:
@@ -119,22 +164,38 @@ def _expected_entries(opt):
     return expected
 
 
-def _check_entry(key, value, expected, mismatch):
-    """A ValueError unless the saved ``value`` of ``key`` is what this optimizer ``expected`` (_expected_entries)."""
-    if key.startswith("hyper.") and float(_plain(value)) != expected:
+def _check_entry(key, value, expected, mismatch, dtype):
+    """A ValueError unless the saved ``value`` of ``key`` is what this optimizer ``expected`` (_expected_entries);
+    a buffer comes back as a host array of ``dtype``, the parameters' dtype, in which it is checked."""
+    if key.startswith("hyper.") and float(_scalar(key, value)) != expected:
         raise ValueError(mismatch + f"hyperparameter '{key.removeprefix('hyper.')}' = {_plain(value)}, this optimizer "
                          f"has {expected}")
-    if key.endswith(".size") and int(_plain(value)) != expected:
+    if key.endswith(".size") and _whole(key, value) != expected:
         raise ValueError(mismatch + f"{_describe(key)} has size {_plain(value)}, here {expected}")
     if key.startswith("state."):
-        if tuple(getattr(value, "shape", ())) != expected or getattr(getattr(value, "dtype", None), "kind", "") != "f":
-            raise ValueError(mismatch + f"{_describe(key)} must be a float array of shape {expected}")
-        host = backend.asnumpy(value)
-        if not bool(backend.get_array_module(host).isfinite(host).all()):
-            raise ValueError(f"optimizer state_dict: {_describe(key)} holds NaN or infinite values")
-        if key.rsplit(".", 1)[1] in NON_NEGATIVE_BUFFERS and bool((host < 0).any()):
-            raise ValueError(f"optimizer state_dict: {_describe(key)} (a sum or average of squares) holds "
-                             "negative values")
+        return _checked_buffer(key, value, expected, mismatch, dtype)
+    return value
+
+
+def _checked_buffer(key, value, shape, mismatch, dtype):
+    """The saved buffer ``value`` as a host array of ``dtype``, after checking its shape, that it holds floats, that
+    they are finite before and after the conversion to ``dtype``, and that a second moment is not negative."""
+    if tuple(getattr(value, "shape", ())) != shape or getattr(getattr(value, "dtype", None), "kind", "") != "f":
+        raise ValueError(mismatch + f"{_describe(key)} must be a float array of shape {shape}")
+    host = backend.host_module()
+    saved = backend.asnumpy(value)
+    with host.errstate(over="ignore"):
+        stored = host.asarray(saved, dtype=dtype)
+    if not bool(host.isfinite(saved).all()):
+        raise ValueError(f"optimizer state_dict: {_describe(key)} holds NaN or infinite values")
+    if not bool(host.isfinite(stored).all()):
+        raise ValueError(f"optimizer state_dict: {_describe(key)} holds {float(host.abs(saved).max()):.3g}, beyond the "
+                         f"range of {dtype} (largest {float(host.finfo(dtype).max):.3g}), the parameters' dtype in "
+                         "which it is stored")
+    if key.rsplit(".", 1)[1] in NON_NEGATIVE_BUFFERS and bool((stored < 0).any()):
+        raise ValueError(f"optimizer state_dict: {_describe(key)} (a sum or average of squares) holds "
+                         "negative values")
+    return stored
 
 
 def load_state(opt, state):
@@ -154,15 +215,13 @@ def load_state(opt, state):
         if key not in expected:
             raise ValueError(mismatch + f"the state has {_describe(key)}, this optimizer has no such "
                              f"{KINDS[key.partition('.')[0]]}")
-    for key, value in expected.items():
-        _check_entry(key, state[key], value, mismatch)
-    step = _number(state, "step", whole=True)
-    lr = _number(state, "lr")
-    base_lr = _number(state, "base_lr")
+    dtype = opt.flat.partition.dtype
+    checked = {key: _check_entry(key, state[key], value, mismatch, dtype) for key, value in expected.items()}
+    step, lr, base_lr = _step_count(state), _rate(state, "lr", dtype), _rate(state, "base_lr", dtype)
     xp = opt.flat.partition.xp
     for name, start, stop, _ in opt.flat.param_slices():
         for b, buffer in opt.rule.state.items():
-            buffer[start:stop] = xp.asarray(state[f"state.{name}.{b}"], dtype=buffer.dtype).reshape(-1)
-    opt.step_count = int(step)
+            buffer[start:stop] = xp.asarray(checked[f"state.{name}.{b}"]).reshape(-1)
+    opt.step_count = step
     opt.lr = lr
     opt.base_lr = base_lr
