@@ -63,7 +63,7 @@ def load_npz(path, source=None) -> dict:
         with loaded as data:
             return {key: json.loads(str(data[key])) if key.startswith("meta/") else data[key] for key in data.files}
     except FileNotFoundError:
-        if source is None and os.path.islink(path):
+        if os.path.islink(path):
             raise CheckpointError(f"checkpoint {path} is a symbolic link to {os.readlink(path)}, which does not exist; "
                                   "restore the file it points to, or delete the link to start that run afresh",
                                   path) from None
@@ -105,8 +105,8 @@ def _section(data, prefix):
 def restore_checkpoint(trainer, path, source=None):
     """Check the checkpoint at ``path`` (:func:`.resume.check_resumable`) and restore ``trainer`` from it; returns
     its history.  On a refusal (a :class:`CheckpointError`) or an interruption the trainer's model, optimizer, streams
-    and data order are as they were.  ``source``: the file's bytes (under MPI every rank restores from what rank 0 read), else
-    ``path`` is read."""
+    and data order are as they were.  ``source``: the file's bytes (under MPI every rank restores from what rank 0
+    read), else ``path`` is read."""
     data = load_npz(path, source)
     history = check_resumable(data, path, trainer)
     streams = random_streams(trainer.model, trainer.extra_streams)

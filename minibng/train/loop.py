@@ -110,9 +110,9 @@ class Trainer:
         """Train until ``epochs`` epochs are done; returns the history (one dict per epoch).
 
         With ``out`` set, the folder is locked for the whole fit (:func:`.lock.folder_lock`: a second run into it is
-        refused; unless ``lock`` is False), and ``resume=True`` continues from its checkpoint, rewriting the logs from the checkpoint's history
-        (a run killed between writing its checkpoint and its logs left them short).  Under MPI only rank 0 locks and
-        writes; every rank resumes from the checkpoint rank 0 reads."""
+        refused; unless ``lock`` is False), and ``resume=True`` continues from its checkpoint, rewriting the logs from
+        the checkpoint's history (a run killed between writing its checkpoint and its logs left them short).  Under MPI
+        only rank 0 locks and writes; every rank resumes from the checkpoint rank 0 reads."""
         if self.out is None or self.world.rank != 0 or not self.lock:
             return self._fit(resume)
         with folder_lock(self.out):
