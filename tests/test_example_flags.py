@@ -4,10 +4,12 @@ import dataclasses
 import re
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from minibng import __version__, optim
 from minibng.examples import cifar_resnet, mnist_mlp, out_folder, ptb_lstm, rt_cnn, settings
-from minibng.examples.flags import UsageError
+from minibng.examples.flags import UsageError, integer_list
 
 SCRIPTS = [mnist_mlp, cifar_resnet, ptb_lstm, rt_cnn]
 SHARED = ["--dataset", "--optimizers", "--epochs", "--seeds", "--lr", "--batch-size", "--limit", "--threads",
@@ -98,3 +100,19 @@ def test_settings_are_one_frozen_value(script):
     recorded = chosen.recorded()
     assert recorded["script"] == script.SCRIPT.name and "out" not in recorded and "device" not in recorded
     assert chosen.command == ("python", "-m", f"minibng.examples.{script.SCRIPT.name}")
+
+
+@given(values=st.lists(st.integers(0, 10**6), min_size=1, max_size=8))
+def test_a_comma_list_is_taken_whole_or_refused(values):
+    """Every comma list of integers parses to exactly its items when they are distinct, and is refused, naming the
+    flag, when one repeats or an item is empty: never an item silently dropped or a run trained twice."""
+    text = ",".join(map(str, values))
+    if len(set(values)) == len(values):
+        assert integer_list("--seeds", text, 0) == tuple(values)
+    else:
+        with pytest.raises(UsageError, match="--seeds .* more than once"):
+            integer_list("--seeds", text, 0)
+    for gap in range(len(values) + 1):   # an empty item anywhere: first, between two, last
+        holey = ",".join([*map(str, values[:gap]), "", *map(str, values[gap:])])
+        with pytest.raises(UsageError, match="--seeds must be a comma list without empty items"):
+            integer_list("--seeds", holey, 0)

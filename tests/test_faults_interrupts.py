@@ -19,7 +19,7 @@ import pytest
 import minibng as mb
 from fault_worker import build_trainer
 from minibng.examples import mnist_mlp
-from minibng.train import LOCK_NAME, load_npz
+from minibng.train import LOCK_NAME, FolderLockedError, folder_lock, load_npz, lock
 from promise_table import registry
 from support import metrics_rows, real_data_root
 
@@ -208,3 +208,21 @@ def _lock_file_removed(tmp_path):
 @pytest.mark.parametrize("case", PROMISES, ids=lambda case: case.id)
 def test_promise(case, request):
     case.run(request)
+
+
+def test_a_lock_file_its_holder_removed_is_never_held(tmp_path):
+    """Taking the lock checks that the file it locked is still the one at the path: a process that opened the lock's
+    file just before its holder removed it locks a file nobody else sees, and must start over (else two processes
+    would each hold "the" lock)."""
+    with folder_lock(tmp_path) as path:
+        opened_too_early = os.open(path, os.O_RDWR)
+    try:
+        assert not os.path.exists(path)
+        assert lock._try_lock(opened_too_early) and not lock._still_at(opened_too_early, path)
+        with folder_lock(tmp_path):
+            with pytest.raises(FolderLockedError, match="this process"):
+                with folder_lock(tmp_path):
+                    pass
+    finally:
+        os.close(opened_too_early)
+    assert list(tmp_path.iterdir()) == []
