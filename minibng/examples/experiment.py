@@ -14,7 +14,6 @@ from .. import nn, optim, plot
 from ..optim.presets import preset_defaults
 from ..train import CheckpointError, NonFiniteError, Trainer, load_npz, write_table
 from .out_folder import run_checkpoints
-from .report import describe_metrics
 
 __all__ = ["Experiment"]
 
@@ -28,7 +27,6 @@ class Experiment:
 
     def __init__(self, settings, script, world):
         self.settings, self.script, self.world = settings, script, world
-        self.describe_epoch = script.describe_epoch or describe_metrics
         self.histories, self.diverged = {}, set()
         self.ready = False   # True once the folder is made, locked and recorded: the runs may write into it
         self.trainer = self.label = self.index = None   # the run in progress
@@ -85,7 +83,7 @@ class Experiment:
 
     def on_epoch_end(self, trainer, metrics):
         """One line for the epoch, then the figures."""
-        print(f"{self.label}  epoch {metrics['epoch']}/{trainer.epochs}  {self.describe_epoch(metrics)}  "
+        print(f"{self.label}  epoch {metrics['epoch']}/{trainer.epochs}  {self.script.describe_epoch(metrics)}  "
               f"({time.perf_counter() - self.started:.1f} s)", flush=True)
         if metrics["epoch"] == trainer.epochs or time.perf_counter() - self.drawn_at > 10 * self.draw_seconds:
             self.redraw()

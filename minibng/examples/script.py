@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from .flags import Flag
+from .report import describe_metrics
 
 __all__ = ["Script", "Data", "cpu_threads", "shared_defaults"]
 
@@ -70,5 +71,5 @@ class Script:
     train: Callable
     draw: Callable
     table: Callable
-    describe_epoch: Callable = None
+    describe_epoch: Callable = describe_metrics
     own_flags: tuple[Flag, ...] = field(default=())
