@@ -11,6 +11,7 @@ from minibng.data import ptb
 from minibng.examples import ptb_lstm
 from minibng.examples.flags import UsageError
 from minibng.examples.settings import judge
+from minibng.train import load_npz
 from support import host, metrics_rows, real_data_root
 
 
@@ -48,12 +49,14 @@ def test_metrics_curves_and_table(tmp_path, capsys):
     assert f"{float(last['valid_ppl']):.1f}/{float(last['test_ppl']):.1f}" in printed
 
 
-def test_resume_gives_the_same_table(tmp_path):
-    args = quick(tmp_path, "--optimizers", "sgdmng")
+def test_resume_gives_the_same_table_in_float64(tmp_path):
+    args = quick(tmp_path, "--optimizers", "sgdmng", "--dtype", "float64")
     ptb_lstm.main(args)
     first = metrics_rows(tmp_path / "metrics.csv")
     ptb_lstm.main(args + ["--resume"])
     assert metrics_rows(tmp_path / "metrics.csv") == first
+    checkpoint = load_npz(tmp_path / "bptt8-sgdmng-seed0" / "checkpoint.npz")
+    assert checkpoint["meta/config"]["dtype"] == "float64" and checkpoint["model/0.weight"].dtype == np.float64
 
 
 def test_paper_flags_and_defaults():

@@ -6,6 +6,7 @@ import pytest
 
 from minibng.examples import rt_cnn
 from minibng.examples.settings import judge
+from minibng.train import load_npz
 from support import metrics_rows, real_data_root
 
 
@@ -58,12 +59,14 @@ def test_splits_are_seeded_and_folds_partition_the_data():
     assert len(val0) == 100 and not set(train0) & set(val0) and not np.array_equal(val0, val1)
 
 
-def test_resume_gives_the_same_table(tmp_path):
-    args = quick(tmp_path, "--optimizers", "adagradng")
+def test_resume_gives_the_same_table_in_float64(tmp_path):
+    args = quick(tmp_path, "--optimizers", "adagradng", "--dtype", "float64")
     rt_cnn.main(args)
     first = metrics_rows(tmp_path / "metrics.csv")
     rt_cnn.main(args + ["--resume"])
     assert metrics_rows(tmp_path / "metrics.csv") == first
+    checkpoint = load_npz(tmp_path / "adagradng-seed0" / "checkpoint.npz")
+    assert checkpoint["meta/config"]["dtype"] == "float64" and checkpoint["model/0.weight"].dtype == np.float64
 
 
 def test_bad_flags_are_rejected(capsys):

@@ -75,10 +75,6 @@ SHARED_FLAGS = (
 )
 
 
-class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
-    """The script's docstring as written."""
-
-
 class _Parser(argparse.ArgumentParser):
     def error(self, message):
         """argparse's own refusals (an unknown flag, a word for a number, an invalid choice) as a UsageError."""
@@ -110,7 +106,7 @@ def _add(group, flag, script):
 def parser(script) -> argparse.ArgumentParser:
     """The parser of ``script`` (a :class:`~minibng.examples.script.Script`): its own flags, then the shared ones."""
     p = _Parser(prog=f"python -m minibng.examples.{script.name}", description=script.doc,
-                formatter_class=_HelpFormatter)
+                formatter_class=argparse.RawDescriptionHelpFormatter)   # the script's docstring as written
     own = p.add_argument_group(f"flags of {script.name}")
     for flag in script.own_flags:
         _add(own, flag, script)
