@@ -22,12 +22,21 @@ or ``OMPI_COMM_WORLD_SIZE``; ``MINIBNG_MPI=1`` forces MPI, ``MINIBNG_MPI=0`` a w
 which ends every rank; and every collective waits at most ``MINIBNG_MPI_TIMEOUT`` seconds (default 600) for the
 other ranks, then aborts the same way.  MPI has no timeout of its own, so collectives are non-blocking calls polled
 against a deadline, sleeping between polls (MPICH's blocking calls spin, which starves an oversubscribed machine).
+A rank that aborts first waits until the launcher has read its message (at most two seconds): ``MPI_Abort`` may
+end the job before the launcher forwards what the rank printed last.  Ctrl-C is no failure: ``mpiexec`` forwards it
+to every rank, so each stops on its own (:meth:`World.stop_all_on_error` lets ``KeyboardInterrupt`` through).
+
+Before the ranks train together they can check that they hold the same settings: :meth:`World.differing_texts`
+compares a text (the run's configuration, as JSON) across the ranks in one collective, a SHA-256 of it each, and
+returns every rank's text only when they differ, so that the caller can say which setting does.
 """
 from __future__ import annotations
 
+import array
 import contextlib
 import hashlib
 import io
+import math
 import os
 import sys
 import time
@@ -38,15 +47,25 @@ import numpy as np
 from . import backend, gpu
 from .nn import BatchNorm1d, BatchNorm2d
 
-__all__ = ["World", "MPIWorld", "BatchNormSync", "world", "place_on_gpus", "nccl_unique_id"]
+__all__ = ["World", "MPIWorld", "BatchNormSync", "WorldSetupError", "world", "place_on_gpus", "nccl_unique_id"]
 
 _SIZE_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "MV2_COMM_WORLD_SIZE")  # Open MPI, MPICH/Intel, MVAPICH
 _world = None
 
 
+class WorldSetupError(ValueError):
+    """The MPI world cannot start as configured (``MINIBNG_MPI_TIMEOUT`` is not a number of seconds > 0).  Every
+    rank raises it alike, before any collective; ``rank`` and ``size`` say where (so that one rank can report it)."""
+
+    def __init__(self, message, rank, size):
+        super().__init__(message)
+        self.rank, self.size = rank, size
+
+
 def world():
     """This process's :class:`World` (made on the first call): an :class:`MPIWorld` under an MPI launcher that
-    started more than one process, else a world of one."""
+    started more than one process, else a world of one.  Raises :class:`WorldSetupError` when MPI's settings are
+    unusable (then the next call tries again)."""
     global _world
     if _world is None:
         forced = os.environ.get("MINIBNG_MPI", "").strip()
@@ -84,14 +103,25 @@ class World:
         return bool(self.sum(bool(flag))[0] == self.size)
 
     def root_file(self, path):
-        """The file at ``path`` as rank 0 sees it, for every rank: None when it does not exist there, else something
-        ``numpy.load`` reads (the path itself in a world of one; rank 0's bytes, broadcast, under MPI)."""
-        return path if os.path.exists(path) else None
+        """The file at ``path`` as rank 0 sees it, for every rank: None when nothing is there (not even a symbolic
+        link, which may point nowhere: reading it then fails and says so), else something ``numpy.load`` reads (the
+        path itself in a world of one; rank 0's bytes, broadcast, under MPI)."""
+        return path if os.path.lexists(path) else None
+
+    def differing_texts(self, text, what) -> list[str] | None:
+        """None when every rank holds the same ``text``, else every rank's text in rank order (``what`` names it
+        for a timeout's message).  Here, always None."""
+        return None
+
+    def stop_every_rank(self, message):
+        """End every rank with ``message``, printed once, for a finding every rank made alike (their settings
+        differ): here, exit with it."""
+        raise SystemExit(f"error: {message}")
 
     @contextlib.contextmanager
     def stop_all_on_error(self):
         """Under MPI, an exception or an exit with an error status that leaves the block ends every rank (with the
-        rank and the error on stderr); here, nothing."""
+        rank and the error on stderr), but for Ctrl-C, which every rank receives; here, nothing."""
         yield
 
 
@@ -108,13 +138,7 @@ class MPIWorld(World):
                               "pip install -e \".[mpi]\", or set MINIBNG_MPI=0 to run every process alone") from None
         self.mpi, self.comm = MPI, MPI.COMM_WORLD
         self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
-        text = os.environ.get("MINIBNG_MPI_TIMEOUT", "600")
-        try:
-            self.timeout = float(text)
-        except ValueError:
-            self.timeout = float("nan")
-        if not self.timeout > 0:
-            raise ValueError(f"MINIBNG_MPI_TIMEOUT must be a number of seconds > 0, got {text!r}")
+        self.timeout = _timeout(self.rank, self.size)
         backend.RandomStream.rank = self.rank
         self._nccl = None
         self._place_on_gpus()
@@ -173,7 +197,7 @@ class MPIWorld(World):
 
     def root_file(self, path):
         blob, size = b"", np.array([-1], dtype=np.int64)
-        if self.rank == 0 and os.path.exists(path):
+        if self.rank == 0 and os.path.lexists(path):
             try:
                 with open(path, "rb") as f:
                     blob = f.read()
@@ -186,6 +210,32 @@ class MPIWorld(World):
         data = np.frombuffer(blob, dtype=np.uint8).copy() if self.rank == 0 else np.empty(int(size[0]), np.uint8)
         self._wait(self.comm.Ibcast(data, root=0), f"the bytes of {path}")
         return io.BytesIO(data.tobytes())
+
+    def differing_texts(self, text, what):
+        mine = np.frombuffer(hashlib.sha256(text.encode()).digest(), dtype=np.uint8).copy()
+        digests = np.empty((self.size, mine.size), dtype=np.uint8)
+        self._wait(self.comm.Iallgather(mine, digests), what)
+        if (digests == digests[0]).all():
+            return None
+        return [blob.decode() for blob in self._allgather_bytes(text.encode(), what)]
+
+    def _allgather_bytes(self, blob, what):
+        """Every rank's ``blob`` (bytes of any length), in rank order: their lengths, then their bytes."""
+        lengths = np.empty(self.size, dtype=np.int64)
+        self._wait(self.comm.Iallgather(np.array([len(blob)], dtype=np.int64), lengths), f"the length of {what}")
+        offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+        gathered = np.empty(int(lengths.sum()), dtype=np.uint8)
+        self._wait(self.comm.Iallgatherv(np.frombuffer(blob, dtype=np.uint8).copy(),
+                                         [gathered, (lengths.tolist(), offsets.tolist())]), what)
+        return [gathered[o:o + n].tobytes() for o, n in zip(offsets, lengths)]
+
+    def stop_every_rank(self, message):
+        if self.rank == 0:
+            self.abort(message)
+        deadline = time.monotonic() + self.timeout   # rank 0's MPI_Abort ends this rank before then
+        while time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.abort(message)
 
     def _collective(self, array, what, mpi_call, nccl_call):
         """Run a collective on ``array``: MPI on host arrays; NCCL on CuPy arrays, or MPI on a host copy."""
@@ -239,6 +289,8 @@ class MPIWorld(World):
             if e.code is None or e.code == 0:
                 raise
             self.abort(e.code if isinstance(e.code, str) else f"exit status {e.code}")
+        except KeyboardInterrupt:
+            raise   # mpiexec sent Ctrl-C to every rank: each stops by itself
         except BaseException as e:
             traceback.print_exc()
             self.abort(f"{type(e).__name__}: {e}")
@@ -247,8 +299,41 @@ class MPIWorld(World):
         """Print which rank stops and why, then end every rank of the job (``MPI_Abort``, exit status 1)."""
         print(f"minibng: rank {self.rank} of {self.size}: {message}\nminibng: stopping all {self.size} ranks "
               "(MPI_Abort)", file=sys.stderr, flush=True)
+        _wait_until_read(sys.stderr)
         self.comm.Abort(1)
         os._exit(1)  # MPICH's Abort returns while the launcher kills the job: never run on
+
+
+def _timeout(rank, size) -> float:
+    """``MINIBNG_MPI_TIMEOUT`` in seconds (600 when unset); anything but a number > 0 is a WorldSetupError."""
+    text = os.environ.get("MINIBNG_MPI_TIMEOUT", "600")
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not 0 < seconds < math.inf:
+        raise WorldSetupError(f"MINIBNG_MPI_TIMEOUT={text!r} is not a number of seconds > 0 (how long a rank waits "
+                              "for the others in a collective); set it to e.g. 600, or unset it for that default",
+                              rank, size)
+    return seconds
+
+
+def _wait_until_read(stream, most=2.0):
+    """Wait until whoever reads ``stream`` (a pipe to the MPI launcher) has read all of it, at most ``most`` seconds;
+    at once where ``stream`` is no pipe or the system cannot tell (FIONREAD, Linux and the BSDs)."""
+    try:
+        import fcntl  # noqa: PLC0415 - POSIX only
+        import termios  # noqa: PLC0415
+
+        fd, unread = stream.fileno(), array.array("i", [0])
+        deadline = time.monotonic() + most
+        while time.monotonic() < deadline:
+            fcntl.ioctl(fd, termios.FIONREAD, unread)
+            if unread[0] == 0:
+                return
+            time.sleep(0.01)
+    except (ImportError, OSError, ValueError, AttributeError):
+        return
 
 
 def place_on_gpus(table, rank):

@@ -105,6 +105,17 @@ def mpiexec_or_skip():
     return [program, *options]
 
 
+def mpi_environment():
+    """The environment of an MPI job started by a test: this process's, without its MPI variables, one thread per
+    rank, and a 60 s MINIBNG_MPI_TIMEOUT (far below the 90 s a test waits)."""
+    import os
+
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(_MPI_ENV_PREFIXES)}
+    environment.update({"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+                        "MINIBNG_MPI_TIMEOUT": "60"})
+    return environment
+
+
 def mpiexec(ranks, timeout=90, env=None):
     """Run an MPI job and return (exit status, stdout, stderr, seconds).
 
@@ -123,9 +134,7 @@ def mpiexec(ranks, timeout=90, env=None):
         folder, args = rank if isinstance(rank, tuple) else (None, rank)
         command += ([":"] if i else []) + ["-n", "1"] + (["-wdir", str(folder)] if folder else [])
         command += [sys.executable, *map(str, args)]
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(_MPI_ENV_PREFIXES)}
-    environment.update({"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-                        "MINIBNG_MPI_TIMEOUT": "60", **(env or {})})
+    environment = {**mpi_environment(), **(env or {})}
     start = time.monotonic()
     job = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment,
                            start_new_session=True)

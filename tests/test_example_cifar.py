@@ -8,11 +8,13 @@ import pytest
 from minibng.data import checksums, cifar, root
 from minibng.data.checksums import FileSpec
 from minibng.examples import cifar_resnet
+from minibng.train import load_npz
 
 
 @pytest.fixture
 def fake_cifar_root(tmp_path, monkeypatch):
-    """``tmp/data/<name>/…bin`` holding 24 records per file, and layouts whose SHA-256 sums are those files'."""
+    """``tmp/data/<name>/…bin`` holding 24 records per file, layouts whose SHA-256 sums are those files', and the
+    script's published sizes made theirs."""
     monkeypatch.delenv("MINIBNG_DATA", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     monkeypatch.setattr(root, "SYSTEM_ROOTS", ())
@@ -34,6 +36,7 @@ def fake_cifar_root(tmp_path, monkeypatch):
                                    tuple(FileSpec(s.name, (sums[s.name],)) for s in real.test), real.label_bytes,
                                    real.classes)
         monkeypatch.setitem(cifar.DATASETS, name, layout)
+        monkeypatch.setitem(cifar_resnet.SIZES, name, {"train": 24 * len(real.train), "test": 24 * len(real.test)})
     return tmp_path / "data"
 
 
@@ -103,8 +106,28 @@ def test_paper_tables_are_complete():
 
 @pytest.mark.parametrize("argv,message", [(["--depth", "21"], "6n\\+2"), (["--optimizers", "sgdx"], "unknown optimizer"),
                                           (["--dataset", "svhn"], "invalid choice"),
-                                          (["--bn-update", "-1"], "--bn-update must be >= 0")])
+                                          (["--bn-update", "-1"], "--bn-update must be >= 0"),
+                                          (["--depth", "20,,32"], "--depth must be a comma list without empty"),
+                                          (["--depth", "20,20"], "--depth '20,20' names 20 more than once"),
+                                          (["--holdout", "5000"], "--holdout must be >= 0 and leave at least 1"),
+                                          (["--milestones", "81,81"], "--milestones '81,81' names 81 more")])
 def test_bad_arguments_are_usage_errors(argv, message, capsys):
     with pytest.raises(SystemExit):
         cifar_resnet.main(argv)
     assert message.replace("\\", "") in capsys.readouterr().err.replace("\\", "")
+
+
+def test_the_published_sizes_are_checked_after_loading(fake_cifar_root, tmp_path, monkeypatch):
+    """Data files of other sizes than the published ones are refused before any folder is made (--limit was judged
+    against the published sizes)."""
+    monkeypatch.setitem(cifar_resnet.SIZES, "cifar-10", {"train": 50_000, "test": 10_000})
+    with pytest.raises(SystemExit, match=r"cifar-10 holds \{'train': 120, 'test': 24\} examples, not the published"):
+        run(fake_cifar_root, tmp_path / "run", "--optimizers", "sgdm")
+    assert not (tmp_path / "run").exists()
+
+
+def test_float64_normalizes_the_images_into_float64(fake_cifar_root, tmp_path):
+    out = tmp_path / "run"
+    run(fake_cifar_root, out, "--optimizers", "sgdm", "--dtype", "float64")
+    config = load_npz(out / "depth8-sgdm-seed0" / "checkpoint.npz")
+    assert config["meta/config"]["dtype"] == "float64" and config["model/0.weight"].dtype == np.float64

@@ -1,10 +1,13 @@
 """The headline command, end to end on real MNIST (a small slice, so it runs in seconds)."""
 import csv
+import json
 
+import numpy as np
 import pytest
 
 from minibng.train import load_npz
 from minibng.examples import mnist_mlp
+from minibng.examples.settings import judge
 from support import metrics_rows, real_data_root
 
 
@@ -23,13 +26,16 @@ def test_mnist_mlp_writes_metrics_figures_and_a_table(tmp_path, capsys):
     assert (out / "depth4-adamng-seed0" / "checkpoint.npz").exists()
     printed = capsys.readouterr().out
     assert "final training/test objective (mnist" in printed and printed.count("adamng") >= 2
-    assert "  device  cpu, 1 CPU thread(s)\n" in printed and f"  output  {out}\n" in printed
+    assert "  device  cpu (float32), 1 CPU thread(s)\n" in printed and f"  output  {out}\n" in printed
     assert f"mnist from {real_data_root() / 'mnist'}; --limit: the first 2,000 training images" in printed
     for depth, name, epoch in [(d, o, e) for d in (3, 4) for o in ("adam", "adamng") for e in (1, 2)]:
         assert f"depth {depth} {name} seed 0  epoch {epoch}/2  train " in printed    # a line per epoch
     config = load_npz(out / "depth4-adamng-seed0" / "checkpoint.npz")["meta/config"]
     assert config == {"depth": 4, "optimizer": "adamng", "seed": 0, "dataset": "mnist", "epochs": 2,
-                      "batch_size": 100, "lr": 1e-3, "limit": 2000, "threads": 1}
+                      "batch_size": 100, "lr": 1e-3, "limit": 2000, "threads": 1, "dtype": "float32"}
+    record = json.loads((out / "experiment.json").read_text())
+    assert record["example"] == "mnist_mlp" and record["settings"]["depths"] == [3, 4]
+    assert record["settings"]["data_sizes"] == {"train": 60000, "test": 10000}
 
 
 def test_several_seeds_run_each_configuration_once_per_seed(tmp_path, capsys):
@@ -43,11 +49,14 @@ def test_several_seeds_run_each_configuration_once_per_seed(tmp_path, capsys):
     assert "mean [lowest, highest] over seeds 4,2" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("seeds", ["", "a,b", "-1", "1,1"])
-def test_bad_seed_lists_are_usage_errors(seeds, capsys):
+@pytest.mark.parametrize("seeds, message", [("", "without empty items"), ("a,b", "of distinct integers"),
+                                            ("-1", "of distinct integers >= 0"), ("1,,2", "without empty items"),
+                                            ("1,1", "'1,1' names 1 more than once")])
+def test_bad_seed_lists_are_usage_errors(seeds, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
         mnist_mlp.main(["--seeds", seeds])
-    assert exit_info.value.code == 2 and "--seeds must be a comma list" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "--seeds" in err and message in err
 
 
 def test_resume_skips_finished_runs_and_gives_the_same_table(tmp_path, capsys):
@@ -88,3 +97,16 @@ def test_a_run_does_not_depend_on_the_runs_before_it(tmp_path):
     mnist_mlp.main(common + ["--optimizers", "adamng", "--out", str(tmp_path / "alone")])
     read = lambda folder: [row for row in metrics_rows(folder / "metrics.csv") if row.startswith("adamng")]  # noqa: E731
     assert read(tmp_path / "both") == read(tmp_path / "alone")
+
+
+def test_float64_trains_the_model_the_data_and_the_optimizer_in_float64(tmp_path):
+    out = tmp_path / "run"
+    argv = ["--depth", "3", "--optimizers", "adamng", "--epochs", "1", "--limit", "300", "--dtype", "float64",
+            "--data-dir", str(real_data_root()), "--out", str(out), "--no-progress"]
+    (train_x, _), (test_x, _) = mnist_mlp.load_data(judge(mnist_mlp.SCRIPT, argv, 1)).sets
+    assert train_x.dtype == test_x.dtype == np.float64 and len(train_x) == 300
+    mnist_mlp.main(argv)
+    checkpoint = load_npz(out / "depth3-adamng-seed0" / "checkpoint.npz")
+    assert checkpoint["meta/config"]["dtype"] == "float64"
+    floating = {k: v.dtype for k, v in checkpoint.items() if k.startswith(("model/", "optim/")) and v.dtype.kind == "f"}
+    assert floating and set(floating.values()) == {np.dtype("float64")}

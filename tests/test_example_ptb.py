@@ -9,6 +9,9 @@ import pytest
 
 from minibng.data import ptb
 from minibng.examples import ptb_lstm
+from minibng.examples.flags import UsageError
+from minibng.examples.settings import judge
+from minibng.train import load_npz
 from support import host, metrics_rows, real_data_root
 
 
@@ -17,23 +20,11 @@ def read(path):
         return list(csv.DictReader(f))
 
 
-@pytest.fixture(autouse=True)
-def short_evaluation_texts(monkeypatch):
-    """The real corpus with its validation and test texts cut to 2,000 words, so that evaluating takes no time."""
-    load = ptb.load
-
-    def short(*args, **kwargs):
-        corpus = load(*args, **kwargs)
-        corpus.valid, corpus.test = corpus.valid[:2000], corpus.test[:2000]
-        return corpus
-
-    monkeypatch.setattr(ptb, "load", short)
-
-
 def quick(out, *extra):
-    """Three windows of 10 streams × 8 words (--limit counts training words)."""
-    return ["--epochs", "1", "--limit", "250", "--batch-size", "10", "--bptt", "8", "--data-dir",
-            str(real_data_root("ptb")), "--out", str(out), "--no-progress", *extra]
+    """Three windows of 10 streams × 8 words (--limit counts training words), evaluated on the first 2,000 words of
+    the validation and test texts."""
+    return ["--epochs", "1", "--limit", "250", "--batch-size", "10", "--bptt", "8", "--eval-limit", "2000",
+            "--data-dir", str(real_data_root("ptb")), "--out", str(out), "--no-progress", *extra]
 
 
 def test_metrics_curves_and_table(tmp_path, capsys):
@@ -58,33 +49,51 @@ def test_metrics_curves_and_table(tmp_path, capsys):
     assert f"{float(last['valid_ppl']):.1f}/{float(last['test_ppl']):.1f}" in printed
 
 
-def test_resume_gives_the_same_table(tmp_path):
-    args = quick(tmp_path, "--optimizers", "sgdmng")
+def test_resume_gives_the_same_table_in_float64(tmp_path):
+    args = quick(tmp_path, "--optimizers", "sgdmng", "--dtype", "float64")
     ptb_lstm.main(args)
     first = metrics_rows(tmp_path / "metrics.csv")
     ptb_lstm.main(args + ["--resume"])
     assert metrics_rows(tmp_path / "metrics.csv") == first
+    checkpoint = load_npz(tmp_path / "bptt8-sgdmng-seed0" / "checkpoint.npz")
+    assert checkpoint["meta/config"]["dtype"] == "float64" and checkpoint["model/0.weight"].dtype == np.float64
 
 
 def test_paper_flags_and_defaults():
-    args = ptb_lstm.parse_args([])
-    assert (args.bptts, args.optimizer_names, args.epochs, args.batch_size, args.limit) == (
-        [40], ["adam", "adamng"], 2, 100, 200_000)
-    paper = ptb_lstm.parse_args(["--paper"])
-    assert paper.bptts == [40, 400, 1000] and paper.epochs == 50 and paper.limit is None
-    assert paper.optimizer_names == ["sgdm", "sgdmng", "adagrad", "adagradng", "adam", "adamng"]
-    assert ptb_lstm.parse_args(["--paper", "--bptt", "40", "--epochs", "3"]).bptts == [40]
+    args = judge(ptb_lstm.SCRIPT, [], 1)
+    assert (args.bptts, args.optimizers, args.epochs, args.batch_size, args.limit, args.eval_limit) == (
+        (40,), ("adam", "adamng"), 2, 100, 100_000, 20_000)
+    paper = judge(ptb_lstm.SCRIPT, ["--paper"], 1)
+    assert paper.bptts == (40, 400, 1000) and paper.epochs == 50 and paper.limit == 929_589
+    assert paper.eval_limit == 82_430    # every word of both texts (the test text is the longer)
+    assert paper.optimizers == ("sgdm", "sgdmng", "adagrad", "adagradng", "adam", "adamng")
+    assert judge(ptb_lstm.SCRIPT, ["--paper", "--bptt", "40", "--epochs", "3"], 1).bptts == (40,)
 
 
-@pytest.mark.parametrize("flags, message", [(["--optimizers", "adamm"], "unknown optimizer(s) ['adamm']"),
-                                            (["--bptt", "40,x"], "--bptt must be a comma list of integers >= 1"),
-                                            (["--bptt", "0"], "--bptt must be a comma list of integers >= 1"),
-                                            (["--limit", "0"], "--limit must be >= 1"),
-                                            (["--limit", "4000"], "--limit 4000 words is too few for one window")])
-def test_bad_flags_are_rejected(capsys, flags, message):
+@pytest.mark.parametrize("flags, message", [
+    (["--optimizers", "adamm"], "unknown optimizer(s) ['adamm']"),
+    (["--bptt", "40,x"], "--bptt must be a comma list of distinct integers >= 1"),
+    (["--bptt", "0"], "--bptt must be a comma list of distinct integers >= 1"),
+    (["--bptt", "40,,400"], "--bptt must be a comma list without empty items"),
+    (["--limit", "0"], "--limit must be >= 1"),
+    (["--limit", "4000"], "--limit 4,000 words are too few for one window: 100 streams"),
+    (["--limit", "all", "--bptt", "20000"], "--limit all (929,589) words are too few for one window"),
+    (["--eval-batch-size", "100000"], "give --eval-batch-size 10000 or less"),
+    (["--eval-limit", "all", "--eval-batch-size", "100000"], "the 73,760 words of the validation text"),
+    (["--eval-limit", "0"], "--eval-limit must be >= 1")])
+def test_bad_flags_are_rejected_before_any_data_is_read(capsys, flags, message, tmp_path):
     with pytest.raises(SystemExit) as exit_info:
-        ptb_lstm.parse_args(flags)
-    assert exit_info.value.code == 2 and message in capsys.readouterr().err
+        ptb_lstm.main([*flags, "--out", str(tmp_path / "run"), "--data-dir", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.startswith("usage: ") and message in err, err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_world_size_counts_in_the_streams():
+    """Under mpiexec -n N the text is cut into N × --batch-size streams: the window needs N times the words."""
+    assert judge(ptb_lstm.SCRIPT, ["--limit", "8200"], 2).limit == 8200
+    with pytest.raises(UsageError, match=r"8,199 words are too few for one window: 200 streams \(2 process"):
+        judge(ptb_lstm.SCRIPT, ["--limit", "8199"], 2)
 
 
 def test_perplexity_overflows_to_infinity():

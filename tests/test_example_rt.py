@@ -5,6 +5,8 @@ import numpy as np
 import pytest
 
 from minibng.examples import rt_cnn
+from minibng.examples.settings import judge
+from minibng.train import load_npz
 from support import metrics_rows, real_data_root
 
 
@@ -47,23 +49,24 @@ def test_cross_validation_writes_a_fold_column(tmp_path, monkeypatch):
 
 
 def test_splits_are_seeded_and_folds_partition_the_data():
-    args = rt_cnn.parse_args(["--seeds", "0,1", "--cv"])
-    runs = rt_cnn.splits(103, args)
-    assert [(s, f) for s, f, _, _ in runs] == [(s, f) for s in (0, 1) for f in range(10)]
+    chosen = judge(rt_cnn.SCRIPT, ["--seeds", "0,1", "--cv"], 1)
+    keys = rt_cnn.runs(chosen)
+    assert [(k["seed"], k["fold"]) for k in keys[::len(chosen.optimizers)]] == [(s, f) for s in (0, 1) for f in range(10)]
     for seed in (0, 1):
-        held_out = np.concatenate([va for s, _, _, va in runs if s == seed])
+        held_out = np.concatenate([rt_cnn.split(103, seed, fold)[1] for fold in range(10)])
         assert sorted(held_out) == list(range(103))
-    plain = rt_cnn.splits(1000, rt_cnn.parse_args(["--seeds", "0,1"]))
-    (_, _, train0, val0), (_, _, _, val1) = plain
+    (train0, val0), (_, val1) = rt_cnn.split(1000, 0, None), rt_cnn.split(1000, 1, None)
     assert len(val0) == 100 and not set(train0) & set(val0) and not np.array_equal(val0, val1)
 
 
-def test_resume_gives_the_same_table(tmp_path):
-    args = quick(tmp_path, "--optimizers", "adagradng")
+def test_resume_gives_the_same_table_in_float64(tmp_path):
+    args = quick(tmp_path, "--optimizers", "adagradng", "--dtype", "float64")
     rt_cnn.main(args)
     first = metrics_rows(tmp_path / "metrics.csv")
     rt_cnn.main(args + ["--resume"])
     assert metrics_rows(tmp_path / "metrics.csv") == first
+    checkpoint = load_npz(tmp_path / "adagradng-seed0" / "checkpoint.npz")
+    assert checkpoint["meta/config"]["dtype"] == "float64" and checkpoint["model/0.weight"].dtype == np.float64
 
 
 def test_bad_flags_are_rejected(capsys):
@@ -72,3 +75,10 @@ def test_bad_flags_are_rejected(capsys):
     assert "unknown optimizer(s) ['adamm']" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         rt_cnn.main(["--seeds", "-1"])
+
+
+def test_the_training_split_counts_in_the_limit():
+    """--limit counts sentences of the training split: 9,596 of the 10,662 (the 90/10 split's)."""
+    assert rt_cnn.SIZES == {"train": 9596, "sentences": 10662}
+    assert judge(rt_cnn.SCRIPT, ["--limit", "all"], 1).limit == 9596
+    assert "all 9,596 are used" in judge(rt_cnn.SCRIPT, ["--limit", "10000"], 1).notes[0]

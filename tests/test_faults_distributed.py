@@ -5,6 +5,11 @@ The MPI cases run ``mpiexec -n 2`` (tests/mpi_worker.py) and skip, naming the in
 "Never a hang" is bounded by ``support.mpiexec``'s timeout (90 s; the job's whole process group is killed past
 it, and the case fails), far below MINIBNG_MPI_TIMEOUT's default of 600 s: no wall-clock figure is asserted.
 """
+import os
+import shlex
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,7 +17,7 @@ import pytest
 from fault_worker import build_trainer
 from minibng.train import OtherWorldSizeError, load_npz, save_npz
 from promise_table import registry
-from support import mpiexec
+from support import mpi_environment, mpiexec, mpiexec_or_skip, real_data_root
 
 SECTION = "Data-parallel runs (MPI)"
 PROMISES, promise = registry()
@@ -44,7 +49,71 @@ def _rank_exits_with_error(tmp_path):
     flags = ["-m", "minibng.examples.mnist_mlp", "--depth", "2", "--epochs"]
     status, out, err, seconds = mpiexec([(tmp_path, [*flags, "1"]), (tmp_path, [*flags, "0"])])
     assert status != 0, (status, seconds, out, err)
-    assert "--epochs must be >= 1, got 0" in err and "minibng: rank 1 of 2: exit status 2" in err, err
+    assert "rank 1: --epochs must be >= 1, got 0" in err and err.count("stopping all 2 ranks") == 1, err
+    assert "Traceback" not in err and list(tmp_path.iterdir()) == [], err
+
+
+@promise("ranks-different-settings", "`mpiexec -n 1 … --lr 0.001 : -n 1 … --lr 0.01` (or another `--seeds` or "
+         "`--limit` on one rank)", "every rank stops before any data is read or folder made, with one message naming "
+         "each setting that differs and its value on each rank (the ranks compare a digest of their settings, data "
+         "sizes included, in one collective); never two inconsistent halves trained, never a run reported diverged")
+def _ranks_different_settings(tmp_path):
+    flags = ["-m", "minibng.examples.mnist_mlp", "--depth", "2", "--epochs", "1", "--data-dir", str(real_data_root()),
+             "--no-progress", "--out", "run"]
+    status, out, err, seconds = mpiexec([(tmp_path, [*flags, "--lr", "0.001", "--limit", "300"]),
+                                         (tmp_path, [*flags, "--lr", "0.01", "--limit", "400", "--seeds", "1"])])
+    assert status != 0 and "epoch 1/1" not in out, (status, seconds, out, err)
+    assert ("the ranks hold different settings (limit: 300 on rank 0, 400 on rank 1; lr: 0.001 on rank 0, 0.01 on "
+            "rank 1; seeds: [0] on rank 0, [1] on rank 1)") in err and err.count("stopping all 2 ranks") == 1, err
+    assert list(tmp_path.iterdir()) == []
+
+
+@promise("mpi-ctrl-c", "Ctrl-C (SIGINT to `mpiexec -n 2`) while an experiment script trains",
+         "exit status 130 without a traceback; rank 0 alone names the last checkpoint and the full command that "
+         "continues, `mpiexec -n 2 python -m … --resume`")
+def _mpi_ctrl_c(tmp_path):
+    argv = ["--depth", "3", "--optimizers", "adamng", "--epochs", "30", "--limit", "2000", "--batch-size", "50",
+            "--data-dir", str(real_data_root()), "--out", str(tmp_path / "run"), "--no-progress"]
+    command = mpiexec_or_skip() + ["-n", "2", sys.executable, "-m", "minibng.examples.mnist_mlp", *argv]
+    environment = {**mpi_environment(), "PYTHONUNBUFFERED": "1"}
+    job = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment,
+                           start_new_session=True)
+    try:
+        for line in job.stdout:   # interrupted once the first epoch's checkpoint is written
+            if "epoch 2/30" in line:
+                job.send_signal(signal.SIGINT)
+                break
+        _, err = job.communicate(timeout=90)
+    finally:
+        if job.poll() is None:
+            os.killpg(job.pid, signal.SIGKILL)
+    assert job.returncode == 130 and "Traceback" not in err, err
+    continue_with = err.split("To continue: ")[1].strip()
+    assert shlex.split(continue_with) == ["mpiexec", "-n", "2", "python", "-m", "minibng.examples.mnist_mlp", *argv,
+                                          "--resume"]
+    assert err.count("interrupted in depth 3 adamng seed 0") == 1 and "its last checkpoint is" in err, err
+
+
+@promise("mpi-timeout-not-a-number", "`MINIBNG_MPI_TIMEOUT=abc mpiexec -n 2 python -m minibng.examples.…`",
+         "one line naming the variable and what it takes (exit status 2), not a traceback on every rank")
+def _mpi_timeout_not_a_number(tmp_path):
+    status, out, err, seconds = mpiexec([(tmp_path, ["-m", "minibng.examples.mnist_mlp"])] * 2,
+                                        env={"MINIBNG_MPI_TIMEOUT": "abc"})
+    assert status == 2 and "Traceback" not in err, (status, seconds, out, err)
+    assert err.strip() == ("python -m minibng.examples.mnist_mlp: error: MINIBNG_MPI_TIMEOUT='abc' is not a number of "
+                           "seconds > 0 (how long a rank waits for the others in a collective); set it to e.g. 600, "
+                           "or unset it for that default"), err
+
+
+@promise("mpi-fewer-examples-than-ranks", "`mpiexec -n 3 python -m minibng.examples.mnist_mlp --limit 2 "
+         "--batch-size 1` (fewer training examples than ranks)", "one usage error (exit status 2) saying each rank "
+         "needs at least one example of every step, printed once, before any data is read; not a traceback on every "
+         "rank")
+def _fewer_examples_than_ranks(tmp_path):
+    status, out, err, seconds = mpiexec([(tmp_path, ["-m", "minibng.examples.mnist_mlp", "--limit", "2",
+                                                     "--batch-size", "1"])] * 3)
+    assert status == 2 and "Traceback" not in err and err.count("error:") == 1, (status, seconds, out, err)
+    assert "--limit 2 is fewer than the 3 processes of this run" in err and list(tmp_path.iterdir()) == []
 
 
 @promise("rank-killed", "one rank is killed (`kill -9`, the out-of-memory killer) in the middle of an epoch",

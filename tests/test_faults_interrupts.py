@@ -19,7 +19,7 @@ import pytest
 import minibng as mb
 from fault_worker import build_trainer
 from minibng.examples import mnist_mlp
-from minibng.train import load_npz
+from minibng.train import LOCK_NAME, FolderLockedError, folder_lock, load_npz, lock
 from promise_table import registry
 from support import metrics_rows, real_data_root
 
@@ -145,6 +145,7 @@ def _example_into_busy_folder(tmp_path):
         "    deadline = time.monotonic() + 60\n"
         "    while not os.path.exists(sys.argv[2]) and time.monotonic() < deadline:\n"
         "        time.sleep(0.02)\n"), str(out), str(go)])
+    (tmp_path / "no-data").mkdir()   # a data folder that holds nothing: the script must stop before it looks
     try:
         wait_for(f"{go}.started")
         before = sorted(p.name for p in out.iterdir())
@@ -175,6 +176,7 @@ def _example_ctrl_c(tmp_path):
         script.kill()
     assert script.returncode == 130 and "Traceback" not in err, err
     assert (tmp_path / "run" / "curves.png").exists() and (tmp_path / "run" / "gradnorms.png").exists()
+    assert not list((tmp_path / "run").rglob(LOCK_NAME))
     checkpoint = tmp_path / "run" / "depth3-adamng-seed0" / "checkpoint.npz"
     assert f"its last checkpoint is {checkpoint} (after epoch {epochs_in(checkpoint.parent)})" in err
     command = err.split("To continue: ")[1].strip()
@@ -185,6 +187,42 @@ def _example_ctrl_c(tmp_path):
     assert resumed == metrics_rows(tmp_path / "straight" / "metrics.csv") and len(resumed) == 7
 
 
+@promise("lock-file-removed", "the run lock's file, `.minibng.lock`, once a run or an experiment ends (finished, "
+         "refused, interrupted by an error or Ctrl-C)", "it is gone: the holder removes it as it lets go (only a run "
+         "killed outright leaves it, and the next run into the folder takes it and removes it)")
+def _lock_file_removed(tmp_path):
+    straight_run(tmp_path / "run", epochs=1)
+    assert not (tmp_path / "run" / LOCK_NAME).exists()
+    argv = ["--depth", "2", "--optimizers", "sgd,adam", "--epochs", "1", "--limit", "300", "--data-dir",
+            str(real_data_root()), "--out", str(tmp_path / "experiment"), "--no-progress"]
+    mnist_mlp.main(argv)
+    with pytest.raises(SystemExit):
+        mnist_mlp.main([*argv, "--resume", "--epochs", "2", "--lr", "0.5"])   # refused: other settings
+    assert not list((tmp_path / "experiment").rglob(LOCK_NAME))
+    killed = worker(tmp_path / "killed", 3, "--kill-at-step", 3)
+    assert killed.returncode == KILLED and (tmp_path / "killed" / LOCK_NAME).exists()
+    build_trainer(str(tmp_path / "killed"), 1).fit()
+    assert not (tmp_path / "killed" / LOCK_NAME).exists()
+
+
 @pytest.mark.parametrize("case", PROMISES, ids=lambda case: case.id)
 def test_promise(case, request):
     case.run(request)
+
+
+def test_a_lock_file_its_holder_removed_is_never_held(tmp_path):
+    """Taking the lock checks that the file it locked is still the one at the path: a process that opened the lock's
+    file just before its holder removed it locks a file nobody else sees, and must start over (else two processes
+    would each hold "the" lock)."""
+    with folder_lock(tmp_path) as path:
+        opened_too_early = os.open(path, os.O_RDWR)
+    try:
+        assert not os.path.exists(path)
+        assert lock._try_lock(opened_too_early) and not lock._still_at(opened_too_early, path)
+        with folder_lock(tmp_path):
+            with pytest.raises(FolderLockedError, match="this process"):
+                with folder_lock(tmp_path):
+                    pass
+    finally:
+        os.close(opened_too_early)
+    assert list(tmp_path.iterdir()) == []

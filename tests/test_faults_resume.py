@@ -3,6 +3,7 @@
 Every refusal is one CheckpointError that names the file and what to do, never advises unpickling, changes
 nothing on disk, and leaves the resuming trainer's model as it was.
 """
+import errno
 import os
 import zipfile
 from pathlib import Path
@@ -12,9 +13,10 @@ import pytest
 
 import minibng as mb
 from fault_worker import build_trainer
-from minibng.examples import mnist_mlp
-from minibng.train import (LOCK_NAME, ChangedSettingsError, CheckpointError, FewerEpochsError, SettingDifference,
-                           load_npz, random_streams, save_npz)
+from minibng.examples import mnist_mlp, ptb_lstm, rt_cnn, settings
+from minibng.examples import session
+from minibng.train import (LOCK_NAME, ChangedSettingsError, CheckpointError, FewerEpochsError, FolderLockedError,
+                           OtherWorldSizeError, SettingDifference, load_npz, random_streams, save_npz)
 from promise_table import registry
 from support import real_data_root
 
@@ -190,23 +192,43 @@ def _position_past_epoch(tmp_path):
     assert_refused(tmp_path, r"position \(epoch 2, batch 10\) lies outside an epoch of 10 batches")
 
 
+def mnist_experiment(folder, *extra):
+    """A finished one-epoch MNIST experiment in ``folder``; returns its flags (without ``extra``)."""
+    argv = ["--depth", "3", "--optimizers", "adamng", "--epochs", "1", "--limit", "300", "--data-dir",
+            str(real_data_root()), "--out", str(folder), "--no-progress"]
+    mnist_mlp.main(argv + list(extra))
+    return argv
+
+
+def every_file(folder):
+    """Every file under ``folder`` and its bytes."""
+    return {p.relative_to(folder): p.read_bytes() for p in Path(folder).rglob("*") if p.is_file()}
+
+
+def assert_refused_usage(main, argv, capsys, *words):
+    """``main(argv)`` is a usage error (exit status 2) whose message holds ``words``."""
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and err.startswith("usage: ") and all(w in err for w in words), err
+
+
 @promise("example-resume-changed-limit", "`python -m minibng.examples.mnist_mlp --resume` with another `--limit`",
-         "exits with `error: cannot resume …` naming `limit` (every flag that shapes a run is recorded)")
-def _example_changed_limit(tmp_path):
-    common = ["--depth", "3", "--optimizers", "adamng", "--epochs", "1", "--data-dir", str(real_data_root()),
-              "--out", str(tmp_path), "--no-progress"]
-    mnist_mlp.main(common + ["--limit", "300"])
-    before = files(tmp_path / "depth3-adamng-seed0")
-    with pytest.raises(SystemExit, match=r"(?s)error: cannot resume .*limit: 300 in the checkpoint, 400 now.*"
-                                         r"rerun with the flags that started them.*another --out"):
-        mnist_mlp.main(common + ["--limit", "400", "--resume"])
-    assert files(tmp_path / "depth3-adamng-seed0") == before
+         "usage error (exit status 2) naming `limit` with the folder's value and the new one, before any data is "
+         "read; nothing in the folder changes (every flag that shapes a run is recorded)")
+def _example_changed_limit(tmp_path, capsys):
+    argv = mnist_experiment(tmp_path)
+    before = every_file(tmp_path)
+    assert_refused_usage(mnist_mlp.main, [*argv, "--limit", "400", "--resume"], capsys,
+                         "holds an experiment with other settings (limit: 300 there, 400 now)", "another --out")
+    assert every_file(tmp_path) == before
 
 
 @promise("example-resume-other-threads", "`python -m minibng.examples.mnist_mlp --resume` with another "
          "`--threads` and more `--epochs`", "the runs continue: the thread count, like the epochs, may change on "
          "resume (it changes only the last digits); the checkpoint's config records the new values")
-def _example_other_threads(tmp_path):
+def _example_other_threads(tmp_path, monkeypatch):
+    monkeypatch.setattr(settings, "usable_cores", lambda: 4)   # 2 threads, even where the machine has 1 core
     common = ["--depth", "3", "--optimizers", "adamng", "--data-dir", str(real_data_root()), "--limit", "300",
               "--out", str(tmp_path), "--no-progress"]
     mnist_mlp.main(common + ["--epochs", "1", "--threads", "1"])
@@ -214,6 +236,110 @@ def _example_other_threads(tmp_path):
     config = load_npz(tmp_path / "depth3-adamng-seed0" / "checkpoint.npz")["meta/config"]
     assert (config["epochs"], config["threads"]) == (2, 2)
     assert len((tmp_path / "metrics.csv").read_text().splitlines()) == 3
+
+
+@promise("resume-nothing-to-resume", "`--resume` into a folder that does not exist (a typo), or holds no checkpoint",
+         "usage error (exit status 2) saying there is nothing to resume and to leave out --resume to start; no "
+         "folder is made, nothing is trained")
+def _nothing_to_resume(tmp_path, capsys):
+    typo = tmp_path / "runs" / "mnits_mlp"
+    assert_refused_usage(mnist_mlp.main, ["--resume", "--out", str(typo)], capsys, "does not exist, so there is "
+                         "nothing to resume", "leave out --resume")
+    assert not (tmp_path / "runs").exists()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert_refused_usage(mnist_mlp.main, ["--resume", "--out", str(empty)], capsys, "holds no checkpoint")
+    assert list(empty.iterdir()) == []
+
+
+@promise("resume-other-settings", "`--resume` with another `--depth` (or `--dtype`, `--optimizers` …) than the "
+         "experiment in `--out`", "usage error (exit status 2) naming each setting that differs with both values, "
+         "before any data is read; the folder's checkpoints, metrics.csv and figures are untouched")
+def _other_settings(tmp_path, capsys):
+    argv = mnist_experiment(tmp_path)
+    before = every_file(tmp_path)
+    assert_refused_usage(mnist_mlp.main, [*argv, "--depth", "4", "--resume"], capsys, "depths: [3] there, [4] now")
+    assert_refused_usage(mnist_mlp.main, [*argv, "--dtype", "float64", "--resume"], capsys,
+                         'dtype: "float32" there, "float64" now')
+    assert every_file(tmp_path) == before
+
+
+@promise("resume-other-example", "`ptb_lstm --resume --out <an mnist_mlp folder>` (a folder another script wrote)",
+         "usage error (exit status 2) naming the script that wrote it; nothing in it is touched")
+def _other_example(tmp_path, capsys):
+    mnist_experiment(tmp_path)
+    before = every_file(tmp_path)
+    for script in (ptb_lstm, rt_cnn):
+        assert_refused_usage(script.main, ["--resume", "--out", str(tmp_path), "--data-dir", str(tmp_path)], capsys,
+                             "holds an experiment of mnist_mlp, not of")
+    assert every_file(tmp_path) == before
+
+
+@promise("out-is-a-run-folder", "`--out` naming one run's own folder (`runs/mnist_mlp/depth18-adam-seed0`)",
+         "usage error (exit status 2) naming the experiment's folder to give instead; the run's files are untouched")
+def _out_is_a_run_folder(tmp_path, capsys):
+    mnist_experiment(tmp_path)
+    run = tmp_path / "depth3-adamng-seed0"
+    before = every_file(run)
+    for extra in ([], ["--resume"]):
+        assert_refused_usage(mnist_mlp.main, ["--out", str(run), *extra], capsys, "is the folder of one run",
+                             f"give the experiment's folder, {tmp_path}")
+    assert every_file(run) == before
+
+
+@promise("checkpoint-dangling-symlink", "a run's checkpoint.npz that is a symbolic link to a file that is gone, "
+         "resumed (`fit(resume=True)`, `--resume`)", "`CheckpointError` saying the link points nowhere and what to do "
+         "(the script: `error: …`, exit status 1); never a fresh start over it")
+def _dangling_symlink(tmp_path):
+    gone = tmp_path / "elsewhere.npz"
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "checkpoint.npz").symlink_to(gone)
+    assert_refused(tmp_path / "run", "is a symbolic link to .*elsewhere.npz, which does not exist")
+    argv = mnist_experiment(tmp_path / "experiment")
+    link = tmp_path / "experiment" / "depth3-adamng-seed0" / "checkpoint.npz"
+    link.unlink()
+    link.symlink_to(gone)
+    with pytest.raises(SystemExit, match=r"error: checkpoint .* is a symbolic link to .*, which does not exist"):
+        mnist_mlp.main([*argv, "--resume"])
+    assert link.is_symlink() and not gone.exists()
+
+
+@promise("checkpoint-tampered-stream", "a checkpoint whose `rng/stream` entry was tampered with (one number instead "
+         "of a seed and a counter, or a negative one)", "`CheckpointError` naming the entry, before anything is "
+         "restored (never a raw IndexError, never a half-restored model)")
+def _tampered_stream(tmp_path):
+    path = finished_run(tmp_path)
+    for tampered in (np.array([5]), np.array([0, -3]), np.array([0.5, 1.0])):
+        rewrite(path, **{"rng/stream/2": tampered})
+        assert_refused(tmp_path, r"rng/stream/2 is not a random stream's state")
+
+
+@promise("restore-all-or-nothing", "a restore stopped half-way by any exception (an IndexError from a data order, "
+         "Ctrl-C), after the model and the optimizer were restored", "the model, the optimizer, the random streams "
+         "and the data order are put back as they were; an error is a `CheckpointError` naming the file, Ctrl-C goes "
+         "on as Ctrl-C")
+def _restore_all_or_nothing(tmp_path, monkeypatch):
+    finished_run(tmp_path)
+    for interruption, expected in ((IndexError("list index out of range"), CheckpointError),
+                                   (KeyboardInterrupt(), KeyboardInterrupt)):
+        trainer = build_trainer(str(tmp_path), 2)
+        fresh, optimizer_state = weights(trainer), trainer.optimizer.state_dict()
+        streams = {name: s.state() for name, s in random_streams(trainer.model).items()}
+
+        def stop_once(state, interruption=interruption, restore=trainer.train_batches.set_state, calls=[]):
+            calls.append(state)
+            if len(calls) == 1:   # the restore's call; the undo's goes through
+                raise interruption
+            restore(state)
+
+        monkeypatch.setattr(trainer.train_batches, "set_state", stop_once)
+        with pytest.raises(expected):
+            trainer.fit(resume=True)
+        for w, v in zip(weights(trainer), fresh):
+            np.testing.assert_array_equal(w, v)
+        for key, value in trainer.optimizer.state_dict().items():
+            np.testing.assert_array_equal(np.asarray(value), np.asarray(optimizer_state[key]), err_msg=key)
+        assert {name: s.state() for name, s in random_streams(trainer.model).items()} == streams
 
 
 @pytest.mark.parametrize("case", PROMISES, ids=lambda case: case.id)
@@ -225,3 +351,17 @@ def test_a_checkpoint_that_fits_still_resumes_after_these_checks(tmp_path):
     """The checks refuse only what is wrong: an untouched checkpoint resumes, and its trainer reports done."""
     path = finished_run(tmp_path)
     assert len(build_trainer(str(tmp_path), 2).fit(resume=True)) == 2 and os.path.exists(path)
+
+
+def test_the_scripts_turn_the_librarys_refusals_into_advice_about_their_flags():
+    """The library's errors speak of settings and carry their data; only the scripts speak of flags."""
+    path = "runs/x/depth3-adam-seed0/checkpoint.npz"
+    changed = ChangedSettingsError(path, [SettingDifference("lr", 0.1, 0.2)], ("epochs", "threads"))
+    assert "rerun with the flags that started them" in session.advice(changed)
+    assert "resume with mpiexec -n 2" in session.advice(OtherWorldSizeError(path, 2, 1))
+    assert "pass --epochs 5 or more" in session.advice(FewerEpochsError(path, 5, 3))
+    assert "give another --out" in session.advice(FolderLockedError("runs/x", "pid 1 on host"))
+    full = session.advice(OSError(errno.ENOSPC, "No space left on device", path))
+    assert full.startswith(f"error: cannot write {path}: No space left on device") and "--resume" in full
+    assert "make that folder writable" in session.advice(PermissionError(errno.EACCES, "Permission denied", path))
+    assert all("--" not in str(e) for e in (changed, OtherWorldSizeError(path, 2, 1), FewerEpochsError(path, 5, 3)))

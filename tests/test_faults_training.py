@@ -1,16 +1,19 @@
 """Fault table, training runs and the files they write: empty data, runs that all diverge, permissions, leftovers."""
 import contextlib
+import errno
 import os
 import stat
 import warnings
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from fault_worker import build_trainer
 from minibng import nn, optim, plot
 from minibng.data import Batches, synthetic
 from minibng.examples import mnist_mlp
-from minibng.train import Trainer, files
+from minibng.train import LOCK_NAME, Trainer, files, load_npz
 from promise_table import registry
 from support import real_data_root
 
@@ -128,6 +131,98 @@ def _failed_write_keeps_file(tmp_path):
             f.write("new, half")
             raise RuntimeError("disk gone")
     assert path.read_text() == "old\n" and os.listdir(tmp_path) == ["metrics.csv"]
+
+
+@promise("trainer-bad-epochs-or-out", "`Trainer(epochs=2.7)`, `Trainer(epochs='3')`, `Trainer(out=<a file>)`",
+         "`TypeError` naming `epochs` (never 2 epochs of 2.7, never a comparison of text with 0), `ValueError` naming "
+         "`out` and the file; nothing is trained or written")
+def _trainer_bad_epochs_or_out(tmp_path):
+    x, y = synthetic.blobs(n=10, features=4, classes=2, seed=0)
+    model = nn.Sequential(nn.Linear(4, 2))
+
+    def trainer(**options):
+        return Trainer(model, nn.SoftmaxCrossEntropy(), optim.SGD(model, lr=0.1), Batches(x, y, 5), progress=False,
+                       **options)
+
+    for epochs in (2.7, "3", True, None):
+        with pytest.raises(TypeError, match=r"Trainer: epochs must be a whole number of epochs \(an int\)"):
+            trainer(epochs=epochs)
+    with pytest.raises(ValueError, match=r"Trainer: epochs must be >= 0, got -1"):
+        trainer(epochs=-1)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine")
+    for out in (notes, notes / "run"):
+        with pytest.raises(ValueError, match=f"Trainer: out must be a folder, but {notes} is a file"):
+            trainer(epochs=1, out=out)
+    with pytest.raises(TypeError, match="Trainer: out must be a folder's path"):
+        trainer(epochs=1, out=3)
+    assert notes.read_text() == "mine" and sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+    assert len(trainer(epochs=np.int64(1)).fit()) == 1
+
+
+def example(out, *extra):
+    """A short MNIST experiment into ``out``."""
+    return ["--depth", "2", "--optimizers", "sgd", "--epochs", "1", "--limit", "300", "--data-dir",
+            str(real_data_root()), "--out", str(out), "--no-progress", *extra]
+
+
+def refuse_writes_into(monkeypatch, folder, error, name=None):
+    """Make every file written into ``folder`` (or only the file ``name`` there) fail with ``error``: as a read-only
+    folder does (also for root, whom permissions do not stop) or a full disk."""
+    create = files._create_temporary
+
+    def failing(where, written):
+        if Path(where) == Path(folder).resolve() and name in (None, written):
+            raise error
+        return create(where, written)
+
+    monkeypatch.setattr(files, "_create_temporary", failing)
+
+
+@promise("run-folder-read-only", "a run's folder that cannot be written into (read-only) when its checkpoint is due",
+         "one line, `error: cannot write <the checkpoint>: Permission denied; make that folder writable, or give "
+         "another --out` (exit status 1), never a traceback; what was written before is kept")
+def _run_folder_read_only(tmp_path, monkeypatch, capsys):
+    run = tmp_path / "depth2-sgd-seed0"
+    refuse_writes_into(monkeypatch, run, PermissionError(errno.EACCES, "Permission denied"))
+    with pytest.raises(SystemExit) as info:
+        mnist_mlp.main(example(tmp_path))
+    assert str(info.value.code) == (f"error: cannot write {run / 'checkpoint.npz'}: Permission denied; make that "
+                                    "folder writable, or give another --out")
+    assert (tmp_path / "experiment.json").exists() and not (tmp_path / LOCK_NAME).exists()
+
+
+@promise("disk-full", "the disk fills up while a checkpoint is written (`ENOSPC`)",
+         "one line naming the file: the disk is full, free space, then rerun the same command with --resume (exit "
+         "status 1, no traceback); the previous checkpoint is intact and that command continues from it")
+def _disk_full(tmp_path, monkeypatch):
+    argv = example(tmp_path)
+    mnist_mlp.main(argv)
+    checkpoint = tmp_path / "depth2-sgd-seed0" / "checkpoint.npz"
+    before = checkpoint.read_bytes()
+    refuse_writes_into(monkeypatch, checkpoint.parent, OSError(errno.ENOSPC, "No space left on device"),
+                       "checkpoint.npz")
+    with pytest.raises(SystemExit) as info:
+        mnist_mlp.main([*argv, "--epochs", "2", "--resume"])
+    message = str(info.value.code)
+    assert message.startswith(f"error: cannot write {checkpoint}: No space left on device; the disk is full")
+    assert "rerun the same command with --resume" in message and checkpoint.read_bytes() == before
+    monkeypatch.undo()
+    mnist_mlp.main([*argv, "--epochs", "2", "--resume"])
+    assert len(load_npz(checkpoint)["meta/history"]) == 2
+
+
+@promise("lock-path-is-a-folder", "`--out` whose `.minibng.lock` is a folder (where the run lock's file belongs)",
+         "one line naming it: a folder stands where minibng writes a file, move it away or give another --out (exit "
+         "status 1), before any data is read; nothing in the folder changes")
+def _lock_path_is_a_folder(tmp_path, monkeypatch):
+    (tmp_path / LOCK_NAME).mkdir()
+    monkeypatch.setattr(mnist_mlp.mnist, "load", lambda *args, **kwargs: pytest.fail("data read"))
+    with pytest.raises(SystemExit) as info:
+        mnist_mlp.main(example(tmp_path))
+    assert str(info.value.code) == (f"error: cannot write {tmp_path / LOCK_NAME}: Is a directory; a folder stands "
+                                    "where minibng writes a file: move it away, or give another --out")
+    assert [p.name for p in tmp_path.iterdir()] == [LOCK_NAME]
 
 
 @pytest.mark.parametrize("case", PROMISES, ids=lambda case: case.id)

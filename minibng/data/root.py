@@ -60,12 +60,13 @@ def download_roots(data_dir=None) -> list[Path]:
 
 
 def first_writable(roots) -> Path | None:
-    """The first root that exists or can be created and that this process may write into, else None."""
+    """The first root that this process may write into, or make (its nearest existing folder is writable), else
+    None.  Nothing is made here: the download makes the folder when it writes its file, so one that fails leaves no
+    empty folder behind."""
     for root in roots:
-        try:
-            root.mkdir(parents=True, exist_ok=True)
-        except OSError:
-            continue
-        if os.access(root, os.W_OK | os.X_OK):
+        place = Path(root).absolute()
+        while not place.exists() and place != place.parent:
+            place = place.parent
+        if place.is_dir() and os.access(place, os.W_OK | os.X_OK):
             return root
     return None

@@ -23,17 +23,23 @@ from __future__ import annotations
 
 import functools
 import itertools
+from dataclasses import dataclass
 
 import numpy as np
 
 from .. import backend, models, optim
 from ..data import Batches, Compose, RandomCropFlip, cifar, mnist, pad_to_32
-from . import common
+from . import session
+from .flags import Flag, UsageError, integer_list
+from .report import epochs, print_table
+from .script import Data, Script, cpu_threads, shared_defaults
+from .settings import Settings
 
-PAPER_OPTIMIZERS = ["sgdm", "sgdmng", "sgdmngadap", "sgdmclip", "adam", "adamng", "adamngadap", "adamclip"]
-DATASETS = ["cifar-10", "cifar-100", "mnist", "fashion-mnist"]
+PAPER_OPTIMIZERS = ("sgdm", "sgdmng", "sgdmngadap", "sgdmclip", "adam", "adamng", "adamngadap", "adamclip")
+DATASETS = ("cifar-10", "cifar-100", "mnist", "fashion-mnist")
+SIZES = {"cifar-10": {"train": 50_000, "test": 10_000}, "cifar-100": {"train": 50_000, "test": 10_000},
+         "mnist": {"train": 60_000, "test": 10_000}, "fashion-mnist": {"train": 60_000, "test": 10_000}}
 COLUMNS = ["optimizer", "depth", "seed", "epoch", "train_loss", "test_loss", "test_accuracy", "seconds"]
-PAPER = {"optimizers": "paper", "epochs": 160, "limit": None}
 SGD_PROTOCOL = {"nesterov": True, "dampening": 0.0, "weight_decay": 1e-4}   # lr 0.1, momentum 0.9: the presets
 ADAM_PROTOCOL = {"weight_decay": 1e-4}        # §4.2: "Other setups are the same as the SGD"; lr 1e-3: the presets
 
@@ -65,92 +71,101 @@ PAPER_TABLES = {
 }
 
 
-def parse_args(argv=None):
-    p = common.parser("cifar_resnet", __doc__, datasets=DATASETS, optimizers="sgdm,sgdmngadap", epochs=3,
-                      batch_size=128, threads=common.cpu_threads(), limit="training images (of 50,000; 60,000 for "
-                      "the MNIST family)", paper=PAPER,
-                      paper_help=f"Tables 1-2: optimizers {','.join(PAPER_OPTIMIZERS)}, 160 epochs of every image; "
-                                 "for ResNet-20 and one seed about 5 h on an H200 GPU, 5 days on a 2-core CPU")
-    p.set_defaults(limit=5000)
-    p.add_argument("--depth", default="20", help="ResNet depth 6n+2, one or a comma list")
-    p.add_argument("--milestones", default="81,122", help="epochs at which lr is multiplied by 0.1")
-    p.add_argument("--holdout", type=int, default=0, help="hold out N training images as a validation set")
-    p.add_argument("--shortcut", choices=["A", "B"], default="A", help="A: zero-padding identity, B: 1×1 conv")
-    p.add_argument("--augment", choices=["auto", "crop-flip", "crop", "none"], default="auto",
-                   help="auto: pad-4 crop and flip, but no flip for mnist")
-    p.add_argument("--bn-update", type=int, default=0, metavar="N",
-                   help="after every epoch, re-estimate BatchNorm's statistics on N training batches before "
-                        "evaluating (precise BN; 0: the running averages, as the paper)")
-    args = common.parse(p, argv, PAPER_OPTIMIZERS)
-    args.depths = common.int_list(p, "--depth", args.depth, 8)
-    if any((d - 2) % 6 for d in args.depths):
-        p.error(f"--depth must be 6n+2 (20, 32, 44, 56, 110, …), got {args.depth}")
-    args.milestone_list = common.int_list(p, "--milestones", args.milestones, 1)
-    if args.bn_update < 0:
-        p.error(f"--bn-update must be >= 0, got {args.bn_update}")
-    if args.holdout < 0 or (args.limit and args.holdout >= args.limit):
-        p.error(f"--holdout must be >= 0 and below --limit ({args.limit}), got {args.holdout}")
-    return args
+@dataclass(frozen=True, kw_only=True)
+class CifarSettings(Settings):
+    depths: tuple[int, ...]
+    milestones: tuple[int, ...]
+    holdout: int
+    shortcut: str
+    augment: str
+    bn_update: int
 
 
-def load_data(args):
+def judge(flags, shared, world_size):
+    """The ResNet depths (6n+2), the schedule, and the holdout: fewer images than --limit keeps, leaving one per
+    rank at least."""
+    depths = integer_list("--depth", flags.depth, 8)
+    if any((d - 2) % 6 for d in depths):
+        raise UsageError(f"--depth must be 6n+2 (20, 32, 44, 56, 110, …), got {flags.depth}")
+    if flags.bn_update < 0:
+        raise UsageError(f"--bn-update must be >= 0, got {flags.bn_update}")
+    if not 0 <= flags.holdout <= shared["limit"] - world_size:
+        raise UsageError(f"--holdout must be >= 0 and leave at least {world_size} of the {shared['limit']:,} training "
+                         f"images (--limit) to train on, got {flags.holdout}")
+    return CifarSettings(**shared, depths=depths, milestones=integer_list("--milestones", flags.milestones, 1),
+                         holdout=flags.holdout, shortcut=flags.shortcut, augment=flags.augment,
+                         bn_update=flags.bn_update)
+
+
+def runs(settings):
+    return [{"depth": d, "optimizer": o, "seed": s}
+            for d, o, s in itertools.product(settings.depths, settings.optimizers, settings.seeds)]
+
+
+def describe_runs(settings):
+    return (f"{len(runs(settings))} × {epochs(settings.epochs)}: ResNet-{','.join(map(str, settings.depths))}, "
+            f"{', '.join(settings.optimizers)}, seed {','.join(map(str, settings.seeds))}")
+
+
+def load_data(settings):
     """Images (uint8, NCHW, 32×32) and labels split into train / valid (``--holdout``) / test, the per-channel
-    normalization of the training images, and the number of classes."""
-    if args.dataset.startswith("cifar"):
-        data = cifar.load(args.dataset, data_dir=args.data_dir)
-        train_x, test_x = data.train_images[:args.limit], data.test_images
+    normalization of the training images into the run's dtype, and the number of classes."""
+    if settings.dataset.startswith("cifar"):
+        data = cifar.load(settings.dataset, data_dir=settings.data_dir)
+        train_x, test_x = data.train_images[:settings.limit], data.test_images
     else:
-        data = mnist.load(args.dataset, data_dir=args.data_dir)
-        train_x, test_x = pad_to_32(data.train_images[:args.limit]), pad_to_32(data.test_images)
-    train_y, test_y = data.train_labels[:args.limit], data.test_labels
-    if not 0 <= args.holdout < len(train_x):
-        raise SystemExit(f"error: --holdout {args.holdout} must be below the {len(train_x)} training images")
-    keep = len(train_x) - args.holdout
+        data = mnist.load(settings.dataset, data_dir=settings.data_dir)
+        train_x, test_x = pad_to_32(data.train_images[:settings.limit]), pad_to_32(data.test_images)
+    train_y, test_y = data.train_labels[:settings.limit], data.test_labels
+    keep = len(train_x) - settings.holdout
     order = np.random.default_rng(12345).permutation(len(train_x))  # the same split for every run
     splits = {"train": (train_x[order[:keep]], train_y[order[:keep]]), "test": (test_x, test_y)}
-    if args.holdout:
+    if settings.holdout:
         splits["valid"] = (train_x[order[keep:]], train_y[order[keep:]])
-    mean, std = cifar.channel_mean_std(splits["train"][0])
-    normalize = functools.partial(cifar.normalize, mean=backend.to_device(mean, args.device),  # (x/255 − μ_c)/σ_c
-                                  std=backend.to_device(std, args.device))
-    return splits, normalize, 100 if args.dataset == "cifar-100" else 10
+    mean, std = cifar.channel_mean_std(splits["train"][0])   # normalize: (x/255 − μ_c)/σ_c
+    normalize = functools.partial(cifar.normalize, mean=backend.to_device(mean, settings.device),
+                                  std=backend.to_device(std, settings.device), dtype=settings.dtype)
+    classes = 100 if settings.dataset == "cifar-100" else 10
+    return Data(sets=(splits, normalize, classes),
+                sizes={"train": len(data.train_images), "test": len(data.test_images)})
 
 
-def batches(args, data, seed):
+def batches(settings, sets, seed):
     """The seeded training batches (normalized, then augmented on the device) and the evaluation sets."""
-    splits, normalize, _ = data
-    augment = {"auto": "crop" if args.dataset == "mnist" else "crop-flip"}.get(args.augment, args.augment)
+    splits, normalize, _ = sets
+    augment = {"auto": "crop" if settings.dataset == "mnist" else "crop-flip"}.get(settings.augment, settings.augment)
     steps = [normalize] + ([RandomCropFlip(4, flip=augment == "crop-flip", seed=seed)] if augment != "none" else [])
-    train = Batches(*splits["train"], args.batch_size, shuffle=True, seed=seed, device=args.device,
-                    transform=Compose(*steps))
-    evaluate = {name: Batches(*splits[name], 500, shuffle=False, device=args.device, transform=normalize)
+    train_batches = Batches(*splits["train"], settings.batch_size, shuffle=True, seed=seed, device=settings.device,
+                            transform=Compose(*steps))
+    evaluate = {name: Batches(*splits[name], 500, shuffle=False, device=settings.device, transform=normalize)
                 for name in ("test", "valid") if name in splits}
-    bn_rows = args.bn_update * args.batch_size  # the first rows of the (once permuted) training split
-    bn_batches = Batches(splits["train"][0][:bn_rows], splits["train"][1][:bn_rows], args.batch_size,
-                         shuffle=False, device=args.device, transform=normalize) if args.bn_update else None
-    return train, evaluate, bn_batches
+    bn_rows = settings.bn_update * settings.batch_size  # the first rows of the (once permuted) training split
+    bn_batches = Batches(splits["train"][0][:bn_rows], splits["train"][1][:bn_rows], settings.batch_size,
+                         shuffle=False, device=settings.device, transform=normalize) if settings.bn_update else None
+    return train_batches, evaluate, bn_batches
 
 
-def make_optimizer(name, model, lr=None):
-    """The preset ``name`` under the paper's protocol (for lars, λ = 1e-4 goes into its trust ratio)."""
-    protocol = SGD_PROTOCOL if name.startswith("sgd") or name == "lars" else ADAM_PROTOCOL if name.startswith("adam") else {}
-    return optim.create(name, model, **protocol, **({} if lr is None else {"lr": lr}))
+def protocol(name):
+    """The paper's protocol for preset ``name`` (for lars, λ = 1e-4 goes into its trust ratio)."""
+    if name.startswith("sgd") or name == "lars":
+        return SGD_PROTOCOL
+    return ADAM_PROTOCOL if name.startswith("adam") else {}
 
 
-def run_one(experiment, data, depth, name, seed):
+def train(experiment, sets, key):
     """Train one (depth, optimizer, seed)."""
-    args = experiment.args
-    train, evaluate, bn_batches = batches(args, data, seed)
-    backend.manual_seed(seed)
-    channels = data[0]["train"][0].shape[1]
-    model = models.resnet_cifar(depth, num_classes=data[2], shortcut=args.shortcut, in_channels=channels,
-                                input_grad=False)
-    model.to(args.device)
-    opt = make_optimizer(name, model, args.lr)
-    config = {"milestones": args.milestone_list, "shortcut": args.shortcut, "holdout": args.holdout,
-              "bn_update": args.bn_update, "augment": args.augment}
-    experiment.run({"depth": depth, "optimizer": name, "seed": seed}, model, opt, train, evaluate, config=config,
-                   schedule=optim.MultiStep(args.milestone_list, 0.1), bn_batches=bn_batches)
+    settings = experiment.settings
+    train_batches, evaluate, bn_batches = batches(settings, sets, key["seed"])
+    backend.manual_seed(key["seed"])
+    splits, _, classes = sets
+    model = models.resnet_cifar(key["depth"], num_classes=classes, shortcut=settings.shortcut,
+                                in_channels=splits["train"][0].shape[1], input_grad=False, dtype=settings.dtype)
+    model.to(settings.device)
+    config = {"milestones": settings.milestones, "shortcut": settings.shortcut, "holdout": settings.holdout,
+              "bn_update": settings.bn_update, "augment": settings.augment}
+    experiment.fit(key, model, experiment.optimizer(key["optimizer"], model, **protocol(key["optimizer"])),
+                   train_batches, evaluate, config=config, schedule=optim.MultiStep(settings.milestones, 0.1),
+                   bn_batches=bn_batches)
 
 
 def error_cell(errors, diverged):
@@ -168,42 +183,57 @@ def paper_cell(dataset, name, depth):
     return f"{mean:.2f} ± {std:.2f}"
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    runs = list(itertools.product(args.depths, args.optimizer_names, args.seed_list))
-    with common.session(args, f"{len(runs)} × {common.epochs(args.epochs)}: ResNet-{args.depth}, "
-                              f"{', '.join(args.optimizer_names)}, seed {args.seeds}", draw) as experiment:
-        data = load_data(args)
-        for depth, name, seed in runs:
-            run_one(experiment, data, depth, name, seed)
-        table(experiment)
-
-
 def draw(experiment):
     """metrics.csv and Figure 2's curves (mean and range over seeds) from every finished epoch."""
-    args = experiment.args
-    return experiment.write_curves(experiment.rows(), COLUMNS + (["valid_loss", "valid_accuracy"] if args.holdout
-                                                                 else []),
-                                   f"{args.dataset}: ResNet, batch {args.batch_size} (Figure 2's layout)",
+    settings = experiment.settings
+    columns = COLUMNS + (["valid_loss", "valid_accuracy"] if settings.holdout else [])
+    return experiment.write_curves(experiment.rows(), columns,
+                                   f"{settings.dataset}: ResNet, batch {settings.batch_size} (Figure 2's layout)",
                                    metrics=("train_loss", "test_loss", "test_accuracy"))
 
 
 def table(experiment):
-    args = experiment.args
-    paper = args.dataset in PAPER_TABLES
-    columns = [f"ResNet-{d}" for d in args.depths] + ([f"paper {d}" for d in args.depths] if paper else [])
+    settings = experiment.settings
+    paper = settings.dataset in PAPER_TABLES
+    columns = {f"ResNet-{d}": ("measured", d) for d in settings.depths}
+    if paper:
+        columns.update({f"paper {d}": ("paper", d) for d in settings.depths})
 
     def cell(name, column):
-        depth = int(column.split("-" if column.startswith("ResNet") else " ")[1])
-        if column.startswith("paper"):
-            return paper_cell(args.dataset, name, depth)
+        kind, depth = column
+        if kind == "paper":
+            return paper_cell(settings.dataset, name, depth)
         finals, diverged = experiment.finals(depth=depth, optimizer=name)
         return error_cell([100 * (1 - h["test_accuracy"]) for h in finals], diverged)
 
-    source = " beside the paper's Table " + ("1" if args.dataset == "cifar-10" else "2") if paper else ""
-    common.print_table(f"final test error % ({args.dataset}, {common.epochs(args.epochs)}, mean ± std over "
-                       f"{len(args.seed_list)} seed(s){source}; ! = diverged)", args.optimizer_names, columns, cell,
-                       width=16)
+    source = " beside the paper's Table " + ("1" if settings.dataset == "cifar-10" else "2") if paper else ""
+    print_table(f"final test error % ({settings.dataset}, {epochs(settings.epochs)}, mean ± std over "
+                f"{len(settings.seeds)} seed(s){source}; ! = diverged)", {name: name for name in settings.optimizers},
+                columns, cell, width=16)
+
+
+SCRIPT = Script(
+    name="cifar_resnet", doc=__doc__, datasets=DATASETS, data_sizes=SIZES,
+    limit_unit="training images",
+    defaults={**shared_defaults("cifar_resnet"), "depth": "20", "milestones": "81,122", "holdout": 0,
+              "shortcut": "A", "augment": "auto", "bn_update": 0, "optimizers": "sgdm,sgdmngadap", "epochs": 3,
+              "batch_size": 128, "limit": 5000, "threads": cpu_threads()},
+    paper={"optimizers": "paper", "epochs": 160, "limit": "all"}, paper_optimizers=PAPER_OPTIMIZERS,
+    paper_help=f"Tables 1-2: optimizers {','.join(PAPER_OPTIMIZERS)}, 160 epochs of every image; for ResNet-20 and "
+               "one seed about 5 h on an H200 GPU, 5 days on a 2-core CPU",
+    own_flags=(Flag("--depth", "ResNet depth 6n+2, one or a comma list"),
+               Flag("--milestones", "epochs at which lr is multiplied by 0.1 (a comma list)"),
+               Flag("--holdout", "hold out N training images as a validation set", type=int),
+               Flag("--shortcut", "A: zero-padding identity, B: 1×1 conv", choices=("A", "B")),
+               Flag("--augment", "auto: pad-4 crop and flip, but no flip for mnist",
+                    choices=("auto", "crop-flip", "crop", "none")),
+               Flag("--bn-update", "after every epoch, re-estimate BatchNorm's statistics on N training batches "
+                    "before evaluating (precise BN; 0: the running averages, as the paper)", type=int, metavar="N")),
+    judge=judge, runs=runs, describe_runs=describe_runs, load_data=load_data, train=train, draw=draw, table=table)
+
+
+def main(argv=None):
+    session.run(SCRIPT, argv)
 
 
 if __name__ == "__main__":

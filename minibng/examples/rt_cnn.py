@@ -20,57 +20,78 @@ its checkpoint; ``--resume`` continues every run from its last finished epoch.
 """
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 
 import numpy as np
 
-from .. import backend, models, optim
+from .. import backend, models
 from ..data import Batches, rt_polarity
 from ..train import MaxNorm
-from . import common
+from . import session
+from .flags import Flag, UsageError
+from .report import epochs, print_table
+from .script import Data, Script, shared_defaults
+from .settings import Settings
 
 PAPER = {"adamng": 77.11, "adam": 74.02, "adagradng": 71.95, "adagrad": 69.89, "sgdmng": 71.95, "sgdm": 64.35}
 KIM_CNN_RAND = 76.1  # Kim (2014), Table 2, MR, 10-fold cross-validation
 FOLDS = 10
+SENTENCES = 10_662
+VALIDATION = round(SENTENCES * 0.1)   # the 90/10 split's; a fold of --cv holds 1,066 or 1,067
+SIZES = {"train": SENTENCES - VALIDATION, "sentences": SENTENCES}
 
 
-def parse_args(argv=None):
-    p = common.parser("rt_cnn", __doc__, datasets=["rt-polarity"], optimizers="sgdm,sgdmng,adam,adamng", epochs=3,
-                      batch_size=50, threads=1, limit="sentences of the training split (of 9,596)",
-                      paper={"optimizers": "paper", "epochs": 150},
-                      paper_help=f"Table 4: optimizers {','.join(PAPER)}, 150 epochs; about 5 h on a 2-core CPU")
-    p.add_argument("--cv", action="store_true", help=f"{FOLDS}-fold cross-validation (as Kim) instead of 90/10")
-    p.add_argument("--max-norm", type=float, default=3.0, help="Kim's s for the output layer; 0 turns it off")
-    args = common.parse(p, argv, list(PAPER))
-    if not args.max_norm >= 0:
-        p.error(f"--max-norm must be >= 0, got {args.max_norm}")
-    return args
+@dataclass(frozen=True, kw_only=True)
+class RtSettings(Settings):
+    cv: bool
+    max_norm: float
 
 
-def splits(n, args):
-    """[(seed, fold or None, train indices, validation indices)] for every run of the protocol."""
-    runs = []
-    for seed in args.seed_list:
-        if args.cv:
-            runs += [(seed, f, tr, va) for f, (tr, va) in enumerate(rt_polarity.kfold_splits(n, FOLDS, seed))]
-        else:
-            runs.append((seed, None, *rt_polarity.train_val_split(n, 0.1, seed)))
-    return runs
+def judge(flags, shared, world_size):
+    if not (math.isfinite(flags.max_norm) and flags.max_norm >= 0):
+        raise UsageError(f"--max-norm must be a number >= 0, got {flags.max_norm}")
+    return RtSettings(**shared, cv=flags.cv, max_norm=flags.max_norm)
 
 
-def run_one(experiment, name, data, seed, fold, train_index, val_index):
+def runs(settings):
+    """Every (optimizer, seed, fold) in the order they train: the splits of a seed, each with every optimizer."""
+    folds = range(FOLDS) if settings.cv else [None]
+    return [{"optimizer": o, "seed": s, "fold": f} for s in settings.seeds for f in folds for o in settings.optimizers]
+
+
+def describe_runs(settings):
+    return (f"{len(runs(settings))} × {epochs(settings.epochs)}: {', '.join(settings.optimizers)}, seed "
+            f"{','.join(map(str, settings.seeds))}" + (f", {FOLDS} folds each" if settings.cv else ""))
+
+
+def split(n, seed, fold):
+    """(training, validation) indices of one run: the seeded 90/10 split, or fold ``fold`` of Kim's 10."""
+    if fold is None:
+        return rt_polarity.train_val_split(n, 0.1, seed)
+    return rt_polarity.kfold_splits(n, FOLDS, seed)[fold]
+
+
+def load_data(settings):
+    data = rt_polarity.load(data_dir=settings.data_dir)
+    n = len(data.labels)
+    return Data(sets=data, sizes={"train": n - round(n * 0.1), "sentences": n})
+
+
+def train(experiment, data, key):
     """Train one optimizer on one split."""
-    args = experiment.args
-    if args.limit is not None:  # a random subset: the sorted indices put every positive sentence first
-        train_index = np.sort(np.random.default_rng([seed, 1]).permutation(train_index)[:args.limit])
-    train = Batches(data.ids[train_index], data.labels[train_index], args.batch_size, shuffle=True, seed=seed,
-                    device=args.device)
-    val = Batches(data.ids[val_index], data.labels[val_index], 500, shuffle=False, device=args.device)
+    settings, seed = experiment.settings, key["seed"]
+    train_index, val_index = split(len(data.labels), seed, key["fold"])
+    if settings.limited:  # a random subset: the sorted indices put every positive sentence first
+        train_index = np.sort(np.random.default_rng([seed, 1]).permutation(train_index)[:settings.limit])
+    train_batches = Batches(data.ids[train_index], data.labels[train_index], settings.batch_size, shuffle=True,
+                            seed=seed, device=settings.device)
+    val = Batches(data.ids[val_index], data.labels[val_index], 500, shuffle=False, device=settings.device)
     backend.manual_seed(seed)
-    model = models.text_cnn(len(data.vocab)).to(args.device)
-    opt = optim.create(name, model, **({} if args.lr is None else {"lr": args.lr}))
-    experiment.run({"optimizer": name, "seed": seed, "fold": fold}, model, opt, train, {"val": val},
-                   config={"max_norm": args.max_norm, "train": len(train_index), "val": len(val_index)},
-                   callbacks=[MaxNorm(model[-1], args.max_norm)] if args.max_norm > 0 else [])
+    model = models.text_cnn(len(data.vocab), dtype=settings.dtype).to(settings.device)
+    experiment.fit(key, model, experiment.optimizer(key["optimizer"], model), train_batches, {"val": val},
+                   config={"max_norm": settings.max_norm, "train": len(train_index), "val": len(val_index)},
+                   callbacks=[MaxNorm(model[-1], settings.max_norm)] if settings.max_norm > 0 else [])
 
 
 def summary(best, name):
@@ -83,19 +104,6 @@ def summary(best, name):
     return f"{np.mean(values):.2f} ± {np.std(values, ddof=1):.2f}"
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    count = len(args.optimizer_names) * len(args.seed_list) * (FOLDS if args.cv else 1)
-    runs = f"{count} × {common.epochs(args.epochs)}: {', '.join(args.optimizer_names)}, seed {args.seeds}" \
-           + (f", {FOLDS} folds each" if args.cv else "")
-    with common.session(args, runs, draw) as experiment:
-        data = rt_polarity.load(data_dir=args.data_dir)
-        for seed, fold, train_index, val_index in splits(len(data.labels), args):
-            for name in args.optimizer_names:
-                run_one(experiment, name, data, seed, fold, train_index, val_index)
-        table(experiment)
-
-
 def best_rows(experiment):
     """Each run's best validation accuracy, its epoch and its note."""
     best = []
@@ -103,31 +111,48 @@ def best_rows(experiment):
         if history:
             key, top = dict(index), max(history, key=lambda h: h["val_accuracy"])
             best.append({**key, "best_val_accuracy": top["val_accuracy"], "best_epoch": top["epoch"],
-                         "epochs": len(history), "note": experiment.notes.get(index, "")})
+                         "epochs": len(history), "note": "diverged" if index in experiment.diverged else ""})
     return best
 
 
 def draw(experiment):
     """metrics.csv, best.csv and the curves (mean and range over seeds and folds) from every finished epoch."""
-    args, rows = experiment.args, experiment.rows()
-    where = ["seed"] + (["fold"] if args.cv else [])
+    settings, rows = experiment.settings, experiment.rows()
+    where = ["seed"] + (["fold"] if settings.cv else [])
     best = experiment.write_table("best.csv", best_rows(experiment),
                                   ["optimizer", *where, "best_val_accuracy", "best_epoch", "epochs", "note"])
     return [best] + experiment.write_curves(
         rows, ["optimizer", *where, "epoch", "train_loss", "val_accuracy", "seconds"],
-        f"Kim's CNN on RT polarity, {f'{FOLDS}-fold CV' if args.cv else '90/10 split'}, batch {args.batch_size}",
-        metrics=("train_loss", "val_accuracy"), group=None)
+        f"Kim's CNN on RT polarity, {f'{FOLDS}-fold CV' if settings.cv else '90/10 split'}, batch "
+        f"{settings.batch_size}", metrics=("train_loss", "val_accuracy"), group=None)
 
 
 def table(experiment):
-    args, best = experiment.args, best_rows(experiment)
-    runs = f"{len(args.seed_list)} seed(s)" + (f" × {FOLDS} folds" if args.cv else ", 90/10 split")
+    settings, best = experiment.settings, best_rows(experiment)
+    runs_text = f"{len(settings.seeds)} seed(s)" + (f" × {FOLDS} folds" if settings.cv else ", 90/10 split")
     diverged = {b["optimizer"] for b in best if b["note"]}
-    cells = {"measured %": lambda n: summary(best, n) + ("!" if n in diverged else ""),
-             "paper %": lambda n: f"{PAPER[n]:.2f}" if n in PAPER else "—"}
-    common.print_table(f"best validation accuracy over {common.epochs(args.epochs)} ({runs}; ! = diverged in some run)",
-                       args.optimizer_names, list(cells), lambda n, c: cells[c](n), width=18)
+    cells = {"measured": lambda n: summary(best, n) + ("!" if n in diverged else ""),
+             "paper": lambda n: f"{PAPER[n]:.2f}" if n in PAPER else "—"}
+    print_table(f"best validation accuracy over {epochs(settings.epochs)} ({runs_text}; ! = diverged in some run)",
+                {name: name for name in settings.optimizers}, {"measured %": "measured", "paper %": "paper"},
+                lambda name, column: cells[column](name), width=18)
     print(f"{'Kim CNN-rand':<12}{'—':>18}{KIM_CNN_RAND:>18.2f}   (Kim 2014, Table 2, MR, 10-fold CV)")
+
+
+SCRIPT = Script(
+    name="rt_cnn", doc=__doc__, datasets=("rt-polarity",), data_sizes={"rt-polarity": SIZES},
+    limit_unit="sentences of the training split",
+    defaults={**shared_defaults("rt_cnn"), "max_norm": 3.0, "optimizers": "sgdm,sgdmng,adam,adamng", "epochs": 3,
+              "batch_size": 50, "limit": "all", "threads": 1},
+    paper={"optimizers": "paper", "epochs": 150}, paper_optimizers=tuple(PAPER),
+    paper_help=f"Table 4: optimizers {','.join(PAPER)}, 150 epochs; about 5 h on a 2-core CPU",
+    own_flags=(Flag("--cv", f"{FOLDS}-fold cross-validation (as Kim) instead of 90/10", switch=True),
+               Flag("--max-norm", "Kim's s for the output layer; 0 turns it off", type=float)),
+    judge=judge, runs=runs, describe_runs=describe_runs, load_data=load_data, train=train, draw=draw, table=table)
+
+
+def main(argv=None):
+    session.run(SCRIPT, argv)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ from __future__ import annotations
 from .algorithms import SGD, AdaGrad, AdaGradBNG, Adam, RMSProp
 from .transforms import Adaptive, Clip, Lars, TrustRatio
 
-__all__ = ["create", "preset_names", "PRESETS"]
+__all__ = ["create", "preset_names", "preset_defaults", "PRESETS"]
 
 _SGDM = {"lr": 0.1, "momentum": 0.9}
 
@@ -45,6 +45,7 @@ def _preset(cls, defaults, transform=None, **options):
         if transform is not None:
             overrides["normalize"] = transform if isinstance(transform, str) else transform(**chosen)
         return cls(params, **{**defaults, **overrides})
+    build.defaults = dict(defaults)
     return build
 
 
@@ -71,6 +72,14 @@ PRESETS = {
 def preset_names():
     """Every name :func:`create` knows, in the table's order."""
     return list(PRESETS)
+
+
+def preset_defaults(name):
+    """The hyperparameters preset ``name`` passes to its optimizer unless overridden (``{"lr": 0.1, "momentum": 0.9}``
+    for sgdm), so that a caller can derive a value, such as a scaled learning rate, before building it."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown optimizer name {name!r}; known: {', '.join(PRESETS)}")
+    return dict(PRESETS[name].defaults)
 
 
 def create(name, params, **overrides):

@@ -15,13 +15,15 @@ checkpoint (truncated, corrupted, not an .npz, a member that is not plain JSON o
 :class:`~minibng.train.errors.CheckpointError` naming the file.
 
 :func:`restore_checkpoint` first checks that the checkpoint belongs to the resuming run (:mod:`.resume`), then
-restores the model, the optimizer, the random streams and the data order.  If one of them refuses the saved state
-(another model, another optimizer, a data-order position past the end of an epoch), what was restored is put back.
+restores the model, the optimizer, the random streams and the data order, all or nothing: if one of them refuses the
+saved state (another model, another optimizer, a data-order position past the end of an epoch) or anything else
+stops the restore (an exception of any kind, Ctrl-C), what was restored is put back.
 """
 from __future__ import annotations
 
 import io
 import json
+import os
 import zipfile
 import zlib
 
@@ -61,6 +63,10 @@ def load_npz(path, source=None) -> dict:
         with loaded as data:
             return {key: json.loads(str(data[key])) if key.startswith("meta/") else data[key] for key in data.files}
     except FileNotFoundError:
+        if os.path.islink(path):
+            raise CheckpointError(f"checkpoint {path} is a symbolic link to {os.readlink(path)}, which does not exist; "
+                                  "restore the file it points to, or delete the link to start that run afresh",
+                                  path) from None
         raise CheckpointError(f"checkpoint {path} does not exist", path) from None
     except CheckpointError:
         raise
@@ -98,9 +104,9 @@ def _section(data, prefix):
 
 def restore_checkpoint(trainer, path, source=None):
     """Check the checkpoint at ``path`` (:func:`.resume.check_resumable`) and restore ``trainer`` from it; returns
-    its history.  On a refusal (a :class:`CheckpointError`) the trainer's model, optimizer, streams and data order
-    are as they were.  ``source``: the file's bytes (under MPI every rank restores from what rank 0 read), else
-    ``path`` is read."""
+    its history.  On a refusal (a :class:`CheckpointError`) or an interruption the trainer's model, optimizer, streams
+    and data order are as they were.  ``source``: the file's bytes (under MPI every rank restores from what rank 0
+    read), else ``path`` is read."""
     data = load_npz(path, source)
     history = check_resumable(data, path, trainer)
     streams = random_streams(trainer.model, trainer.extra_streams)
@@ -115,10 +121,12 @@ def restore_checkpoint(trainer, path, source=None):
         for name, state in saved_streams.items():
             streams[name].set_state(state)
         trainer.train_batches.set_state(_section(data, "rng/batches/"))
-    except (ValueError, TypeError, KeyError) as e:
+    except BaseException as e:   # all or nothing: whatever stopped the restore, put back what it changed
         undo()
-        raise CheckpointError(f"checkpoint {path} does not fit this run ({e}); resume it with the model, optimizer "
-                              "and data that wrote it, or " + what_to_do(path), path) from None
+        if not isinstance(e, Exception):
+            raise   # KeyboardInterrupt, SystemExit: the trainer is as it was, and the interruption goes on
+        raise CheckpointError(f"checkpoint {path} does not fit this run ({type(e).__name__}: {e}); resume it with the "
+                              "model, optimizer and data that wrote it, or " + what_to_do(path), path) from None
     return history
 
 

@@ -1,7 +1,7 @@
 """The errors a training run raises, each carrying its data as attributes (which setting, which values, which file).
 
 Their messages speak of settings and folders, never of a command line: a script that turns them into advice about
-its own flags reads the attributes (``minibng.examples.common`` does).
+its own flags reads the attributes (``minibng.examples.session.advice`` does).
 
 - :class:`NonFiniteError`: the loss, a gradient, a parameter or a buffer became NaN or infinite.
 - :class:`CheckpointError`: a checkpoint cannot be read or does not belong to the run; the refusals of a resume

@@ -12,6 +12,9 @@ old file or the complete new one.  Also the logs' two formats, CSV (:func:`write
    0600 of ``tempfile.mkstemp``, so whoever may read the folder may read the results;
 4. it is renamed over the destination (atomic on POSIX), and the folder is fsynced.
 
+A disk error on the way (the disk is full, the folder is read-only) is re-raised as the same ``OSError`` naming the
+destination, not the temporary file, so that a message can say which file could not be written.
+
 A write killed before step 4 (kill -9, power loss) leaves its temporary file behind.  The next atomic write into
 the same folder removes every such leftover of this machine whose process has exited; the temporary file of a live
 process (a concurrent download into a shared cache) is left alone, and so is every file another machine wrote
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import json
 import os
 import re
@@ -34,6 +38,7 @@ __all__ = ["atomic_write", "write_table", "write_jsonl", "remove_leftovers", "cu
 _HOST = re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname()) or "host"
 _LEFTOVER = re.compile(r"^\..+\.([A-Za-z0-9_-]+)~(\d+)-[A-Za-z0-9_]+\.tmp$")
 _umask_lock = threading.Lock()
+_DISK_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG, errno.EIO}
 
 
 def current_umask() -> int:
@@ -79,6 +84,19 @@ def remove_leftovers(folder) -> list[Path]:
     return removed
 
 
+def _naming(error: OSError, path) -> OSError:
+    """``error`` about the file system (:data:`_DISK_ERRORS`), as the same kind of error naming ``path``; any other
+    error (a network error while a download streams in) as it is."""
+    if error.errno not in _DISK_ERRORS:
+        return error
+    return type(error)(error.errno, error.strerror, str(path))
+
+
+def _create_temporary(folder: Path, name: str) -> tuple[int, str]:
+    """An open temporary file beside ``folder/name`` (its descriptor and path); the one place files are created."""
+    return tempfile.mkstemp(dir=folder, prefix=f".{name}.{_HOST}~{os.getpid()}-", suffix=".tmp")
+
+
 def _fsync_folder(folder) -> None:
     try:
         fd = os.open(folder, os.O_RDONLY)
@@ -100,9 +118,12 @@ def atomic_write(path, mode="wb", check=None):
         raise ValueError(f"atomic_write: mode must be 'wb' or 'w', got {mode!r}")
     path = Path(path)
     folder = path.parent.resolve()
-    folder.mkdir(parents=True, exist_ok=True)
-    remove_leftovers(folder)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.{_HOST}~{os.getpid()}-", suffix=".tmp")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        remove_leftovers(folder)
+        fd, tmp = _create_temporary(folder, path.name)
+    except OSError as e:
+        raise _naming(e, path) from None
     try:
         text = {"encoding": "utf-8", "newline": ""} if mode == "w" else {}
         with os.fdopen(fd, mode, **text) as f:
@@ -113,9 +134,11 @@ def atomic_write(path, mode="wb", check=None):
             check(Path(tmp))
         os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
             os.remove(tmp)
+        if isinstance(e, OSError):
+            raise _naming(e, path) from None
         raise
     _fsync_folder(folder)
 

@@ -21,8 +21,10 @@ alone locks ``out`` and writes it.  See docs/distributed.md.
 from __future__ import annotations
 
 import math
+import numbers
 import os
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -38,30 +40,32 @@ __all__ = ["Trainer"]
 
 
 class Trainer:
-    """The loop; see the module docstring.  ``callbacks`` receive ``on_fit_start(trainer)`` once the checkpoint (if
+    """The loop; see the module docstring.  ``epochs``: a whole number ≥ 0; ``out``: a folder (made when the first
+    file is written) or None for no files.  ``callbacks`` receive ``on_fit_start(trainer)`` once the checkpoint (if
     any) is restored, ``on_step_end(trainer)`` after every optimizer step (e.g. a max-norm constraint) and
     ``on_epoch_end(trainer, metrics)``; each method is optional.  ``bn_batches``: an unshuffled set of
     batches on which BatchNorm statistics are re-estimated after every epoch, or None (a shuffled set would draw
     a different order after a resume).  Under MPI the batch sets are sharded across the ranks and, with
-    ``sync_batchnorm`` (default), BatchNorm normalizes with the statistics of the global batch."""
+    ``sync_batchnorm`` (default), BatchNorm normalizes with the statistics of the global batch.  ``lock``: hold
+    ``out``'s run lock during :meth:`fit`; False where the caller holds a lock that covers ``out`` (the experiment
+    scripts lock their ``--out``, which holds every run's folder)."""
 
     def __init__(self, model, loss_fn, optimizer, train_batches, epochs, evaluate=None, schedule=None,
                  callbacks=(), out=None, config=None, progress=True, description="train", check_every=25,
-                 extra_streams=None, bn_batches=None, sync_batchnorm=True):
-        if epochs < 0:
-            raise ValueError(f"epochs must be >= 0, got {epochs}")
+                 extra_streams=None, bn_batches=None, sync_batchnorm=True, lock=True):
+        self.epochs = _epoch_count(epochs)
+        self.out = _output_folder(out)
         self.model = model
         self.loss_fn = loss_fn
         self.optimizer = optimizer
         self.train_batches = train_batches
-        self.epochs = int(epochs)
         self.evaluate_sets = dict(evaluate or {})
         if "train" in self.evaluate_sets:
             raise ValueError("Trainer: an evaluation set named 'train' would replace train_loss, the mean of the "
                              "epoch's mini-batch losses; give it another name, such as 'train_eval'")
         self.schedule = schedule
         self.callbacks = list(callbacks)
-        self.out = out
+        self.lock = bool(lock)
         self.config = dict(config or {})   # the run's settings, saved in its checkpoint and checked on resume
         self.progress = progress
         self.description = description
@@ -106,10 +110,10 @@ class Trainer:
         """Train until ``epochs`` epochs are done; returns the history (one dict per epoch).
 
         With ``out`` set, the folder is locked for the whole fit (:func:`.lock.folder_lock`: a second run into it is
-        refused), and ``resume=True`` continues from its checkpoint, rewriting the logs from the checkpoint's history
-        (a run killed between writing its checkpoint and its logs left them short).  Under MPI only rank 0 locks and
-        writes; every rank resumes from the checkpoint rank 0 reads."""
-        if self.out is None or self.world.rank != 0:
+        refused; unless ``lock`` is False), and ``resume=True`` continues from its checkpoint, rewriting the logs from
+        the checkpoint's history (a run killed between writing its checkpoint and its logs left them short).  Under MPI
+        only rank 0 locks and writes; every rank resumes from the checkpoint rank 0 reads."""
+        if self.out is None or self.world.rank != 0 or not self.lock:
             return self._fit(resume)
         with folder_lock(self.out):
             return self._fit(resume)
@@ -244,6 +248,33 @@ class Trainer:
         raise NonFiniteError(f"{self.description}: {what} became NaN/infinite {when} (lr {self.optimizer.lr}); {kept}",
                              epoch=epoch, step=step, names=[name for _, name in culprits],
                              checkpoint=self.checkpoint_path if saved else None, finished_epochs=len(self.history))
+
+
+def _epoch_count(epochs) -> int:
+    """``epochs`` as an int: a whole number ≥ 0 (an int or a NumPy integer; never a float, a text or a bool)."""
+    if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral):
+        raise TypeError(f"Trainer: epochs must be a whole number of epochs (an int), got {type(epochs).__name__} "
+                        f"{epochs!r}")
+    if epochs < 0:
+        raise ValueError(f"Trainer: epochs must be >= 0, got {epochs}")
+    return int(epochs)
+
+
+def _output_folder(out):
+    """``out`` as given (None, or a path naming a folder that exists or can be made); a file on the way is a
+    ValueError."""
+    if out is None:
+        return None
+    if not isinstance(out, (str, os.PathLike)):
+        raise TypeError(f"Trainer: out must be a folder's path (str or os.PathLike) or None, got {type(out).__name__} "
+                        f"{out!r}")
+    for place in (Path(out), *Path(out).absolute().parents):
+        if place.exists():
+            if not place.is_dir():
+                raise ValueError(f"Trainer: out must be a folder, but {place} is a file; give the path of a folder "
+                                 "(it is made if missing)")
+            break
+    return out
 
 
 def _buffers(model):

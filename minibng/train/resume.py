@@ -11,7 +11,7 @@ A checkpoint must
   resume (:data:`CHANGEABLE_ON_RESUME`: more epochs, and the CPU thread count, which changes only the last digits of
   the arithmetic) — else :class:`~.errors.ChangedSettingsError` listing every difference.  Otherwise the run would
   train on the checkpoint's values while recording the new ones;
-- hold a non-negative optimizer step count.
+- hold a non-negative optimizer step count, and random-stream states of two non-negative integers.
 
 Each refusal is a :class:`~.errors.CheckpointError` naming the file, and is raised before anything is restored.
 """
@@ -67,4 +67,14 @@ def check_resumable(data, path, trainer):
     if step is not None and not (np.ndim(step) == 0 and np.asarray(step).dtype.kind in "iuf" and float(step) >= 0):
         raise CheckpointError(f"checkpoint {path}: optimizer step count {step} is not a count (>= 0); "
                               + what_to_do(path), path)
+    for key in sorted(k for k in data if k.startswith("rng/stream/")):
+        if not _is_stream_state(data[key]):
+            raise CheckpointError(f"checkpoint {path}: {key} is not a random stream's state (two integers >= 0, its "
+                                  f"seed and counter), got {data[key]!r}; " + what_to_do(path), path)
     return history
+
+
+def _is_stream_state(state) -> bool:
+    """True for what ``RandomStream.state()`` saves: two integers ≥ 0 (seed, counter)."""
+    state = np.asarray(state)
+    return state.shape == (2,) and state.dtype.kind in "iu" and bool((state >= 0).all())
