@@ -35,7 +35,7 @@ def mode(path):
 
 
 @promise("empty-data-set", "a data set of 0 samples given to `Batches`",
-         "`ValueError`: the data set holds 0 samples (an empty file, or a --limit of 0?)")
+         "`ValueError`: the data set holds 0 samples (an empty file, or a limit of 0 samples?)")
 def _empty_batches():
     x, y = synthetic.blobs(n=10, features=4, classes=2, seed=0)
     with pytest.raises(ValueError, match="holds 0 samples"):

@@ -43,7 +43,7 @@ class Batches:
             raise ValueError(f"Batches: x has {len(x)} samples but y has {len(y)}")
         if len(x) == 0:
             raise ValueError("Batches: the data set holds 0 samples, so every epoch would be empty (an empty file, "
-                             "or a --limit of 0?); give it at least one sample")
+                             "or a limit of 0 samples?); give it at least one sample")
         if batch_size < 1:
             raise ValueError(f"Batches: batch_size must be >= 1, got {batch_size}")
         if drop_last and len(x) < batch_size:

@@ -133,11 +133,11 @@ def _by_hand(dataset: str, spec: FileSpec, data_dir) -> str:
     sha = f"SHA-256 {spec.sha256[0]}" if spec.sha256 else "its members are verified when extracted"
     target = download_roots(data_dir)[0]
     urls = "".join(f"\n    {u}" for u in spec.urls) or "\n    (see docs/data.md)"
-    hint = (f"\n--data-dir {data_dir} ends in '{dataset}': give the folder that holds '{dataset}/', not the data "
-            "set's own folder." if data_dir is not None and Path(data_dir).name == dataset else "")
+    hint = (f"\nThe data folder {data_dir} ends in '{dataset}': give the folder that holds '{dataset}/', not the "
+            "data set's own folder." if data_dir is not None and Path(data_dir).name == dataset else "")
     return (f"To place it by hand: get '{spec.name}' ({size}{sha}) from{urls}\n"
             f"and save it as {target / dataset / spec.name} (or in '{dataset}/' under any folder listed "
-            f"above; --data-dir DIR or $MINIBNG_DATA=DIR add a folder DIR that holds '{dataset}/').\n"
+            f"above; a data_dir DIR, or $MINIBNG_DATA=DIR, adds a folder DIR that holds '{dataset}/').\n"
             f"The data set's other files, if they are missing too: docs/data.md lists each, with its size and "
             f"SHA-256.{hint}")
 

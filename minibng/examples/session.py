@@ -203,6 +203,8 @@ def advice(error) -> str:
         what = f"To continue, pass --epochs {error.finished_epochs} or more; to start afresh, give another --out."
     elif isinstance(error, FolderLockedError):
         what = "To run now, give another --out."
+    elif isinstance(error, DatasetError):
+        what = "--data-dir DIR gives the examples the folder DIR that holds the data set's folder."
     else:
         what = ""
     return "\n".join(filter(None, [f"error: {error}", what]))
