@@ -176,10 +176,16 @@ def explain_update(adam, adamng):
         "entries are ~1/√d_i ≫ ε, so every coordinate whose gradient is not 0 moves by η: ‖u^i‖ = η√d_i = 0.1 in "
         "every hidden layer, whatever ‖g^i‖ was (layer 1: the pixels that are 0 in every image have gradient 0).")
     say(f"‖Δx‖: the step each layer took, ‖x^i_(t+1) − x^i_t‖ in float32. Adam's range from {min(steps):.1e} "
-        f"(layer {int(np.argmin(steps)) + 1}) to {max(steps):.2g}, a factor of {max(steps) / min(steps):.0e}, and "
+        f"(layer {int(np.argmin(steps)) + 1}) to {max(steps):.2g}, a factor of ~10^{np.log10(max(steps) / min(steps)):.0f}, and "
         "in its lowest layers rounding distorts even u: a coordinate's step below half the spacing of its weight "
         f"is lost (layer 1 moves {steps[0] / adam['‖u‖'][0]:.0%} of ‖u‖). AdamNG's hidden layers all move "
-        f"{min(hidden):.4f}–{max(hidden):.4f}: the same step in every layer.")
+        f"{_span(min(hidden), max(hidden))}: the same step in every layer.")
+
+
+def _span(low, high):
+    """"0.1005" when both print alike, "0.1004–0.1006" otherwise."""
+    low, high = f"{low:.4f}", f"{high:.4f}"
+    return low if low == high else f"{low}–{high}"
 
 
 def main():
@@ -201,6 +207,11 @@ def main():
     print_update(adam, adamng)
     print()
     explain_update(adam, adamng)
+
+    hidden_steps = adamng["‖Δx‖"][1:-1]
+    assert max(hidden_steps) / min(hidden_steps) < 1.01, "AdamNG's hidden layers should take equal steps"
+    assert max(adam["‖Δx‖"]) / min(adam["‖Δx‖"]) > 1e6, "Adam's steps should span orders of magnitude"
+    assert torch_norms is None or np.allclose([row["‖g‖"] for row in rows], torch_norms, rtol=1e-5, atol=0)
 
 
 if __name__ == "__main__":
