@@ -4,6 +4,8 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import minibng as mb
 from minibng import nn, optim
@@ -15,8 +17,8 @@ from support import host
 STEPS_PER_EPOCH = 10   # 200 samples in batches of 20
 
 
-def make_trainer(device, callbacks=(), out=None, epochs=2, optimizer="adamng", dtype="float32", **options):
-    x, y = synthetic.blobs(n=200, features=6, classes=3, seed=1, dtype=np.dtype(dtype).type)
+def make_trainer(device, callbacks=(), out=None, epochs=2, optimizer="adamng", dtype="float32", samples=200, **options):
+    x, y = synthetic.blobs(n=samples, features=6, classes=3, seed=1, dtype=np.dtype(dtype).type)
     mb.manual_seed(3)
     model = nn.Sequential(nn.Linear(6, 5, dtype=dtype), nn.Sigmoid(), nn.Linear(5, 4, dtype=dtype), nn.Sigmoid(),
                           nn.Linear(4, 3, dtype=dtype)).to(device)
@@ -70,6 +72,22 @@ def test_records_equal_the_window_means_of_a_naive_reference(device, partition_p
         np.testing.assert_allclose(record["step_norms"], step_norms, rtol=1e-9, err_msg=f"step {t}")
     assert recorder.column("gradient_norms").shape == recorder.column("step_norms").shape == (8, 3)
     assert recorder.block_names == ["0", "2", "4"]
+
+
+@given(every=st.integers(1, 7), steps_per_epoch=st.integers(1, 9), epochs=st.integers(1, 3),
+       optimizer=st.sampled_from(["adamng", "sgdm", "adagrad"]))
+def test_every_window_is_the_mean_of_its_steps_and_none_crosses_an_epoch(every, steps_per_epoch, epochs, optimizer):
+    recorder, reference = BlockStepRecorder(every=every), CopyOfX()
+    make_trainer("cpu", [recorder, reference], epochs=epochs, optimizer=optimizer, dtype="float64",
+                 samples=20 * steps_per_epoch).fit()
+    windows_per_epoch = -(-steps_per_epoch // every)
+    assert len(recorder.records) == epochs * windows_per_epoch
+    assert sum(r["steps"] for r in recorder.records) == epochs * steps_per_epoch
+    for record, (t, gradient_norms, step_norms) in zip(recorder.records, reference.windows(every), strict=True):
+        assert record["step"] == t
+        assert record["epoch"] == pytest.approx(t / steps_per_epoch)   # epochs of equal length
+        np.testing.assert_allclose(record["gradient_norms"], gradient_norms, rtol=1e-12)
+        np.testing.assert_allclose(record["step_norms"], step_norms, rtol=1e-9)
 
 
 def test_float32_steps_match_the_parameters_change(device):
