@@ -121,7 +121,7 @@ def block_steps(runs, path, title="gradient norm and step per layer", caption=ST
 
     ``runs`` maps a run label to a :class:`~minibng.train.BlockStepRecorder` or its ``records`` (dicts with ``epoch``,
     ``steps``, ``gradient_norms`` and ``step_norms``).  One line per block, coloured from the first (dark) to the last
-    (bright), on a log scale shared along each row; values that are 0 or not finite leave a gap.  Short runs get
+    (bright), on a log scale shared along each row; values that are 0 or not finite leave a gap, and a run without records an empty column.  Short runs get
     markers, so a run of a few records still shows its points.  ``caption`` is printed under the panels
     (``{every}`` becomes "N steps").  Returns the figure, saved to ``path``."""
     labels = list(runs)
@@ -135,7 +135,7 @@ def block_steps(runs, path, title="gradient norm and step per layer", caption=ST
         rows = records[label]
         epochs = np.array([r["epoch"] for r in rows], dtype=float)
         for ax, key in zip(axes[:, j], ("gradient_norms", "step_norms")):
-            values = np.array([r[key] for r in rows], dtype=float).reshape(len(rows), -1)
+            values = np.array([r[key] for r in rows], dtype=float).reshape(len(rows), -1 if rows else 0)
             values = np.where(np.isfinite(values) & (values > 0), values, np.nan)
             for i in range(values.shape[1]):
                 ax.plot(epochs, values[:, i], color=colours(shade(i + 1)), linewidth=1.1,

@@ -71,3 +71,9 @@ def test_a_recorder_is_drawn_from_its_records(tmp_path):
     figure = plot.block_steps({"AdamNG": recorder}, tmp_path / "steps.png", caption=None, title="depth 4")
     assert [t.get_text() for t in figure.texts] == ["depth 4"]   # the title, and no caption
     assert len(data_axes(figure)[0].get_lines()) == 4
+
+
+def test_a_run_without_records_leaves_its_column_empty(tmp_path):
+    figure = plot.block_steps({"Adam": records(per_epoch=3), "AdamNG": []}, tmp_path / "steps.png")
+    adam_top, adamng_top = data_axes(figure)[:2]
+    assert len(adam_top.get_lines()) == 4 and adamng_top.get_lines() == []

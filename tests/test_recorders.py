@@ -185,6 +185,14 @@ def test_records_written_after_the_checkpoint_s_step_are_dropped_on_resume(devic
     assert [r["step"] for r in resumed.records] == [3, 6, 9, 10, 13, 16, 19, 20]
 
 
+@pytest.mark.parametrize("content", ["not json\n", '{"step": 3}\n', '[1, 2]\n'], ids=["text", "a key missing", "a list"])
+def test_a_record_file_of_something_else_is_refused_on_resume(device, tmp_path, content):
+    make_trainer(device, [BlockStepRecorder(every=3)], out=str(tmp_path), epochs=1).fit()
+    (tmp_path / "block_steps.jsonl").write_text(content)
+    with pytest.raises(ValueError, match=r"block_steps.jsonl does not hold a BlockStepRecorder's records .*remove it"):
+        make_trainer(device, [BlockStepRecorder(every=3)], out=str(tmp_path), epochs=2).fit(resume=True)
+
+
 def test_no_file_without_a_filename(device, tmp_path):
     make_trainer(device, [BlockStepRecorder(every=3, filename=None)], out=str(tmp_path), epochs=1).fit()
     assert not (tmp_path / "block_steps.jsonl").exists()

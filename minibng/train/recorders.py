@@ -18,6 +18,8 @@ from .files import write_jsonl
 
 __all__ = ["BlockStepRecorder"]
 
+RECORD_KEYS = {"step", "epoch", "steps", "gradient_norms", "step_norms"}
+
 
 class BlockStepRecorder:
     """Record, every ``every`` optimizer steps, the mean over those steps of each block's
@@ -71,7 +73,7 @@ class BlockStepRecorder:
         self._window, self._window_steps, self._steps_in_epoch = None, 0, 0
         path = self._path(trainer)
         if trainer.history and path is not None and os.path.exists(path):
-            self.records = _read_jsonl(path)
+            self.records = _read_records(path)
         self.records = [record for record in self.records if record["step"] <= optimizer.step_count]
 
     def on_step_end(self, trainer):
@@ -139,6 +141,19 @@ def _block_norms(partition, vectors):
     return norms
 
 
-def _read_jsonl(path):
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+def _read_records(path):
+    """The records a recorder wrote to ``path``; a ValueError naming the file if it holds anything else."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            records = [json.loads(line) for line in f if line.strip()]
+    except ValueError as error:   # not JSON, or not UTF-8
+        raise _not_records(path, error) from error
+    for record in records:
+        if not isinstance(record, dict) or not RECORD_KEYS <= record.keys():
+            raise _not_records(path, f"a line holds {record!r:.80}")
+    return records
+
+
+def _not_records(path, why):
+    return ValueError(f"BlockStepRecorder: {path} does not hold a BlockStepRecorder's records ({why}); remove it or "
+                      "give the recorder another filename")
