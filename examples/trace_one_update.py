@@ -175,10 +175,11 @@ def explain_update(adam, adamng):
         "coordinate: η wherever |d| ≫ ε = 1e-8, but only η|d|/ε where |d| ≪ ε, as in Adam's lower layers. AdamNG's "
         "entries are ~1/√d_i ≫ ε, so every coordinate whose gradient is not 0 moves by η: ‖u^i‖ = η√d_i = 0.1 in "
         "every hidden layer, whatever ‖g^i‖ was (layer 1: the pixels that are 0 in every image have gradient 0).")
+    orders = np.log10(max(steps) / min(steps))
     say(f"‖Δx‖: the step each layer took, ‖x^i_(t+1) − x^i_t‖ in float32. Adam's range from {min(steps):.1e} "
-        f"(layer {int(np.argmin(steps)) + 1}) to {max(steps):.2g}, a factor of ~10^{np.log10(max(steps) / min(steps)):.0f}, and "
-        "in its lowest layers rounding distorts even u: a coordinate's step below half the spacing of its weight "
-        f"is lost (layer 1 moves {steps[0] / adam['‖u‖'][0]:.0%} of ‖u‖). AdamNG's hidden layers all move "
+        f"(layer {int(np.argmin(steps)) + 1}) to {max(steps):.2g}, a factor of ~10^{orders:.0f}, and in its lowest "
+        "layers rounding distorts even u: a coordinate's step below half the spacing of its weight is lost (layer 1 "
+        f"moves {steps[0] / adam['‖u‖'][0]:.0%} of ‖u‖). AdamNG's hidden layers all move "
         f"{_span(min(hidden), max(hidden))}: the same step in every layer.")
 
 

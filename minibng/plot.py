@@ -121,9 +121,9 @@ def block_steps(runs, path, title="gradient norm and step per layer", caption=ST
 
     ``runs`` maps a run label to a :class:`~minibng.train.BlockStepRecorder` or its ``records`` (dicts with ``epoch``,
     ``steps``, ``gradient_norms`` and ``step_norms``).  One line per block, coloured from the first (dark) to the last
-    (bright), on a log scale shared along each row; values that are 0 or not finite leave a gap, and a run without records an empty column.  Short runs get
-    markers, so a run of a few records still shows its points.  ``caption`` is printed under the panels
-    (``{every}`` becomes "N steps").  Returns the figure, saved to ``path``."""
+    (bright), on a log scale shared along each row; values that are 0 or not finite leave a gap, and a run without
+    records an empty column.  Short runs get markers, so a run of a few records still shows its points.  ``caption``
+    is printed under the panels (``{every}`` becomes "N steps").  Returns the figure, saved to ``path``."""
     labels = list(runs)
     records = {label: list(getattr(runs[label], "records", runs[label])) for label in labels}
     blocks = max((len(r["gradient_norms"]) for rows in records.values() for r in rows), default=0)

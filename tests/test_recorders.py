@@ -54,7 +54,8 @@ class CopyOfX:
         for t in range(1, len(self.step_norms) + 1):
             epoch_ends = t == len(self.step_norms) or self.epoch_of_step[t] != self.epoch_of_step[t - 1]
             if t - start == every or epoch_ends:
-                out.append((t, np.mean(self.gradient_norms[start:t], axis=0), np.mean(self.step_norms[start:t], axis=0)))
+                window = slice(start, t)
+                out.append((t, np.mean(self.gradient_norms[window], axis=0), np.mean(self.step_norms[window], axis=0)))
                 start = t
         return out
 
@@ -185,7 +186,8 @@ def test_records_written_after_the_checkpoint_s_step_are_dropped_on_resume(devic
     assert [r["step"] for r in resumed.records] == [3, 6, 9, 10, 13, 16, 19, 20]
 
 
-@pytest.mark.parametrize("content", ["not json\n", '{"step": 3}\n', '[1, 2]\n'], ids=["text", "a key missing", "a list"])
+@pytest.mark.parametrize("content", ["not json\n", '{"step": 3}\n', "[1, 2]\n"],
+                         ids=["text", "a key missing", "a list"])
 def test_a_record_file_of_something_else_is_refused_on_resume(device, tmp_path, content):
     make_trainer(device, [BlockStepRecorder(every=3)], out=str(tmp_path), epochs=1).fit()
     (tmp_path / "block_steps.jsonl").write_text(content)
