@@ -4,20 +4,24 @@
   (training objective, test objective, …), one line per optimizer, against epoch.
 - :func:`block_norm_map`: per-block gradient norms, block × epoch, one panel per run: vanishing gradients in a
   deep sigmoid net show as a dark lower half; NG makes every block's step the same size whatever that colour.
+- :func:`block_steps`: per-block gradient norms ‖g^i‖ and steps ‖Δx^i‖ every N steps (a
+  :class:`~minibng.train.BlockStepRecorder`), one column per run: what NG equalizes is the second row.
 """
 from __future__ import annotations
 
 import math
 
 import numpy as np
+from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.colors import LogNorm
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from .train.files import atomic_write
 
-__all__ = ["curves", "block_norm_map", "save"]
+__all__ = ["curves", "block_norm_map", "block_steps", "save"]
 
 _LABELS = {"train_loss": "training objective", "test_loss": "test objective", "valid_loss": "validation objective",
            "test_accuracy": "test accuracy", "val_accuracy": "validation accuracy", "train_ppl": "training perplexity",
@@ -104,6 +108,55 @@ def block_norm_map(runs, path, block_names=None, title=r"mean $\|g^i\|$ per bloc
         figure.colorbar(image, ax=list(axes), label=r"$\|g^i\|$ (mean over the epoch's steps)")
     figure.suptitle(title)
     save(figure, path)
+
+
+STEPS_CAPTION = ("Top: each layer's gradient norm ‖g^i‖; bottom: the length of the step it took, ‖Δx^i‖ = "
+                 "‖x^i(t+1) − x^i(t)‖; one line per layer, dark = near the input, each point the mean over {every}. "
+                 "Compare the spread of the lines in the two rows: a plain optimizer's steps follow its gradients, "
+                 "orders of magnitude apart; NG gives every layer a step of the same size, whatever its ‖g^i‖.")
+
+
+def block_steps(runs, path, title="gradient norm and step per layer", caption=STEPS_CAPTION):
+    """Per-block ‖g^i‖ (top row) and ‖Δx^i‖ (bottom row) against epoch at sub-epoch resolution, one column per run.
+
+    ``runs`` maps a run label to a :class:`~minibng.train.BlockStepRecorder` or its ``records`` (dicts with ``epoch``,
+    ``steps``, ``gradient_norms`` and ``step_norms``).  One line per block, coloured from the first (dark) to the last
+    (bright), on a log scale shared along each row; values that are 0 or not finite leave a gap, and a run without
+    records an empty column.  Short runs get markers, so a run of a few records still shows its points.  ``caption``
+    is printed under the panels (``{every}`` becomes "N steps").  Returns the figure, saved to ``path``."""
+    labels = list(runs)
+    records = {label: list(getattr(runs[label], "records", runs[label])) for label in labels}
+    blocks = max((len(r["gradient_norms"]) for rows in records.values() for r in rows), default=0)
+    figure = Figure(figsize=(4.6 * len(labels) + 1.4, 6.4), layout="constrained")
+    axes = figure.subplots(2, len(labels), squeeze=False, sharex="col", sharey="row")
+    colours = colormaps["viridis"]
+    shade = Normalize(vmin=1, vmax=max(blocks, 2))
+    for j, label in enumerate(labels):
+        rows = records[label]
+        epochs = np.array([r["epoch"] for r in rows], dtype=float)
+        for ax, key in zip(axes[:, j], ("gradient_norms", "step_norms")):
+            values = np.array([r[key] for r in rows], dtype=float).reshape(len(rows), -1 if rows else 0)
+            values = np.where(np.isfinite(values) & (values > 0), values, np.nan)
+            for i in range(values.shape[1]):
+                ax.plot(epochs, values[:, i], color=colours(shade(i + 1)), linewidth=1.1,
+                        marker="o" if len(rows) <= 60 else None, markersize=2.5)
+            if np.isfinite(values).any():
+                ax.set_yscale("log")
+            ax.set_xlim(0, max(1.0, epochs.max(initial=0)))
+            ax.grid(True, which="major", alpha=0.3)
+        axes[0][j].set_title(label)
+        axes[-1][j].set_xlabel("epoch")
+    axes[0][0].set_ylabel(r"gradient norm $\|g^i\|$")
+    axes[1][0].set_ylabel(r"step $\|\Delta x^i\|$")
+    figure.colorbar(ScalarMappable(shade, colours), ax=list(axes.ravel()), label="layer i (1 = input layer)",
+                    ticks=MaxNLocator(integer=True))
+    figure.suptitle(title)
+    if caption:
+        every = max((r.get("steps", 1) for rows in records.values() for r in rows), default=1)
+        figure.text(0.01, -0.01, caption.format(every=f"{every} steps"), ha="left", va="top", fontsize="small",
+                    wrap=True)
+    save(figure, path)
+    return figure
 
 
 def _finite(v):

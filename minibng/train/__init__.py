@@ -10,6 +10,7 @@
 | loop.py         | :class:`Trainer`: epochs, steps, the schedule, logs, the guard against NaN/∞          |
 | evaluation.py   | :func:`evaluate`, :func:`update_batchnorm` (BatchNorm statistics for the final weights) |
 | callbacks.py    | callbacks of a recipe: :class:`MaxNorm`                                                |
+| recorders.py    | :class:`BlockStepRecorder`: each block's ‖g^i‖ and step ‖Δx^i‖ every N steps            |
 | checkpoint.py   | the checkpoint's .npz format; saving a run, restoring it                               |
 | resume.py       | the checks before a run resumes from a checkpoint                                      |
 | files.py        | atomic writes (the one way minibng writes a file), CSV and JSON-lines logs             |
@@ -24,10 +25,11 @@ from .evaluation import evaluate, update_batchnorm
 from .files import atomic_write, write_jsonl, write_table
 from .lock import LOCK_NAME, folder_lock
 from .loop import Trainer
+from .recorders import BlockStepRecorder
 from .resume import CHANGEABLE_ON_RESUME
 
 __all__ = [
-    "Trainer", "evaluate", "update_batchnorm", "MaxNorm",
+    "Trainer", "evaluate", "update_batchnorm", "MaxNorm", "BlockStepRecorder",
     "NonFiniteError", "CheckpointError", "ChangedSettingsError", "OtherWorldSizeError", "FewerEpochsError",
     "FolderLockedError", "SettingDifference", "CHANGEABLE_ON_RESUME",
     "save_npz", "load_npz", "random_streams", "atomic_write", "write_table", "write_jsonl", "folder_lock",
