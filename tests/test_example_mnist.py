@@ -24,6 +24,10 @@ def test_mnist_mlp_writes_metrics_figures_and_a_table(tmp_path, capsys):
     assert all(0 <= float(r["test_accuracy"]) <= 1 for r in rows)
     assert (out / "curves.png").stat().st_size > 10_000 and (out / "gradnorms.png").stat().st_size > 10_000
     assert (out / "depth4-adamng-seed0" / "checkpoint.npz").exists()
+    # gradnorms.png's points: up to 30 an epoch; an epoch of 20 batches gives one point per step, 4 blocks each
+    records = [json.loads(line) for line in open(out / "depth4-adamng-seed0" / "block_steps.jsonl")]
+    assert len(records) == 2 * 20 and records[-1]["step"] == 40 and records[-1]["epoch"] == 2
+    assert all(len(r["gradient_norms"]) == len(r["step_norms"]) == 4 for r in records)
     printed = capsys.readouterr().out
     assert "final training/test objective (mnist" in printed and printed.count("adamng") >= 2
     assert "  device  cpu (float32), 1 CPU thread(s)\n" in printed and f"  output  {out}\n" in printed

@@ -28,6 +28,7 @@ class Experiment:
     def __init__(self, settings, script, world):
         self.settings, self.script, self.world = settings, script, world
         self.histories, self.diverged = {}, set()
+        self.recorders = {}   # per-run callbacks a script keeps for its figures, keyed as the histories
         self.ready = False   # True once the folder is made, locked and recorded: the runs may write into it
         self.trainer = self.label = self.index = None   # the run in progress
         self.drawn_at, self.draw_seconds, self.started = 0.0, 0.0, 0.0
@@ -103,6 +104,10 @@ class Experiment:
     def history(self, **key):
         """The epochs of the run whose key is ``key``."""
         return self.histories.get(tuple(key.items()), [])
+
+    def recorder(self, **key):
+        """The recorder the script kept for the run whose key is ``key`` (None if it kept none)."""
+        return self.recorders.get(tuple(key.items()))
 
     def finals(self, **key):
         """The last epochs of the runs whose keys hold ``key`` (over seeds, folds), and "!" if one diverged."""

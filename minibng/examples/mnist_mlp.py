@@ -8,7 +8,8 @@
 
 Writes ``DIR/metrics.csv`` (optimizer, depth, seed, epoch, train_loss, test_loss, test_accuracy, seconds),
 ``DIR/curves.png`` (Figure 1's layout; with several seeds the mean and a band from the lowest to the highest
-seed), ``DIR/gradnorms.png`` (per-layer gradient norms, first seed), ``DIR/experiment.json`` (the settings) and
+seed), ``DIR/gradnorms.png`` (each layer's gradient norm ‖g^i‖ and step ‖Δx^i‖ 30 times an epoch, deepest
+network, first seed), ``DIR/experiment.json`` (the settings) and
 one folder per run with its checkpoint and logs; ``--resume`` continues every run from its last finished epoch.
 """
 from __future__ import annotations
@@ -21,6 +22,7 @@ import numpy as np
 
 from .. import backend, models, plot
 from ..data import Batches, mnist
+from ..train import BlockStepRecorder
 from . import session
 from .flags import Flag, integer_list
 from .report import epochs, print_table
@@ -31,6 +33,7 @@ PAPER_OPTIMIZERS = ("sgdm", "sgdmng", "adagrad", "adagradng", "adam", "adamng")
 PAPER_EPOCHS = {6: 20, 12: 30, 18: 50}  # Figure 1's x axes
 COLUMNS = ["optimizer", "depth", "seed", "epoch", "train_loss", "test_loss", "test_accuracy", "seconds"]
 SIZES = {"train": 60_000, "test": 10_000}
+POINTS_PER_EPOCH = 30   # of gradnorms.png: every 20 steps of MNIST's 600, fine enough to show the escape
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -78,22 +81,26 @@ def train(experiment, sets, key):
     test = Batches(*test_set, 1000, shuffle=False, device=settings.device)
     backend.manual_seed(seed)
     model = models.mlp(depth, input_grad=False, dtype=settings.dtype).to(settings.device)
+    every = max(1, len(train_batches) // POINTS_PER_EPOCH)
+    recorder = experiment.recorders[tuple(key.items())] = BlockStepRecorder(every=every)
     experiment.fit(key, model, experiment.optimizer(name, model), train_batches, {"test": test},
-                   epochs=settings.epochs_of(depth))
+                   epochs=settings.epochs_of(depth), callbacks=[recorder])
 
 
 def draw(experiment):
-    """metrics.csv, Figure 1's curves and the first seed's gradient norms at the largest depth, from every finished
-    epoch; returns the names written."""
+    """metrics.csv, Figure 1's curves, and for the largest depth and the first seed each layer's gradient norm and step
+    POINTS_PER_EPOCH times an epoch; returns the names written."""
     settings = experiment.settings
     written = experiment.write_curves(experiment.rows(), COLUMNS, f"{settings.dataset}: sigmoid MLP, batch "
                                       f"{settings.batch_size}", metrics=("train_loss", "test_loss"))
     deepest, first_seed = max(settings.depths), settings.seeds[0]
-    drawn = {name: history for name in settings.optimizers
-             if (history := experiment.history(depth=deepest, optimizer=name, seed=first_seed))}
+    drawn = {name: recorder for name in settings.optimizers
+             if (recorder := experiment.recorder(depth=deepest, optimizer=name, seed=first_seed)) and recorder.records}
     if drawn:
-        plot.block_norm_map(drawn, os.path.join(settings.out, "gradnorms.png"),
-                            title=f"depth {deepest}, seed {first_seed}: mean $\\|g^i\\|$ per layer")
+        every = next(iter(drawn.values())).every
+        plot.block_steps(drawn, os.path.join(settings.out, "gradnorms.png"),
+                         title=f"depth {deepest}, seed {first_seed}: each layer's $\\|g^i\\|$ and step "
+                               f"$\\|\\Delta x^i\\|$, every {every} steps")
         written.append("gradnorms.png")
     return written
 
