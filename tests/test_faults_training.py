@@ -179,15 +179,16 @@ def refuse_writes_into(monkeypatch, folder, error, name=None):
     monkeypatch.setattr(files, "_create_temporary", failing)
 
 
-@promise("run-folder-read-only", "a run's folder that cannot be written into (read-only) when its checkpoint is due",
-         "one line, `error: cannot write <the checkpoint>: Permission denied; make that folder writable, or give "
+@promise("run-folder-read-only", "a run's folder that cannot be written into (read-only) when its epoch's files are due",
+         "one line, `error: cannot write <the first of them>: Permission denied; make that folder writable, or give "
          "another --out` (exit status 1), never a traceback; what was written before is kept")
 def _run_folder_read_only(tmp_path, monkeypatch, capsys):
     run = tmp_path / "depth2-sgd-seed0"
     refuse_writes_into(monkeypatch, run, PermissionError(errno.EACCES, "Permission denied"))
     with pytest.raises(SystemExit) as info:
         mnist_mlp.main(example(tmp_path))
-    assert str(info.value.code) == (f"error: cannot write {run / 'checkpoint.npz'}: Permission denied; make that "
+    # the first file due is gradnorms.png's records (block_steps.jsonl), written before the checkpoint
+    assert str(info.value.code) == (f"error: cannot write {run / 'block_steps.jsonl'}: Permission denied; make that "
                                     "folder writable, or give another --out")
     assert (tmp_path / "experiment.json").exists() and not (tmp_path / LOCK_NAME).exists()
 

@@ -94,8 +94,9 @@ def draw(experiment):
     written = experiment.write_curves(experiment.rows(), COLUMNS, f"{settings.dataset}: sigmoid MLP, batch "
                                       f"{settings.batch_size}", metrics=("train_loss", "test_loss"))
     deepest, first_seed = max(settings.depths), settings.seeds[0]
-    drawn = {name: recorder for name in settings.optimizers
-             if (recorder := experiment.recorder(depth=deepest, optimizer=name, seed=first_seed)) and recorder.records}
+    keys = {name: {"depth": deepest, "optimizer": name, "seed": first_seed} for name in settings.optimizers}
+    drawn = {name: experiment.recorder(**key) for name, key in keys.items()
+             if experiment.history(**key)}   # the runs that finished an epoch
     if drawn:
         every = next(iter(drawn.values())).every
         plot.block_steps(drawn, os.path.join(settings.out, "gradnorms.png"),
