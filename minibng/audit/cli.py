@@ -147,8 +147,8 @@ def _self(args):
 
 
 def _layer(args):
-    if not (np.isfinite(args.tolerance) and args.tolerance >= 0):
-        raise UsageError(f"--tolerance: expected a finite number >= 0, got {args.tolerance}")
+    if not (np.isfinite(args.tolerance) and args.tolerance > 0):
+        raise UsageError(f"--tolerance: expected a positive finite number (such as 1e-6), got {args.tolerance}")
     try:
         factory = load_factory(args.factory)
     except ValueError as error:
