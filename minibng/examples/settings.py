@@ -96,7 +96,7 @@ def _shared(script, flags, world_size, cores) -> dict:
     dataset = flags.dataset or script.datasets[0]
     sizes = dict(script.data_sizes[dataset])
     optimizers = (tuple(script.paper_optimizers) if flags.optimizers == "paper"
-                  else name_list("--optimizers", flags.optimizers, optim.preset_names()))
+                  else name_list("--optimizers", flags.optimizers, optim.preset_names(), "optimizer"))
     for flag in ("epochs", "batch_size", "threads"):
         value = getattr(flags, flag)
         if value is not None and value < 1:
