@@ -78,16 +78,18 @@ def _empty_training_batches(tmp_path):
 
 @promise("every-run-diverges", "an experiment in which every optimizer diverges in its first epoch",
          "the summary table is printed with every run marked diverged (!) and metrics.csv is written; no "
-         "matplotlib traceback, no empty figure")
+         "matplotlib traceback, no empty figure: no curves.png without a finished epoch, and gradnorms.png shows "
+         "the steps taken before the divergence")
 def _every_run_diverges(tmp_path, capsys):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # the overflows that make the runs diverge
         mnist_mlp.main(["--depth", "3", "--optimizers", "sgd,adam", "--lr", "1e38", "--epochs", "1", "--limit",
                         "300", "--data-dir", str(real_data_root()), "--out", str(tmp_path), "--no-progress"])
     out = capsys.readouterr().out
-    assert "final training/test objective" in out and out.count("—!") == 2 and "no figure" in out
+    assert "final training/test objective" in out and out.count("—!") == 2
+    assert "wrote metrics.csv, gradnorms.png in" in out
     assert (tmp_path / "metrics.csv").read_text().splitlines() == [",".join(mnist_mlp.COLUMNS)]
-    assert not list(tmp_path.glob("*.png"))
+    assert [p.name for p in tmp_path.glob("*.png")] == ["gradnorms.png"]
 
 
 @promise("file-permissions", "results written under umask 022, or 027 for a group",
@@ -179,15 +181,16 @@ def refuse_writes_into(monkeypatch, folder, error, name=None):
     monkeypatch.setattr(files, "_create_temporary", failing)
 
 
-@promise("run-folder-read-only", "a run's folder that cannot be written into (read-only) when its checkpoint is due",
-         "one line, `error: cannot write <the checkpoint>: Permission denied; make that folder writable, or give "
-         "another --out` (exit status 1), never a traceback; what was written before is kept")
+@promise("run-folder-read-only", "a run's folder that cannot be written into (read-only) when its first epoch's "
+         "files are due", "one line, `error: cannot write <the first of them, the step records block_steps.jsonl>: "
+         "Permission denied; make that folder writable, or give another --out` (exit status 1), never a traceback; "
+         "what was written before is kept")
 def _run_folder_read_only(tmp_path, monkeypatch, capsys):
     run = tmp_path / "depth2-sgd-seed0"
     refuse_writes_into(monkeypatch, run, PermissionError(errno.EACCES, "Permission denied"))
     with pytest.raises(SystemExit) as info:
         mnist_mlp.main(example(tmp_path))
-    assert str(info.value.code) == (f"error: cannot write {run / 'checkpoint.npz'}: Permission denied; make that "
+    assert str(info.value.code) == (f"error: cannot write {run / 'block_steps.jsonl'}: Permission denied; make that "
                                     "folder writable, or give another --out")
     assert (tmp_path / "experiment.json").exists() and not (tmp_path / LOCK_NAME).exists()
 
