@@ -63,10 +63,11 @@ class Settings:
         return json.loads(json.dumps(chosen))
 
     def shared_by_every_rank(self) -> dict:
-        """What every rank of an MPI job must hold alike, as JSON values: each recorded setting but ``threads`` (a
-        node's own: it changes only the last digits), ``resume`` (a rank that resumes reads rank 0's checkpoint in
-        collectives the others would never call) and the kind of ``device``, cpu or gpu (which way arrays travel;
-        the GPU's index is each rank's own).  Left out: threads, progress, data_dir, out, command and notes."""
+        """What every rank of an MPI job must hold alike, as JSON values: every recorded setting but ``threads`` (a
+        node's own: it changes only the last digits); beside them, ``resume`` (a rank that resumes reads rank 0's
+        checkpoint in collectives the others would never call) and the kind of ``device``, cpu or gpu (which way
+        arrays travel; the GPU's index is each rank's own).  Left out: threads, progress, data_dir, out, command and
+        notes."""
         shared = {name: value for name, value in self.recorded().items() if name != "threads"}
         device_kind, _ = backend.parse_device(self.device)
         return {**shared, "resume": self.resume, "device": device_kind}
