@@ -33,6 +33,7 @@ returns every rank's text only when they differ, so that the caller can say whic
 from __future__ import annotations
 
 import array
+import collections
 import contextlib
 import hashlib
 import io
@@ -47,7 +48,8 @@ import numpy as np
 from . import backend, gpu
 from .nn import BatchNorm1d, BatchNorm2d
 
-__all__ = ["World", "MPIWorld", "BatchNormSync", "WorldSetupError", "world", "place_on_gpus", "nccl_unique_id"]
+__all__ = ["World", "MPIWorld", "BatchNormSync", "WorldSetupError", "world", "placement_row", "place_on_gpus",
+           "nccl_unique_id"]
 
 _SIZE_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "MV2_COMM_WORLD_SIZE")  # Open MPI, MPICH/Intel, MVAPICH
 _world = None
@@ -151,14 +153,11 @@ class MPIWorld(World):
         sys.excepthook = abort_every_rank
 
     def _place_on_gpus(self):
-        """Every rank says, in one collective, on which node it runs, how many GPUs it sees and whether it has
-        NCCL; then each takes its GPU, and all decide alike how CuPy arrays travel (:func:`place_on_gpus`)."""
-        count = gpu.device_count()
-        node = hashlib.sha256(self.mpi.Get_processor_name().encode()).digest()[:8]
-        mine = np.array([[int.from_bytes(node, "little", signed=True), count,
-                          count > 0 and gpu.nccl_or_none() is not None]], dtype=np.int64)
-        table = np.empty((self.size, 3), dtype=np.int64)
-        self._wait(self.comm.Iallgather(mine, table), "every rank's node and GPUs")
+        """Every rank says, in one collective, on which node it runs, which GPUs it sees (by PCI bus id) and whether
+        it has NCCL; then each takes its GPU, and all decide alike how CuPy arrays travel (:func:`place_on_gpus`)."""
+        mine = placement_row(self.mpi.Get_processor_name(), gpu.device_count(), gpu.pci_bus_id, gpu.nccl_or_none)
+        table = np.empty((self.size, mine.size), dtype=np.int64)
+        self._wait(self.comm.Iallgather(mine[None, :], table), "every rank's node and GPUs")
         device, self._host_staging_because = place_on_gpus(table, self.rank)
         if device is not None:
             gpu.use_device(device)
@@ -336,26 +335,59 @@ def _wait_until_read(stream, most=2.0):
         return
 
 
+_MOST_GPUS = 64   # the GPUs of a rank that its row of the placement names (a rank takes one of its first 64)
+
+
+def _identity(name: str) -> int:
+    """A 64-bit number for a name (a node's, a GPU's PCI bus id): the first 8 bytes of its SHA-256."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "little", signed=True)
+
+
+def placement_row(node, gpu_count, bus_id_of, nccl_or_none):
+    """A rank's row of the placement table (int64): the identity of its ``node`` (processor name), the GPUs it sees
+    (``gpu_count``, at most 64), whether it has NCCL (``nccl_or_none()``), then the identity of each GPU's PCI bus
+    id (``bus_id_of(index)``), GPU 0 first, zeros after."""
+    count = min(gpu_count, _MOST_GPUS)
+    row = np.zeros(3 + _MOST_GPUS, dtype=np.int64)
+    row[0] = _identity(node)
+    row[1] = count
+    row[2] = count > 0 and nccl_or_none() is not None
+    row[3:3 + count] = [_identity(bus_id_of(index).strip().upper()) for index in range(count)]
+    return row
+
+
 def place_on_gpus(table, rank):
     """(the GPU rank ``rank`` takes or None, why CuPy arrays must travel through host memory or None) from every
-    rank's row (node id, GPUs seen, has NCCL) of ``table``.
+    rank's row of ``table`` (:func:`placement_row`: node, GPUs seen, has NCCL, the GPUs' PCI bus ids).
 
-    The rank with index l among its node's ranks takes GPU l mod (the GPUs it sees).  NCCL refuses two ranks on one
-    GPU, so NCCL carries CuPy arrays only when no node has more ranks than GPUs and every rank has NCCL; otherwise
-    every rank, having read the same table, stages them through host memory over MPI (slower, never wrong).
+    The rank with index l among its node's ranks takes GPU l mod (the GPUs it sees): with every GPU visible to every
+    rank, rank l of a node takes GPU l; with one GPU per rank (CUDA_VISIBLE_DEVICES per rank, Slurm's
+    --gpus-per-task), each takes its own.  NCCL refuses two ranks on one GPU, so NCCL carries CuPy arrays only when
+    no two ranks of a node take GPUs of the same PCI bus id and every rank has NCCL; otherwise every rank, having
+    read the same table, stages them through host memory over MPI (slower, never wrong).
     """
     table = np.asarray(table, dtype=np.int64)
-    nodes, gpus, has_nccl = table[:, 0], table[:, 1], table[:, 2]
-    ranks_on_node = (nodes[:, None] == nodes[None, :]).sum(axis=1)
-    local_rank = int((nodes[:rank] == nodes[rank]).sum())
-    device = local_rank % int(gpus[rank]) if gpus[rank] > 0 else None
-    crowded, without = int(((gpus > 0) & (ranks_on_node > gpus)).sum()), int((has_nccl == 0).sum())
+    nodes = table[:, 0]
+    gpus = table[:, 1]
+    has_nccl = table[:, 2]
+    bus_ids = table[:, 3:]
+    devices = [_local_index(nodes, r) % int(gpus[r]) if gpus[r] > 0 else None for r in range(len(table))]
+    ranks_per_gpu = collections.Counter((int(nodes[r]), int(bus_ids[r, d])) for r, d in enumerate(devices)
+                                        if d is not None)
+    shared = sum(count for count in ranks_per_gpu.values() if count > 1)
+    without = int((has_nccl == 0).sum())
     reasons = []
-    if crowded:
-        reasons.append(f"{crowded} of {len(table)} ranks share a GPU (a node runs more ranks than it has GPUs)")
+    if shared:
+        reasons.append(f"{shared} of {len(table)} ranks share a GPU (two ranks of one node would take the same GPU, "
+                       "by its PCI bus id)")
     if without:
         reasons.append(f"{without} of {len(table)} ranks have no GPU or no NCCL")
-    return device, "; ".join(reasons) or None
+    return devices[rank], "; ".join(reasons) or None
+
+
+def _local_index(nodes, rank):
+    """The index of ``rank`` among the ranks of its node, in rank order."""
+    return int((nodes[:rank] == nodes[rank]).sum())
 
 
 _ID_BYTES, _ID_SIGNED_CHARS, _ID_UNSIGNED_CHARS = 0, 1, 2

@@ -5,8 +5,11 @@ import sys
 
 import pytest
 
+from audit_candidates import numpy_candidates as candidates
 from audit_support import spec
+from minibng.audit import audit_optimizer, optimizer_audit
 from minibng.audit.cli import main
+from minibng.audit.self_check import PAIRS, format_self
 
 
 def run(*argv):
@@ -75,3 +78,45 @@ def test_the_layer_command_gives_the_worst_coordinate_and_exits_1(tmp_path):
     assert json.loads(out.read_text())["ok"] is False
     assert main(["layer", f"{layer_file}:good", "--input-shape", "3,5"]) == 0
     assert main(["layer", f"{layer_file}:loss", "--input-shape", "4,3", "--input-shape", "4:3"]) == 0
+
+
+def test_a_candidate_file_that_exits_at_import_is_a_usage_error(tmp_path, capsys):
+    script = tmp_path / "script.py"
+    script.write_text("import sys\n\n\ndef factory():\n    pass\n\n\nsys.exit(3)\n")
+    for argv in (["optimizer", "adam", "--against", f"{script}:factory", "--framework", "numpy"],
+                 ["layer", f"{script}:factory", "--input-shape", "3,5"]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert "importing it called sys.exit(3)" in err and err.count("\n") == 1, err
+
+
+def test_a_run_whose_candidate_raised_has_no_worst_fraction(tmp_path, capsys):
+    out = tmp_path / "report.json"
+    assert main(["optimizer", "sgd", "--against", spec("numpy", "raises_at_step_two"), "--framework", "numpy",
+                 "--scales", "1", "--json", str(out)]) == 1
+    run_line = next(line for line in capsys.readouterr().out.splitlines() if "raised at step 2" in line)
+    assert run_line.split()[-1] == "n/a"
+    assert json.loads(out.read_text())["runs"][0]["worst"] is None
+    raised = audit_optimizer("sgd", candidates.raises_at_step_two, "numpy", scales=(1,))
+    table = format_self([(PAIRS[0], raised)], {}, "float64", 5, (1,))
+    assert next(line for line in table.splitlines() if PAIRS[0].label in line).split()[-1] == "n/a"
+
+
+def test_the_self_table_sizes_its_columns_to_their_content():
+    agreeing = audit_optimizer("sgdmng", candidates.sgdmng, "numpy", scales=(1,), lr=0.1)
+    pairs = [pair for pair in PAIRS if pair.settings]   # sgdm(weight_decay=0.01): the longest preset cell
+    lines = format_self([(pair, agreeing) for pair in pairs], {}, "float64", 5, (1,)).splitlines()
+    header = next(line for line in lines if line.lstrip().startswith("framework optimizer"))
+    rows = [line for line in lines if any(pair.label in line for pair in pairs)]
+    assert "sgdm(weight_decay=0.01)  " in "\n".join(rows)
+    assert {row.index("agrees") for row in rows} == {header.index("result")}
+
+
+def test_an_error_while_running_the_reference_is_not_a_usage_error(monkeypatch):
+    """Only judging the arguments makes usage errors; a failure inside a run propagates with its traceback."""
+    def broken_run(*args, **kwargs):
+        raise TypeError("a bug inside the reference's step")
+
+    monkeypatch.setattr(optimizer_audit, "run_minibng", broken_run)
+    with pytest.raises(TypeError, match="a bug inside the reference's step"):
+        main(["optimizer", "sgd", "--against", spec("numpy", "sgdmng"), "--framework", "numpy", "--scales", "1"])

@@ -57,3 +57,31 @@ def test_only_adagradbng_with_a_constant_lr_is_accepted():
         recorder.verdict(u, comparator_losses)
     with pytest.raises(ValueError, match="30 steps were recorded, with 30 losses .* and 29 comparator losses"):
         recorder.verdict(u, comparator_losses[:-1])
+
+
+def test_a_recorder_that_did_not_see_every_step_is_refused():
+    """Attached mid-run, s_t already holds steps the recorder never saw and the bound no longer applies."""
+    rng = np.random.default_rng(0)
+    params = [Parameter(rng.standard_normal(3))]
+    opt = optim.AdaGradBNG(params, lr=0.3, delta=1e-6)
+
+    def step():
+        params[0].grad[...] = rng.standard_normal(3)
+        opt.step()
+
+    step()
+    with pytest.raises(ValueError, match="taken 1 steps, of which this recorder saw 0.*before the optimizer's first"):
+        with audit.BoundRecorder(opt):
+            step()
+    assert opt.chain.observers == [] and opt.step_count == 1
+    opt = optim.AdaGradBNG(params, lr=0.3, delta=1e-6)
+    recorder = audit.BoundRecorder(opt)
+    with recorder:
+        step()
+    with recorder:                       # re-attached where it left: it has seen every step
+        step()
+    step()                               # a step taken while detached
+    with pytest.raises(ValueError, match="taken 3 steps, of which this recorder saw 2"):
+        with recorder:
+            step()
+    assert recorder.steps == 2

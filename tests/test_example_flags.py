@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 
 from minibng import __version__, optim
 from minibng.examples import cifar_resnet, mnist_mlp, out_folder, ptb_lstm, rt_cnn, settings
-from minibng.examples.flags import UsageError, integer_list
+from minibng.examples.flags import UsageError, integer_list, name_list
+from minibng.examples.script import cpu_threads
 
 SCRIPTS = [mnist_mlp, cifar_resnet, ptb_lstm, rt_cnn]
 SHARED = ["--dataset", "--optimizers", "--epochs", "--seeds", "--lr", "--batch-size", "--limit", "--threads",
@@ -74,6 +75,19 @@ def test_threads_are_capped_at_the_usable_cores_with_a_note(script):
     capped = judge(script, "--threads", "64", cores=2)
     assert capped.threads == 2 and "--threads 64 is more than the 2 core(s)" in capped.notes[-1]
     assert judge(script, "--threads", "2", cores=2).notes == ()
+
+
+def test_the_default_threads_of_large_matrices_share_the_usable_cores(monkeypatch):
+    """cifar_resnet's and ptb_lstm's --threads default: half the cores settings.usable_cores counts, 1 to 4."""
+    for cores, threads in ((1, 1), (2, 1), (6, 3), (64, 4)):
+        monkeypatch.setattr("minibng.examples.script.usable_cores", lambda cores=cores: cores)
+        assert cpu_threads() == threads
+
+
+def test_a_list_of_names_names_what_it_lists():
+    with pytest.raises(UsageError, match=r"unknown preset\(s\) \['sgdx'\] in --baselines; choose from sgd, adam"):
+        name_list("--baselines", "adam,sgdx", ("sgd", "adam"), "preset")
+    assert name_list("--baselines", "adam,sgd", ("sgd", "adam"), "preset") == ("adam", "sgd")
 
 
 @names

@@ -5,6 +5,8 @@ The MPI cases run ``mpiexec -n 2`` (tests/mpi_worker.py) and skip, naming the in
 "Never a hang" is bounded by ``support.mpiexec``'s timeout (90 s; the job's whole process group is killed past
 it, and the case fails), far below MINIBNG_MPI_TIMEOUT's default of 600 s: no wall-clock figure is asserted.
 """
+import dataclasses
+import json
 import os
 import shlex
 import signal
@@ -15,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from fault_worker import build_trainer
+from minibng.examples import mnist_mlp, settings
 from minibng.train import OtherWorldSizeError, load_npz, save_npz
 from promise_table import registry
 from support import mpi_environment, mpiexec, mpiexec_or_skip, real_data_root
@@ -66,6 +69,30 @@ def _ranks_different_settings(tmp_path):
     assert ("the ranks hold different settings (limit: 300 on rank 0, 400 on rank 1; lr: 0.001 on rank 0, 0.01 on "
             "rank 1; seeds: [0] on rank 0, [1] on rank 1)") in err and err.count("stopping all 2 ranks") == 1, err
     assert list(tmp_path.iterdir()) == []
+
+
+@promise("ranks-resume-or-device-differ", "`mpiexec -n 1 … --resume : -n 1 …` (one rank resumes, the other starts "
+         "afresh), or `--device cpu` on one rank and `--device gpu` on another",
+         "every rank stops before any data is read, with one message naming `resume` (or `device`, compared as cpu or "
+         "gpu: each rank's GPU index is its own) and its value on each rank; never a raw MPI error from a collective "
+         "one rank calls and the other does not; the folder's checkpoints are untouched")
+def _ranks_resume_or_device_differ(tmp_path):
+    flags = ["--depth", "2", "--optimizers", "adam", "--epochs", "1", "--limit", "300", "--data-dir",
+             str(real_data_root()), "--no-progress", "--out", str(tmp_path / "run")]
+    command = ["-m", "minibng.examples.mnist_mlp", *flags]
+    status, _, err, _ = mpiexec([command] * 2)          # a folder with a checkpoint to resume, at world size 2
+    assert status == 0, err[-3000:]
+    checkpoint = tmp_path / "run" / "depth2-adam-seed0" / "checkpoint.npz"
+    written = checkpoint.read_bytes()
+    status, out, err, seconds = mpiexec([[*command, "--resume"], command])
+    assert status != 0 and "epoch 1/1" not in out and "Traceback" not in err, (status, seconds, out, err)
+    assert ("the ranks hold different settings (resume: true on rank 0, false on rank 1)" in err
+            and err.count("stopping all 2 ranks") == 1), err
+    assert checkpoint.read_bytes() == written
+    on_cpu = settings.judge(mnist_mlp.SCRIPT, flags, 2)
+    on_gpus = [dataclasses.replace(on_cpu, device=device) for device in ("gpu", "gpu:0", "gpu:1", "cuda:1")]
+    assert len({json.dumps(s.shared_by_every_rank(), sort_keys=True) for s in on_gpus}) == 1
+    assert on_cpu.shared_by_every_rank() == {**on_gpus[2].shared_by_every_rank(), "device": "cpu"}
 
 
 @promise("mpi-ctrl-c", "Ctrl-C (SIGINT to `mpiexec -n 2`) while an experiment script trains",

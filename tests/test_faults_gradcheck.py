@@ -2,8 +2,11 @@
 import numpy as np
 import pytest
 
+from audit_candidates.layer_candidates import FourfoldWeightGradient
+from audit_support import spec
 from minibng import nn
 from minibng.audit import GradcheckError, check_layer
+from minibng.audit import cli as audit_cli
 from promise_table import registry
 from support import on
 
@@ -91,6 +94,24 @@ def _eps_0(device):
     for eps in (0, -1e-6, float("nan")):
         with pytest.raises(ValueError, match="eps must be a positive finite number"):
             check_layer(Square(), inputs(device), eps=eps)
+
+
+@promise("gradcheck-tolerance-0", "`audit.check_layer(..., tolerance=0)` (or negative, NaN, ∞), or `python -m "
+         "minibng.audit layer … --tolerance 0`",
+         "`ValueError` (the command: usage error, exit status 2): tolerance must be a positive finite number; 0 would "
+         "measure every error against an infinite floor and pass every layer, one whose weight gradient is 4× too "
+         "large included")
+def _tolerance_0(device, capsys):
+    layer = FourfoldWeightGradient(3, 2).to(device)
+    x = inputs(device)
+    with pytest.raises(GradcheckError, match=r"weight .* FAIL .*analytic/numeric = 4\b"):
+        check_layer(layer, x)
+    for tolerance in (0, -1e-6, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="tolerance must be a positive finite number"):
+            check_layer(layer, x, tolerance=tolerance)
+    assert audit_cli.main(["layer", spec("layer", "fourfold"), "--input-shape", "4,3", "--tolerance", "0"]) == 2
+    assert "--tolerance: expected a positive finite number" in capsys.readouterr().err
+    assert audit_cli.main(["layer", spec("layer", "fourfold"), "--input-shape", "4,3"]) == 1
 
 
 class InPlaceSigmoid(nn.Sigmoid):

@@ -287,6 +287,27 @@ def _out_is_a_run_folder(tmp_path, capsys):
     assert every_file(run) == before
 
 
+@promise("out-not-an-experiment", "`--out` naming an existing folder that holds files but no experiment.json: a folder "
+         "of other files (a metrics.csv of one's own), or one an earlier minibng wrote (run folders with checkpoints, "
+         "from before the record existed), with or without `--resume`", "usage error (exit status 2) naming the "
+         "folder: written by an earlier minibng, or not an experiment's folder; such runs cannot be resumed, give an "
+         "empty or new --out; nothing in it is touched")
+def _out_not_an_experiment(tmp_path, capsys):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "metrics.csv").write_text("my own measurements\n")
+    earlier = tmp_path / "earlier"
+    mnist_experiment(earlier)
+    (earlier / "experiment.json").unlink()                # as minibng wrote folders before the record
+    for folder, shown in ((mine, "metrics.csv"), (earlier, "depth3-adamng-seed0")):
+        before = every_file(folder)
+        for extra in ([], ["--resume"]):
+            assert_refused_usage(mnist_mlp.main, ["--out", str(folder), *extra], capsys, f"--out {folder} holds files",
+                                 shown, "written by an earlier minibng, or is not an experiment's folder",
+                                 "cannot be resumed", "give an empty or new folder as --out")
+        assert every_file(folder) == before
+
+
 @promise("checkpoint-dangling-symlink", "a run's checkpoint.npz that is a symbolic link to a file that is gone, "
          "resumed (`fit(resume=True)`, `--resume`)", "`CheckpointError` saying the link points nowhere and what to do "
          "(the script: `error: …`, exit status 1); never a fresh start over it")

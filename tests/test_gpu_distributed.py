@@ -8,22 +8,41 @@ import fake_ranks
 from minibng import distributed, gpu
 
 
-@pytest.mark.parametrize("nodes, gpus, devices, shared", [
-    ("AABB", [2, 2, 2, 2], [0, 1, 0, 1], None),
-    ("ABAB", [2, 2, 2, 2], [0, 0, 1, 1], None),                       # ranks interleaved over the nodes
-    ("AAA", [2, 2, 2], [0, 1, 0], "3 of 3 ranks share a GPU (a node runs more ranks than it has GPUs)"),
-    ("AABBB", [2, 2, 4, 4, 4], [0, 1, 0, 1, 2], None),
-    ("AB", [0, 0], [None, None], "2 of 2 ranks have no GPU or no NCCL"),   # a CPU job: NCCL is never asked for
+SHARED = "{} of {} ranks share a GPU (two ranks of one node would take the same GPU, by its PCI bus id)"
+
+
+def bus_id(index):
+    """The PCI bus id of a node's GPU ``index`` (as the node numbers it; a rank may see it under another number)."""
+    return f"0000:{0x17 + index:02X}:00.0"
+
+
+def table_of(nodes, visible, nccl=lambda: "nccl"):
+    """Every rank's placement row: ``visible[r]`` lists the node's GPUs rank r sees, in the order it numbers them."""
+    return [distributed.placement_row(node, len(seen), lambda i, seen=seen: bus_id(seen[i]), nccl)
+            for node, seen in zip(nodes, visible)]
+
+
+@pytest.mark.parametrize("nodes, visible, devices, shared", [
+    ("AABB", [[0, 1]] * 4, [0, 1, 0, 1], None),
+    ("ABAB", [[0, 1]] * 4, [0, 0, 1, 1], None),                      # ranks interleaved over the nodes
+    ("AAA", [[0, 1]] * 3, [0, 1, 0], SHARED.format(2, 3)),            # ranks 0 and 2 on GPU 0
+    ("AABBB", [[0, 1]] * 2 + [[0, 1, 2, 3]] * 3, [0, 1, 0, 1, 2], None),
+    ("AAAA", [[0], [1], [2], [3]], [0, 0, 0, 0], None),                # one GPU per rank (CUDA_VISIBLE_DEVICES)
+    ("AAAA", [[0, 1], [0, 1], [2, 3], [2, 3]], [0, 1, 0, 1], None),   # each pair of ranks sees two GPUs of its own
+    ("AA", [[0], [0]], [0, 0], SHARED.format(2, 2)),                   # two ranks given the same GPU
+    ("AA", [[0, 1], [1, 0]], [0, 1], SHARED.format(2, 2)),             # GPU 0 under two numbers
+    ("AB", [[0], [0]], [0, 0], None),                                  # one bus id on two nodes: two GPUs
+    ("AB", [[], []], [None, None], "2 of 2 ranks have no GPU or no NCCL"),   # a CPU job: NCCL is never asked for
 ])
-def test_each_rank_of_a_node_takes_its_own_gpu_or_every_rank_stages_through_the_host(nodes, gpus, devices, shared):
-    table = [[ord(node), count, count > 0] for node, count in zip(nodes, gpus)]
+def test_each_rank_of_a_node_takes_its_own_gpu_or_every_rank_stages_through_the_host(nodes, visible, devices, shared):
+    table = table_of(nodes, visible)
     plans = [distributed.place_on_gpus(table, rank) for rank in range(len(nodes))]
     assert [device for device, _ in plans] == devices
     assert {reason for _, reason in plans} == {shared}
 
 
 def test_one_rank_without_nccl_makes_every_rank_stage_through_the_host():
-    table = [[1, 2, 1], [1, 2, 0]]
+    table = [*table_of("A", [[0]]), *table_of("A", [[1]], nccl=lambda: None)]
     assert {distributed.place_on_gpus(table, r)[1] for r in (0, 1)} == {"1 of 2 ranks have no GPU or no NCCL"}
 
 
@@ -34,8 +53,11 @@ def fake_gpus(monkeypatch):
 
     seen, chosen, nccl = threading.local(), {}, {}
 
-    def install(counts, nccl_module=None):
+    def install(counts, nccl_module=None, visible=None):
+        """``counts[r]``: the GPUs rank r sees; ``visible[r]``: which of its node's GPUs (default: the first ones)."""
+        visible = visible or [list(range(count)) for count in counts]
         monkeypatch.setattr(gpu, "device_count", lambda: counts[seen.rank])
+        monkeypatch.setattr(gpu, "pci_bus_id", lambda index: bus_id(visible[seen.rank][index]))
         monkeypatch.setattr(gpu, "use_device", lambda index: chosen.__setitem__(seen.rank, index))
         monkeypatch.setattr(gpu, "nccl_or_none", lambda: nccl_module)
         monkeypatch.setattr(gpu, "current_stream", lambda: fake_ranks.Stream())
@@ -110,3 +132,23 @@ def test_ranks_sharing_a_gpu_stage_cupy_arrays_through_host_memory_and_rank_0_sa
         np.testing.assert_array_equal(g, [3.0, 3.0, 3.0])
     assert chosen == {0: 0, 1: 0} and nccl.made == {}
     assert "through host memory (MPI), not NCCL: 2 of 2 ranks share a GPU" in capsys.readouterr().err
+
+
+def test_one_gpu_per_rank_through_cuda_visible_devices_is_no_shared_gpu(fake_gpus, capsys):
+    """Slurm's --gpus-per-task: every rank sees one GPU, its own, numbered 0; NCCL carries the gradient."""
+    nccl = fake_ranks.Nccl(bytes(128), bytes, 2)
+    seen, chosen = fake_gpus([1, 1], nccl, visible=[[0], [1]])
+    job = fake_ranks.Job(2, ["a", "a"])
+
+    def rank(r):
+        seen.rank = r
+        world = fake_ranks.world(job, r)
+        g = np.full(3, r + 1.0).view(fake_ranks.FakeCupyArray)
+        world.allreduce_mean(g)
+        return world._host_staging_because, np.asarray(g)
+
+    for reason, g in fake_ranks.run_ranks(2, rank):
+        assert reason is None
+        np.testing.assert_array_equal(g, [1.5, 1.5, 1.5])
+    assert chosen == {0: 0, 1: 0} and sorted(nccl.made) == [0, 1]
+    assert "host memory" not in capsys.readouterr().err

@@ -9,7 +9,9 @@
 
 Exit status: 0 when everything agrees (the layer passes), 1 when something parts (fails), 2 for a usage error —
 a bad FILE:FACTORY, an unknown REF or framework, a bad value — printed as one line, without a traceback, before
-any work.  Every argument is parsed and judged first; ``--json OUT`` is written at the end.
+any work.  Every argument is parsed and judged first; ``--json OUT`` is written at the end.  An error raised while
+the runs are made (but a candidate that cannot be audited as given) is no usage error: it ends the command with
+its traceback.
 """
 from __future__ import annotations
 
@@ -24,8 +26,8 @@ import numpy as np
 from .. import nn, optim
 from .layer import GradcheckError, check_layer
 from .loading import load_factory
-from .mirror import FRAMEWORKS, mirror_for
-from .optimizer_audit import DEFAULT_SCALES, DTYPES, audit_optimizer, check_audit_options
+from .mirror import FRAMEWORKS, CandidateError, mirror_for
+from .optimizer_audit import DEFAULT_SCALES, DTYPES, check_audit_options, prepare_audit
 from .self_check import audit_self, format_self
 
 __all__ = ["main"]
@@ -106,6 +108,10 @@ def _parser():
     return parser
 
 
+def _first_line(error):
+    return str(error).splitlines()[0]
+
+
 def _write_json(path, payload):
     if path is not None:
         path.write_text(json.dumps(payload, indent=2, allow_nan=False, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -121,11 +127,15 @@ def _optimizer(args):
         if missing:
             raise UsageError(missing)
         factory = load_factory(args.against)
-        report = audit_optimizer(args.reference, factory, args.framework, dtype=args.dtype, steps=args.steps,
-                                 scales=args.scales, seed=args.seed, every_block=args.every_block,
-                                 label=args.against, **settings)
+        audit = prepare_audit(args.reference, factory, args.framework, dtype=args.dtype, steps=args.steps,
+                              scales=args.scales, seed=args.seed, every_block=args.every_block, label=args.against,
+                              **settings)
     except (ValueError, TypeError, ImportError) as error:
-        raise UsageError(str(error).splitlines()[0]) from None
+        raise UsageError(_first_line(error)) from None
+    try:
+        report = audit.run()
+    except CandidateError as error:
+        raise UsageError(_first_line(error)) from None
     print(report)
     _write_json(args.json, _json_safe(report.as_json()))
     return 0 if report.agrees else 1
@@ -147,8 +157,8 @@ def _self(args):
 
 
 def _layer(args):
-    if not (np.isfinite(args.tolerance) and args.tolerance >= 0):
-        raise UsageError(f"--tolerance: expected a finite number >= 0, got {args.tolerance}")
+    if not (np.isfinite(args.tolerance) and args.tolerance > 0):
+        raise UsageError(f"--tolerance: expected a positive finite number (such as 1e-6), got {args.tolerance}")
     try:
         factory = load_factory(args.factory)
     except ValueError as error:

@@ -56,8 +56,10 @@ def _check_arguments(module, inputs, eps, tolerance, floor, max_coordinates):
     for name, value in (("eps", eps), ("floor", floor)):
         if not (_is_real(value) and 0 < value < np.inf):
             raise ValueError(f"gradcheck: {name} must be a positive finite number, got {value!r}")
-    if not (_is_real(tolerance) and 0 <= tolerance < np.inf):
-        raise ValueError(f"gradcheck: tolerance must be a finite number >= 0, got {tolerance!r}")
+    if not (_is_real(tolerance) and 0 < tolerance < np.inf):
+        raise ValueError(f"gradcheck: tolerance must be a positive finite number, got {tolerance!r} (each error is "
+                         "measured against at least r / tolerance, which 0 would make infinite: every layer would "
+                         "pass)")
     if max_coordinates is not None and not (isinstance(max_coordinates, numbers.Integral) and max_coordinates >= 1):
         raise ValueError(f"gradcheck: max_coordinates must be None or an integer >= 1, got {max_coordinates!r}")
     if not inputs:
@@ -88,9 +90,9 @@ def check_layer(module, *inputs, dy=None, eps=1e-6, tolerance=1e-6, floor=1e-7, 
     are not checked.  A backward that returns None for a floating first input fails, unless a layer was built with
     ``input_grad=False``.  ``dy`` is the upstream gradient (random normal by default, never all ones);
     ``max_coordinates`` checks a random subset of each tensor's coordinates for large tensors.
-    Inputs that leave nothing to check (an empty batch; an integer input to a module without parameters) and
-    ``eps <= 0`` are ValueErrors.  Returns a :class:`GradcheckReport`; raises :class:`GradcheckError` when an
-    error exceeds ``tolerance``.
+    Inputs that leave nothing to check (an empty batch; an integer input to a module without parameters),
+    ``eps <= 0`` and ``tolerance <= 0`` are ValueErrors.  Returns a :class:`GradcheckReport`; raises
+    :class:`GradcheckError` when an error exceeds ``tolerance``.
     """
     _check_arguments(module, inputs, eps, tolerance, floor, max_coordinates)
     model = module.copy().astype(np.float64)

@@ -10,7 +10,8 @@ __all__ = ["load_factory"]
 
 def load_factory(spec):
     """The callable FACTORY defined in FILE.py, for ``spec`` = "FILE.py:FACTORY".  ValueError with one line saying
-    what is wrong (no colon, no such file, the file fails to import, no such name, not callable)."""
+    what is wrong (no colon, no such file, the file fails to import or calls sys.exit as it does, no such name, not
+    callable)."""
     if not isinstance(spec, str) or ":" not in spec:
         raise ValueError(f"expected FILE.py:FACTORY (a Python file and the name of a function in it), got {spec!r}")
     path_text, name = spec.rsplit(":", 1)
@@ -25,6 +26,10 @@ def load_factory(spec):
     sys.modules[module_name] = module   # dataclasses and pickling look their module up by name
     try:
         loader.loader.exec_module(module)
+    except SystemExit as exit_call:   # a script's sys.exit(main()) run at import: not an exit of the audit
+        sys.modules.pop(module_name, None)
+        raise ValueError(f"{path}: importing it called sys.exit({exit_call.code!r}); run a script's main only under "
+                         "`if __name__ == \"__main__\":`") from None
     except Exception as error:
         sys.modules.pop(module_name, None)
         raise ValueError(f"{path}: importing it raised {type(error).__name__}: {error}") from None

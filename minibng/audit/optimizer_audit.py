@@ -17,19 +17,21 @@ from __future__ import annotations
 
 import numbers
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
 from .. import optim
 from .compare import Tolerance, first_mismatch, vectors_agree, worst_fraction
-from .mirror import mirror_for
+from .mirror import Mirror, mirror_for
 from .report import format_audit
 from .stream import DEFAULT_SIZES, GradientStream, audit_model
 from .trace import exact_norm
 from .trajectory import run_minibng
 from .variants import CATALOGUE, build_variant
 
-__all__ = ["audit_optimizer", "OptimizerAudit", "Disagreement", "AuditRun", "DEFAULT_SCALES"]
+__all__ = ["audit_optimizer", "prepare_audit", "PreparedAudit", "OptimizerAudit", "Disagreement", "AuditRun",
+           "DEFAULT_SCALES"]
 
 DEFAULT_SCALES = (1.0, 1e-30, 1e30, 0.0)
 DTYPES = ("float64", "float32")
@@ -38,14 +40,15 @@ DTYPES = ("float64", "float32")
 @dataclass
 class AuditRun:
     """One run: the first block's gradients (``block``, ``size``) times ``scale``; ``agrees``; ``first_step`` where
-    it parted (None); ``worst``: max |u_cand − u_ref| / allowed over the run (below 1: within the tolerance)."""
+    it parted (None); ``worst``: max |u_cand − u_ref| / allowed over the run (below 1: within the tolerance), None
+    when the candidate raised (``error``: its steps stop there, and no fraction measures a run that did not end)."""
 
     scale: float
     block: str
     size: int
     agrees: bool
     first_step: int | None
-    worst: float
+    worst: float | None
     error: str | None = None
 
 
@@ -103,18 +106,24 @@ class OptimizerAudit:
         return {"agrees": self.agrees, "tolerance": self.tolerance.as_json(),
                 "first": None if self.first is None else self.first.as_json(), "variant": self.variant,
                 "matches": list(self.matches), "reference": self.reference,
-                "settings": {k: _plain(v) for k, v in self.settings.items()}, "framework": self.framework,
+                "settings": {k: _json_value(v) for k, v in self.settings.items()}, "framework": self.framework,
                 "candidate": self.candidate, "dtype": self.dtype, "steps": self.steps, "seed": self.seed,
                 "runs": [{"scale": r.scale, "block": {"name": r.block, "size": r.size}, "agrees": r.agrees,
-                          "first_step": r.first_step, "worst": r.worst if np.isfinite(r.worst) else None,
+                          "first_step": r.first_step, "worst": _finite_or_none(r.worst),
                           "error": r.error} for r in self.runs]}
 
     def __str__(self):
         return format_audit(self)
 
 
-def _plain(value):
+def _json_value(value):
+    """A setting as JSON holds it: a number, text, a bool or None as it is, anything else as its repr."""
     return value if isinstance(value, (bool, int, float, str, type(None))) else repr(value)
+
+
+def _finite_or_none(value):
+    """JSON has no ∞: a fraction that is not a finite number (or None) is written as null."""
+    return value if value is not None and np.isfinite(value) else None
 
 
 def check_audit_options(reference, framework, dtype, steps, scales, seed):
@@ -168,7 +177,16 @@ def audit_optimizer(reference, candidate, framework, dtype="float64", steps=5, s
 
     Raises ValueError/TypeError for a bad option, an unknown reference or settings ``optim.create`` refuses;
     ImportError when ``framework`` is not installed; :class:`~.mirror.CandidateError` when FACTORY raises or returns
-    the wrong kind of object — all before any run."""
+    the wrong kind of object — all before any run (:func:`prepare_audit`, then :meth:`PreparedAudit.run`)."""
+    return prepare_audit(reference, candidate, framework, dtype, steps, scales, seed, every_block, sizes, label,
+                         **settings).run()
+
+
+def prepare_audit(reference, candidate, framework, dtype="float64", steps=5, scales=DEFAULT_SCALES, seed=0,
+                  every_block=False, sizes=DEFAULT_SIZES, label=None, **settings):
+    """The judging half of :func:`audit_optimizer` (same arguments, same errors): every option, the reference's
+    settings and FACTORY checked, no run made.  Returns a :class:`PreparedAudit`; an error of its :meth:`run` is one
+    of the runs (minibng's, or a candidate that fails only later), not of the arguments."""
     scales = tuple(scales)
     check_audit_options(reference, framework, dtype, steps, scales, seed)
     if not callable(candidate):
@@ -179,29 +197,47 @@ def audit_optimizer(reference, candidate, framework, dtype="float64", steps=5, s
         raise ImportError(missing)
     setup = _Setup(reference, settings, dtype, steps, seed, sizes)
     mirror.build(candidate, setup.model.copy(), dtype)
-    tolerance = Tolerance(dtype)
     report = OptimizerAudit(reference.lower(), dict(settings), framework,
-                            label or getattr(candidate, "__qualname__", repr(candidate)), dtype, steps, seed, tolerance)
-    targets = range(len(setup.block_names)) if every_block else [0]
-    recorded, first = [], None
-    for scale in scales:
-        for target in targets:
-            gradients = setup.stream.scaled(float(scale), setup.block_members[target])
-            ours, trace = run_minibng(setup.build, setup.model, setup.stream, gradients, trace=True)
-            theirs = mirror.run(candidate, setup.model.copy(), setup.stream, gradients, dtype)
-            mismatch = first_mismatch(ours.params, theirs.params, setup.blocks, tolerance)
-            parted_at = _parting_step(mismatch, theirs)
-            report.runs.append(AuditRun(float(scale), setup.block_names[target], setup.block_sizes[target],
-                                        parted_at is None, parted_at,
-                                        worst_fraction(ours.params, theirs.params, setup.blocks, tolerance),
-                                        theirs.error))
-            recorded.append((gradients, theirs))
-            if parted_at is not None and first is None:
-                first = (float(scale), target, mismatch, ours, theirs, trace)
-    if first is not None:
-        _name_variants(report, reference, settings, setup, recorded, tolerance)
-        report.first = _disagreement(report, setup, tolerance, *first)
-    return report
+                            label or getattr(candidate, "__qualname__", repr(candidate)), dtype, steps, seed,
+                            Tolerance(dtype))
+    return PreparedAudit(setup, mirror, candidate, report, scales, every_block)
+
+
+@dataclass
+class PreparedAudit:
+    """An optimizer audit whose arguments were judged (:func:`prepare_audit`); :meth:`run` makes its runs."""
+
+    setup: _Setup
+    mirror: Mirror
+    candidate: Callable
+    report: OptimizerAudit
+    scales: tuple
+    every_block: bool
+
+    def run(self):
+        """Run both sides on every scale (and block, with ``every_block``); returns the :class:`OptimizerAudit`."""
+        setup = self.setup
+        report = self.report
+        tolerance = report.tolerance
+        targets = range(len(setup.block_names)) if self.every_block else [0]
+        recorded, first = [], None
+        for scale in self.scales:
+            for target in targets:
+                gradients = setup.stream.scaled(float(scale), setup.block_members[target])
+                ours, trace = run_minibng(setup.build, setup.model, setup.stream, gradients, trace=True)
+                theirs = self.mirror.run(self.candidate, setup.model.copy(), setup.stream, gradients, report.dtype)
+                mismatch = first_mismatch(ours.params, theirs.params, setup.blocks, tolerance)
+                parted_at = _parting_step(mismatch, theirs)
+                worst = None if theirs.error else worst_fraction(ours.params, theirs.params, setup.blocks, tolerance)
+                report.runs.append(AuditRun(float(scale), setup.block_names[target], setup.block_sizes[target],
+                                            parted_at is None, parted_at, worst, theirs.error))
+                recorded.append((gradients, theirs))
+                if parted_at is not None and first is None:
+                    first = (float(scale), target, mismatch, ours, theirs, trace)
+        if first is not None:
+            _name_variants(report, report.reference, report.settings, setup, recorded, tolerance)
+            report.first = _disagreement(report, setup, tolerance, *first)
+        return report
 
 
 def _parting_step(mismatch, theirs):

@@ -12,7 +12,8 @@
 While attached (inside ``with``), every ``opt.step()`` records the iterate x_t and the gradient g_t it was fed (from
 the chain's observers, :mod:`minibng.optim.chain`, before x moves) and the learning rate; the losses are given by the
 caller, since only it knows the batch.  The bound and its terms are :func:`~.bound.adagrad_bng_bound`'s.  Theorem 1
-is stated for a constant η: a run whose lr changed is refused, and so is an optimizer other than AdaGradBNG.
+is stated for a constant η and a run from its first step: a run whose lr changed is refused, and so are an
+optimizer other than AdaGradBNG and one that took steps the recorder did not see (attached mid-run).
 (The Trainer hands its callbacks neither the batch nor its loss, so the recorder wraps the optimizer instead.)
 """
 from __future__ import annotations
@@ -77,9 +78,20 @@ class BoundRecorder:
 
     def __enter__(self):
         if not self._attached:
+            self._check_every_step_is_seen()
             self.optimizer.chain.observers.append(self._observe)
             self._attached = True
         return self
+
+    def _check_every_step_is_seen(self):
+        """Refuse to attach to an optimizer that took steps this recorder did not see: the bound is about a run from
+        its first step, and AdaGradBNG's accumulator s_t already holds the unseen steps' gradients."""
+        taken = self.optimizer.step_count
+        if taken != self.steps:
+            raise ValueError(f"BoundRecorder: the optimizer has taken {taken} steps, of which this recorder saw "
+                             f"{self.steps}: Theorem 1 bounds a run from its first step, and AdaGradBNG's accumulator "
+                             "s_t already holds the gradients of the steps it did not see; attach a recorder before "
+                             "the optimizer's first step (and keep it attached for every step)")
 
     def __exit__(self, *exc):
         if self._attached:

@@ -1,7 +1,7 @@
 """The optimizer audit's printed report: a table a person reads in ten seconds, then the first disagreement."""
 from __future__ import annotations
 
-__all__ = ["format_audit", "format_scale", "format_runs"]
+__all__ = ["format_audit", "format_scale", "format_runs", "format_worst"]
 
 
 def format_scale(scale):
@@ -9,7 +9,10 @@ def format_scale(scale):
     return f"{scale:g}"
 
 
-def _worst(value):
+def format_worst(value):
+    """A run's worst |Δu| / allowed: 0.02, ∞, or n/a where the candidate raised (None)."""
+    if value is None:
+        return "n/a"
     return "∞" if value == float("inf") else f"{value:.2g}"
 
 
@@ -21,7 +24,7 @@ def format_runs(runs):
         if run.error:
             result = f"raised at step {run.first_step}"
         lines.append(f"  {format_scale(run.scale):<8} {run.block + f' ({run.size})':<16} {result:<22} "
-                     f"{_worst(run.worst)}")
+                     f"{format_worst(run.worst)}")
     return lines
 
 

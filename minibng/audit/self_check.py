@@ -15,6 +15,7 @@ from typing import Callable
 from .. import optim
 from .mirror import mirror_for
 from .optimizer_audit import DEFAULT_SCALES, audit_optimizer
+from .report import format_worst
 
 __all__ = ["PAIRS", "SelfPair", "audit_self", "presets_without_counterpart"]
 
@@ -90,21 +91,31 @@ def audit_self(dtype="float64", steps=5, scales=DEFAULT_SCALES, seed=0):
 
 def format_self(results, skipped, dtype, steps, scales):
     """The agreement table: one line per pair, worst |Δu| as a fraction of the tolerance over every scale."""
-    width = max(len(pair.label) for pair in PAIRS)
     scales_text = ", ".join(f"{s:g}" for s in scales)
+    rows = [_row(pair, audit) for pair, audit in results]
     lines = [f"minibng's presets against PyTorch and optax: {dtype}, {steps} steps, first block's gradients scaled by "
-             f"{scales_text}", "", f"  {'framework optimizer':<{width}}  {'minibng':<22} {'result':<28} worst/tolerance"]
-    for pair, audit in results:
-        settings = ", ".join(f"{k}={v!r}" for k, v in pair.settings.items())
-        reference = pair.reference + (f"({settings})" if settings else "")
-        if audit is None:
-            lines.append(f"  {pair.label:<{width}}  {reference:<22} skipped: {pair.framework} is not installed")
-            continue
-        result = "agrees" if audit.agrees else (f"parts (scale {audit.first.scale:g}, step {audit.first.step})")
-        worst = max(run.worst for run in audit.runs)
-        lines.append(f"  {pair.label:<{width}}  {reference:<22} {result:<28} {worst:.2g}")
+             f"{scales_text}", ""]
+    lines += _aligned([("framework optimizer", "minibng", "result", "worst/tolerance"), *rows])
     lines.append("")
     lines += [f"skipped: {why}" for why in skipped.values()]
     lines.append(f"no counterpart in PyTorch or optax (checked by the audit's tests against hand-written candidates): "
                  f"{', '.join(presets_without_counterpart())}")
     return "\n".join(lines)
+
+
+def _row(pair, audit):
+    """(the framework's optimizer, the preset with its settings, the result, the worst fraction) of one pair."""
+    settings = ", ".join(f"{k}={v!r}" for k, v in pair.settings.items())
+    reference = pair.reference + (f"({settings})" if settings else "")
+    if audit is None:
+        return pair.label, reference, f"skipped: {pair.framework} is not installed", ""
+    result = "agrees" if audit.agrees else f"parts (scale {audit.first.scale:g}, step {audit.first.step})"
+    measured = [run.worst for run in audit.runs if run.worst is not None]
+    return pair.label, reference, result, format_worst(max(measured) if measured else None)
+
+
+def _aligned(rows):
+    """The rows as lines, every column but the last as wide as its widest cell (header included), two spaces apart."""
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]) - 1)]
+    return ["  " + "  ".join([*(cell.ljust(width) for cell, width in zip(row, widths)), row[-1]]).rstrip()
+            for row in rows]

@@ -26,12 +26,19 @@ class Experiment:
     experiment has its figures.  Under MPI rank 0 alone draws."""
 
     def __init__(self, settings, script, world):
-        self.settings, self.script, self.world = settings, script, world
-        self.histories, self.diverged = {}, set()
+        self.settings = settings
+        self.script = script
+        self.world = world
+        self.histories = {}   # every run's epochs, keyed by its key's items
+        self.diverged = set()   # the keys of the runs that diverged
         self.recorders = {}   # per-run callbacks a script keeps for its figures, keyed as the histories
         self.ready = False   # True once the folder is made, locked and recorded: the runs may write into it
-        self.trainer = self.label = self.index = None   # the run in progress
-        self.drawn_at, self.draw_seconds, self.started = 0.0, 0.0, 0.0
+        self.trainer = None   # the run in progress: its Trainer, its label and its key's items
+        self.label = None
+        self.index = None
+        self.drawn_at = 0.0   # when the figures were last drawn (time.perf_counter), and how long that took
+        self.draw_seconds = 0.0
+        self.started = 0.0   # when the epoch in progress started
 
     # -- building a run ----------------------------------------------------------------------------------------
     def learning_rate(self, name):
@@ -72,12 +79,14 @@ class Experiment:
         except NonFiniteError as e:
             print(f"  {e}", file=sys.stderr)
             self.diverged.add(self.index)
-        self.histories[self.index], self.trainer = self.trainer.history, None
+        self.histories[self.index] = self.trainer.history
+        self.trainer = None
 
     # -- Trainer callbacks ---------------------------------------------------------------------------------------
     def on_fit_start(self, trainer):
         """Say where a resumed run continues."""
-        self.histories[self.index], self.started = trainer.history, time.perf_counter()
+        self.histories[self.index] = trainer.history
+        self.started = time.perf_counter()
         if trainer.history:
             print(f"{self.label}: resumed from {trainer.checkpoint_path} after epoch {len(trainer.history)} of "
                   f"{trainer.epochs}", flush=True)

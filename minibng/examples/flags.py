@@ -152,12 +152,13 @@ def _without_repeats(flag, items, text):
                          "twice into one folder: give each item once")
 
 
-def name_list(flag, text, known) -> tuple[str, ...]:
-    """A comma list of names from ``known``, none empty, none repeated."""
+def name_list(flag, text, known, noun) -> tuple[str, ...]:
+    """A comma list of names from ``known``, none empty, none repeated; ``noun`` says what a name names
+    ("optimizer")."""
     names = _items(flag, text)
     unknown = [n for n in names if n not in known]
     if unknown:
-        raise UsageError(f"unknown optimizer(s) {unknown} in {flag}; choose from {', '.join(known)}")
+        raise UsageError(f"unknown {noun}(s) {unknown} in {flag}; choose from {', '.join(known)}")
     _without_repeats(flag, names, text)
     return tuple(names)
 

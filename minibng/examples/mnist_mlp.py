@@ -95,8 +95,8 @@ def draw(experiment):
                                       f"{settings.batch_size}", metrics=("train_loss", "test_loss"))
     deepest, first_seed = max(settings.depths), settings.seeds[0]
     keys = {name: {"depth": deepest, "optimizer": name, "seed": first_seed} for name in settings.optimizers}
-    drawn = {name: experiment.recorder(**key) for name, key in keys.items()
-             if experiment.history(**key)}   # the runs that finished an epoch
+    drawn = {name: recorder for name, key in keys.items()
+             if (recorder := experiment.recorder(**key)) is not None and recorder.records}   # a diverged run's too
     if drawn:
         every = next(iter(drawn.values())).every
         plot.block_steps(drawn, os.path.join(settings.out, "gradnorms.png"),

@@ -9,9 +9,11 @@ tables and figures, and ``experiment.json``, the record of which script wrote it
 - a run's own folder as ``--out`` (it holds a checkpoint.npz of its own);
 - a folder whose record names another script, or other settings (any but ``epochs`` and ``threads``, which may
   change on resume; the difference is named, with both values);
+- a folder that holds files but no record: not an experiment's folder, or one written by an earlier minibng (before
+  the record existed; its runs cannot be resumed, since their script and settings cannot be checked) — its files
+  (metrics.csv …) would be overwritten.  Hidden files (minibng's lock, a killed write's temporary file) don't count;
 - a folder holding checkpoints, without ``--resume`` (a fresh start would overwrite them);
-- ``--resume`` where there is nothing to resume (no folder, no checkpoint), or checkpoints without a record (their
-  script and settings cannot be checked).
+- ``--resume`` where there is nothing to resume (no folder, no checkpoint).
 
 A checkpoint counts whether it is a file or a symbolic link, even one that points nowhere: resuming such a run is an
 error that says so (:func:`minibng.train.load_npz`), never a fresh start.
@@ -72,7 +74,9 @@ def judge(settings) -> Judgement:
         raise UsageError(f"--out {settings.out} is the folder of one run (it holds {own[0]}); give the experiment's "
                          f"folder, {out.absolute().parent}, or another --out")
     record = _read_record(out)
-    if record is not None:
+    if record is None:
+        _check_unrecorded_folder(out, settings)
+    else:
         _check_record(record, settings)
     checkpoints = run_checkpoints(out)
     if checkpoints and not settings.resume:
@@ -82,11 +86,20 @@ def judge(settings) -> Judgement:
     if settings.resume and not checkpoints:
         raise UsageError(f"--resume: --out {settings.out} holds no checkpoint (no run of it finished an epoch), so "
                          "there is nothing to resume; to start these runs, leave out --resume")
-    if settings.resume and record is None:
-        raise UsageError(f"--resume: --out {settings.out} holds checkpoints but no {RECORD_NAME}, the record of the "
-                         "script and settings that wrote them, so they cannot be checked against this run; give "
-                         "another --out")
     return Judgement(exists=True, checkpoints=checkpoints)
+
+
+def _check_unrecorded_folder(out: Path, settings):
+    """Refuse a folder without a record that holds anything but hidden files (minibng's lock and the temporary files
+    of killed writes are hidden): its files would be overwritten, or its runs could not be checked for a resume."""
+    visible = sorted(name for name in os.listdir(out) if not name.startswith("."))
+    if not visible:
+        return
+    shown = ", ".join(visible[:3]) + (", …" if len(visible) > 3 else "")
+    raise UsageError(f"--out {settings.out} holds files ({shown}) but no {RECORD_NAME}, the record of the script and "
+                     "settings that wrote an experiment's folder: it was written by an earlier minibng, or is not an "
+                     "experiment's folder. Its files would be overwritten, and runs without a record cannot be "
+                     "resumed (their settings cannot be checked): give an empty or new folder as --out")
 
 
 def write_record(settings):

@@ -15,12 +15,12 @@ The session calls the functions in this order, each with what the one before pro
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from .flags import Flag
 from .report import describe_metrics
+from .settings import usable_cores
 
 __all__ = ["Script", "Data", "cpu_threads", "shared_defaults"]
 
@@ -37,8 +37,7 @@ class Data:
 def cpu_threads(share=2, most=4):
     """A default for --threads where matrices are large enough to share: 1/``share`` of the cores this process
     may use, at most ``most`` (threads beyond free cores spin and stall the others)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return max(1, min(most, cores // share))
+    return max(1, min(most, usable_cores() // share))
 
 
 def shared_defaults(name) -> dict:

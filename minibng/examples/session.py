@@ -38,8 +38,6 @@ from .settings import judge
 
 __all__ = ["run", "advice"]
 
-_NOT_COMPARED = ("threads",)   # may differ between the ranks' nodes: it changes only the last digits of each rank
-
 
 def run(script, argv=None):
     """Run ``script`` (a :class:`~.script.Script`) with the command line ``argv`` (``sys.argv[1:]`` when None); see
@@ -84,7 +82,7 @@ def _settings_or_exit(script, argv, world):
     what they judged: settings that differ, or a usage error on some ranks only, stop every rank with one message."""
     try:
         settings, refusal = judge(script, argv, world.size), None
-        outcome = {"settings": {k: v for k, v in settings.recorded().items() if k not in _NOT_COMPARED}}
+        outcome = {"settings": settings.shared_by_every_rank()}
     except UsageError as e:
         settings, refusal, outcome = None, e, {"usage error": str(e)}
     texts = world.differing_texts(json.dumps(outcome, sort_keys=True), "every rank's settings")

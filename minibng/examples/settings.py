@@ -24,16 +24,17 @@ from .. import backend, optim
 from ..data import download
 from .flags import UsageError, integer_list, name_list, parse
 
-__all__ = ["Settings", "judge", "NOT_RECORDED", "usable_cores"]
+__all__ = ["Settings", "judge", "NOT_IN_THE_RECORD", "usable_cores"]
 
-NOT_RECORDED = {"recorded": False}   # a field's metadata: not a setting of the runs (where and how they are shown)
+NOT_IN_THE_RECORD = {"recorded": False}   # a field's metadata: the experiment's record leaves it out (see Settings)
 
 
 @dataclass(frozen=True, kw_only=True)
 class Settings:
-    """What one experiment runs, as its flags decided it.  Every field but those marked ``NOT_RECORDED`` shapes the
-    runs: :meth:`recorded` gives them, as the experiment's record in its folder keeps them and as the ranks of an
-    MPI job compare them.  Each script adds its own (a subclass: ``depths``, ``bptts`` …)."""
+    """What one experiment runs, as its flags decided it.  Every field but those marked ``NOT_IN_THE_RECORD`` shapes
+    the runs: :meth:`recorded` gives them, as the experiment's record in its folder keeps them (a resume checks
+    them).  The ranks of an MPI job compare :meth:`shared_by_every_rank`.  Each script adds its own fields (a
+    subclass: ``depths``, ``bptts`` …)."""
 
     script: str
     dataset: str
@@ -48,18 +49,28 @@ class Settings:
     dtype: str
     lr_scaling: str
     world_size: int
-    device: str = field(metadata=NOT_RECORDED)
-    data_dir: str | None = field(metadata=NOT_RECORDED)
-    out: str = field(metadata=NOT_RECORDED)
-    resume: bool = field(metadata=NOT_RECORDED)
-    progress: bool = field(metadata=NOT_RECORDED)
-    command: tuple[str, ...] = field(metadata=NOT_RECORDED)   # the command as typed: python -m … and its flags
-    notes: tuple[str, ...] = field(metadata=NOT_RECORDED)     # what judging decided that the user should hear
+    device: str = field(metadata=NOT_IN_THE_RECORD)
+    data_dir: str | None = field(metadata=NOT_IN_THE_RECORD)
+    out: str = field(metadata=NOT_IN_THE_RECORD)
+    resume: bool = field(metadata=NOT_IN_THE_RECORD)
+    progress: bool = field(metadata=NOT_IN_THE_RECORD)
+    command: tuple[str, ...] = field(metadata=NOT_IN_THE_RECORD)   # the command as typed: python -m … and its flags
+    notes: tuple[str, ...] = field(metadata=NOT_IN_THE_RECORD)     # what judging decided that the user should hear
 
     def recorded(self) -> dict:
         """The settings that shape the runs, as JSON values (tuples as lists)."""
-        chosen = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.metadata != NOT_RECORDED}
+        chosen = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.metadata != NOT_IN_THE_RECORD}
         return json.loads(json.dumps(chosen))
+
+    def shared_by_every_rank(self) -> dict:
+        """What every rank of an MPI job must hold alike, as JSON values: every recorded setting but ``threads`` (a
+        node's own: it changes only the last digits); beside them, ``resume`` (a rank that resumes reads rank 0's
+        checkpoint in collectives the others would never call) and the kind of ``device``, cpu or gpu (which way
+        arrays travel; the GPU's index is each rank's own).  Left out: threads, progress, data_dir, out, command and
+        notes."""
+        shared = {name: value for name, value in self.recorded().items() if name != "threads"}
+        device_kind, _ = backend.parse_device(self.device)
+        return {**shared, "resume": self.resume, "device": device_kind}
 
     @property
     def limited(self) -> bool:
@@ -86,7 +97,7 @@ def _shared(script, flags, world_size, cores) -> dict:
     dataset = flags.dataset or script.datasets[0]
     sizes = dict(script.data_sizes[dataset])
     optimizers = (tuple(script.paper_optimizers) if flags.optimizers == "paper"
-                  else name_list("--optimizers", flags.optimizers, optim.preset_names()))
+                  else name_list("--optimizers", flags.optimizers, optim.preset_names(), "optimizer"))
     for flag in ("epochs", "batch_size", "threads"):
         value = getattr(flags, flag)
         if value is not None and value < 1:

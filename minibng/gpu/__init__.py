@@ -32,6 +32,14 @@ def device_count() -> int:
         return 0
 
 
+def pci_bus_id(index: int) -> str:
+    """The PCI bus id of GPU ``index`` as this process numbers it ("0000:3B:00.0"): what tells two GPUs of a node
+    apart whatever CUDA_VISIBLE_DEVICES made of their numbers, and what NCCL compares to refuse two ranks on one."""
+    from ..backend import cupy_or_none  # noqa: PLC0415
+
+    return cupy_or_none().cuda.runtime.deviceGetPCIBusId(index)
+
+
 def use_device(index: int) -> None:
     """Make GPU ``index`` the one CuPy works on (what the device string "gpu" names from now on)."""
     from ..backend import cupy_or_none  # noqa: PLC0415

@@ -30,7 +30,8 @@ class MaxNorm:
             raise TypeError(f"MaxNorm: expected a Linear layer, got {type(layer).__name__}")
         if not s > 0:
             raise ValueError(f"MaxNorm: s must be positive, got {s}")
-        self.layer, self.s = layer, float(s)
+        self.layer = layer
+        self.s = float(s)
 
     def apply(self):
         w = self.layer.weight.data

@@ -82,7 +82,8 @@ class ChangedSettingsError(CheckpointError):
     Resuming would train on the checkpoint's values while recording the new ones."""
 
     def __init__(self, path, differences, changeable):
-        self.differences, self.changeable = list(differences), tuple(changeable)
+        self.differences = list(differences)
+        self.changeable = tuple(changeable)
         super().__init__(
             f"cannot resume from {path}: it was written with other settings than this run's:\n  "
             + "\n  ".join(map(str, self.differences))
@@ -94,7 +95,8 @@ class OtherWorldSizeError(CheckpointError):
     """The checkpoint was written by a run of ``saved_world_size`` processes, this run has ``world_size``."""
 
     def __init__(self, path, saved_world_size, world_size):
-        self.saved_world_size, self.world_size = saved_world_size, world_size
+        self.saved_world_size = saved_world_size
+        self.world_size = world_size
         super().__init__(
             f"checkpoint {path} was written by a run of {saved_world_size} process(es), this run has {world_size}: "
             "the data shards, every rank's random streams and the effective batch depend on it; resume it with "
@@ -105,7 +107,8 @@ class FewerEpochsError(CheckpointError):
     """The checkpoint holds ``finished_epochs`` epochs, more than the ``epochs`` the resuming run asks for."""
 
     def __init__(self, path, finished_epochs, epochs):
-        self.finished_epochs, self.epochs = finished_epochs, epochs
+        self.finished_epochs = finished_epochs
+        self.epochs = epochs
         super().__init__(
             f"checkpoint {path} holds {finished_epochs} finished epochs, more than the {epochs} this run asks for; "
             f"ask for at least {finished_epochs} epochs to use it, or start afresh in another output folder", path)
@@ -115,7 +118,8 @@ class FolderLockedError(ValueError):
     """Another run is writing into ``folder``; ``holder`` describes it (process id, host, start time)."""
 
     def __init__(self, folder, holder):
-        self.folder, self.holder = folder, holder
+        self.folder = folder
+        self.holder = holder
         super().__init__(
             f"{folder} is in use by another run (lock held by {holder}): two runs writing into one folder would "
             "overwrite each other's checkpoints and logs. Wait for that run to finish, or choose another output "
