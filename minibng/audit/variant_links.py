@@ -5,7 +5,6 @@ Each states its math beside the reference's; none is meant for training.
 """
 from __future__ import annotations
 
-import contextlib
 import math
 
 from .. import backend
@@ -15,18 +14,13 @@ __all__ = ["NaiveBlockNorms", "UnguardedNormalize", "NormalizedStep", "Decoupled
            "AdamEpsilonInRoot", "AdamEpsilonUncorrected", "RMSPropEpsilonInRoot", "AdaGradEpsilonInRoot"]
 
 
-def _quiet(xp):
-    """NumPy's warnings silenced: these links under- and overflow on purpose (CuPy gives none)."""
-    return xp.errstate(all="ignore") if hasattr(xp, "errstate") else contextlib.nullcontext()
-
-
 class NaiveBlockNorms(BlockNorms):
     """‖v^i‖ = √(Σ_j (v^i_j)²) summed in the parameters' dtype: in float32 the squares of entries below ~1e-19
     underflow to 0 (‖g^i‖ = 0 at gradient scale 1e-30) and those above ~1e19 overflow (‖g^i‖ = ∞)."""
 
     def __call__(self, v, it):
         xp = it.partition.xp
-        with _quiet(xp):
+        with backend.errors_ignored(xp):   # these links under- and overflow on purpose
             sums = backend.segment_sum(v * v, it.partition.segments, xp.empty(len(it.partition.sizes), v.dtype))
             it.block_norms = xp.sqrt(sums).astype(xp.float64)
         return v
@@ -38,7 +32,7 @@ class UnguardedNormalize(BlockNormalize):
 
     def __call__(self, v, it):
         xp = it.partition.xp
-        with _quiet(xp):
+        with backend.errors_ignored(xp):   # these links under- and overflow on purpose
             norms = it.partition.expand(it.block_norms.astype(v.dtype))
             return xp.divide(v, norms, out=it.direction)
 
