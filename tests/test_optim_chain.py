@@ -107,13 +107,17 @@ def test_a_whole_chain_takes_no_options_that_would_add_links():
             optim.Optimizer(model_on("cpu"), chain, 0.1, **{option: value})
 
 
+def decayed_clipped_adam():
+    """A new chain (new links: a rule serves one optimizer) of weight decay, CLIP and Adam."""
+    return optim.Chain(optim.WeightDecay(1e-3), optim.BlockNorms(), optim.Clip(0.5), optim.AdamRule())
+
+
 def test_the_state_of_a_composed_chain_is_keyed_by_its_links():
-    links = [optim.WeightDecay(1e-3), optim.BlockNorms(), optim.Clip(0.5), optim.AdamRule()]
-    opt = optim.Optimizer(model_on("cpu"), optim.Chain(*links), 1e-3)
+    opt = optim.Optimizer(model_on("cpu"), decayed_clipped_adam(), 1e-3)
     state = opt.state_dict()
     assert state["chain"] == "weight_decay,norms,clip,adam" and state["optimizer"] == "Optimizer"
     assert (state["hyper.weight_decay.weight_decay"], state["hyper.clip.threshold"]) == (1e-3, 0.5)
-    again = optim.Optimizer(model_on("cpu"), optim.Chain(*links), 1e-3).load_state_dict(state)
+    again = optim.Optimizer(model_on("cpu"), decayed_clipped_adam(), 1e-3).load_state_dict(state)
     assert again.chain.hyperparameter_values() == opt.chain.hyperparameter_values()
     reordered = optim.Chain(optim.BlockNorms(), optim.Clip(0.5), optim.WeightDecay(1e-3), optim.AdamRule())
     with pytest.raises(ValueError, match="it holds the chain 'weight_decay,norms,clip,adam', this optimizer "

@@ -17,11 +17,13 @@ __all__ = ["Rule", "SGDRule", "AdaGradRule", "RMSPropRule", "AdamRule"]
 
 
 class Rule(checks.Hyperparameters):
-    """Base class.  ``state`` maps a buffer name to a flat (d,) array, zeros at the start; ``hyperparameters`` names
-    the attributes saved in the optimizer's state_dict and checked on load."""
+    """Base class.  ``state`` maps a buffer name to a flat (d,) array, zeros at the start; it is None until an
+    optimizer allocates it (``init_state``), and from then on belongs to that optimizer: a rule serves one optimizer.
+    ``hyperparameters`` names the attributes saved in the optimizer's state_dict and checked on load."""
 
     name = "rule"
     state_names = ()
+    state = None
 
     def init_state(self, x):
         self.check_dtype(x.dtype)
