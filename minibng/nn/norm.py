@@ -61,8 +61,10 @@ class _BatchNorm(Module):
         super().__init__()
         name = type(self).__name__
         check_sizes(name, num_features=num_features)
-        self.eps, self.momentum = check_positive(name, "eps", eps), check_fraction(name, "momentum", momentum, True)
-        affine, dtype = check_flag(name, "affine", affine), check_dtype(name, dtype)
+        self.eps = check_positive(name, "eps", eps)
+        self.momentum = check_fraction(name, "momentum", momentum, True)
+        affine = check_flag(name, "affine", affine)
+        dtype = check_dtype(name, dtype)
         self.num_features = int(num_features)
         host = host_module()
         self._check_eps(dtype)
@@ -177,12 +179,18 @@ class _BatchNorm(Module):
             self.running_mean += m * mean
             self.running_var *= 1 - m
             self.running_var += (m * count / (count - 1)) * var
-        self._scaled, self._gain, self._inv_std = (centered, gain, inv_std) if self.training else (None, None, None)
+        self._keep_for_backward(centered, gain, inv_std)
         factor = gain if self.weight is None else gain * self.weight.data
         y = xp.multiply(centered, self._expand(factor, spatial), out=None if self.training else centered)
         if self.weight is not None:
             y += self._expand(self.bias.data, spatial)
         return self._restore(y, x.shape)
+
+    def _keep_for_backward(self, scaled, gain, inv_std):
+        """Cache x̃, the gain s/√(σ² + ε) and 1/√(σ² + ε) in training mode; nothing in evaluation."""
+        self._scaled = scaled if self.training else None
+        self._gain = gain if self.training else None
+        self._inv_std = inv_std if self.training else None
 
     def _inverse_std(self, xp, var):
         """1/√(σ² + ε) per channel, in float64 (σ² of a float32 layer reaches 1e77)."""
