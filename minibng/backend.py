@@ -9,6 +9,7 @@ Devices are strings: ``"cpu"``, ``"gpu"`` (the current CUDA device) and ``"gpu:N
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 
 import numpy
@@ -19,7 +20,7 @@ from .gpu.kernels import Segments
 __all__ = [
     "get_array_module", "host_module", "cupy_or_none", "parse_device", "device_of", "to_device", "asnumpy",
     "manual_seed", "host_rng", "RandomStream", "scatter_add", "Segments", "segment_sum", "segment_sum_of_squares",
-    "segment_max_abs", "scale_blocks", "is_array", "array_library_name",
+    "segment_max_abs", "scale_blocks", "is_array", "array_library_name", "errors_ignored",
 ]
 
 _CUPY_INSTALL_HINT = ("install CuPy for your CUDA version, e.g. `pip install \"minibng[gpu]\"` (cupy-cuda12x) "
@@ -74,6 +75,15 @@ def host_module():
     ``.to(device)`` moves them (so a seed gives the same model on every device).  Layers call this rather than
     importing NumPy themselves."""
     return numpy
+
+
+def errors_ignored(xp, *kinds):
+    """A context in which ``xp`` does not warn of the floating-point ``kinds`` ("over", "under", "divide",
+    "invalid"; all four when none is named): for code that detects and handles those results itself, or makes them
+    on purpose.  NumPy's ``errstate``; CuPy warns of none, so there it is a context that does nothing."""
+    if not hasattr(xp, "errstate"):
+        return contextlib.nullcontext()
+    return xp.errstate(**{kind: "ignore" for kind in kinds or ("over", "under", "divide", "invalid")})
 
 
 def parse_device(device) -> tuple[str, int | None]:

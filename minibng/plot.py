@@ -19,7 +19,7 @@ from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from .train.files import atomic_write
+from .files import atomic_write
 
 __all__ = ["curves", "block_norm_map", "block_steps", "save"]
 

@@ -1,4 +1,6 @@
 import math
+import types
+import warnings
 
 import numpy as np
 import pytest
@@ -133,3 +135,21 @@ def test_scatter_add_equals_add_at_for_random_repeats_and_no_indices(device, sha
     np.testing.assert_allclose(backend.asnumpy(target), expected, rtol=1e-12, atol=1e-12)
     backend.scatter_add(target, backend.to_device(indices[:0], device), backend.to_device(values[:0], device))
     np.testing.assert_allclose(backend.asnumpy(target), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_errors_ignored_silences_only_the_kinds_named():
+    huge, zero = np.float32(3e38), np.float32(0)
+    with pytest.warns(RuntimeWarning, match="divide by zero"), backend.errors_ignored(np, "over"):
+        assert np.isinf(huge * huge)                   # overflow: silenced
+        assert np.isinf(np.float32(1) / zero)          # division by zero: still warns
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with backend.errors_ignored(np):               # no kind named: all four
+            assert np.isnan(zero / zero) and np.isinf(huge * huge)
+
+
+def test_errors_ignored_is_a_context_that_does_nothing_where_the_library_has_no_errstate():
+    """CuPy has no errstate (it warns of nothing): the same code runs there."""
+    without_errstate = types.SimpleNamespace()
+    with backend.errors_ignored(without_errstate, "over") as entered:
+        assert entered is None

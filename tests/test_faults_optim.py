@@ -50,15 +50,20 @@ def _eps_zero(device):
             make(small_model(device), eps=0)
 
 
-@promise("eps-vanishes-in-dtype", "`Adam(eps=1e-300)` on float32 parameters (also `AdaGrad`, `RMSProp`, and "
-         "`AdaGradBNG`'s `delta`): an ε that float32 rounds to 0", "`ValueError` naming the option, its value and "
-         "float32, and the smallest value that works (it would round to 0, and a coordinate whose gradient has always "
-         "been 0 would become NaN after one step); the model's parameters are left as they were, not packed")
+@promise("eps-vanishes-in-dtype", "`Adam(eps=1e-300)` on float32 parameters (also `AdaGrad`, `RMSProp`, "
+         "`AdaGradBNG`'s `delta`, and an `optim.Optimizer` given a hand-built `Chain` whose rule has such an ε): an ε "
+         "that float32 rounds to 0", "`ValueError` naming the option, its value and float32, and the smallest value "
+         "that works (it would round to 0, and a coordinate whose gradient has always been 0 would become NaN after "
+         "one step); the model's parameters are left as they were, not packed")
 def _eps_vanishes(device):
+    def by_hand(model, eps):
+        return optim.Optimizer(model, optim.Chain(optim.BlockNorms(), optim.AdamRule(eps=eps)), lr=1e-3)
+
     cases = [(optim.Adam, "eps", r"eps=1e-300 vanishes in float32: at step 1 the step adds eps·√\(1 − β₂\) = "
                                  r"3\.16e-302 to √v.*give eps ≥ 3\.7e-37, or float64 parameters"),
              (optim.AdaGrad, "eps", "eps=1e-300 vanishes in float32"), (optim.RMSProp, "eps", "eps=1e-300 vanishes"),
-             (optim.AdaGradBNG, "delta", r"delta=1e-300 vanishes in float32.*give delta ≥ 1\.2e-38")]
+             (optim.AdaGradBNG, "delta", r"delta=1e-300 vanishes in float32.*give delta ≥ 1\.2e-38"),
+             (by_hand, "eps", "eps=1e-300 vanishes in float32")]
     for make, option, message in cases:
         model = small_model(device)
         with pytest.raises(ValueError, match=message):
@@ -66,6 +71,33 @@ def _eps_vanishes(device):
         assert all(p.packed_by is None for p in model.parameters())
         model.astype(np.float64)                                  # what the message offers: it works there
         make(model, **{option: 1e-300})
+
+
+@promise("chain-of-another-optimizer", "one `optim.Chain` given to two optimizers (or two chains sharing one step "
+         "rule), for models of the same or of different sizes", "`ValueError` at the second: the chain already "
+         "belongs to another optimizer, build a new Chain with new links for each (its rule holds the first one's "
+         "moments, which the second would share and mix); the second model is not packed, the first optimizer steps "
+         "as before")
+def _chain_of_another_optimizer(device):
+    rule = optim.AdamRule()
+    chain = optim.Chain(optim.BlockNorms(), optim.BlockNormalize(), rule)
+    first = optim.Optimizer(small_model(device), chain, lr=1e-3)
+    alone = stepped(device, lambda m: optim.Optimizer(m, optim.Chain(optim.BlockNorms(), optim.BlockNormalize(),
+                                                                     optim.AdamRule()), lr=1e-3))
+    wider = nn.Sequential(nn.Linear(4, 5), nn.Sigmoid(), nn.Linear(5, 2)).to(device)
+    for model, shared in [(small_model(device), chain), (wider, chain), (small_model(device), optim.Chain(rule))]:
+        with pytest.raises(ValueError, match=r"this chain already belongs to another optimizer: its step rule "
+                                             r"Adam\(.*\) holds that optimizer's state.*build a new Chain, with new "
+                                             "links, for each optimizer"):
+            optim.Optimizer(model, shared, lr=1e-3)
+        assert all(p.packed_by is None for p in model.parameters())
+    rng = np.random.default_rng(0)                    # the first steps as an optimizer that never had a rival
+    for _ in range(2):
+        for p in first.flat.params:
+            p.grad[...] = on(device, rng.standard_normal(p.shape).astype(np.float32))
+        first.step()
+    np.testing.assert_array_equal(host(first.flat.x), host(alone.flat.x))
+    np.testing.assert_array_equal(host(first.rule.state["exp_avg"]), host(alone.rule.state["exp_avg"]))
 
 
 @promise("factor-rounds-to-one", "`SGD(momentum=0.99999999)` on float32 parameters (also Adam's `betas`, RMSProp's "

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from fault_worker import build_trainer
-from minibng import nn, optim, plot
+from minibng import files, nn, optim, plot
 from minibng.data import Batches, synthetic
 from minibng.examples import mnist_mlp
-from minibng.train import LOCK_NAME, Trainer, files, load_npz
+from minibng.train import LOCK_NAME, Trainer, load_npz
 from promise_table import registry
 from support import real_data_root
 

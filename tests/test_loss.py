@@ -53,8 +53,9 @@ def test_huge_logits_stay_finite(device):
 
 def exact_loss_and_gradient(logits, labels):
     """The mean loss and ∂L/∂z of (M, C) logits in 50-digit decimal arithmetic, every difference formed so that
-    nothing cancels: log(Σ_c e^{z_c − z_y}) from the sum of the terms other than the label's, by its series where
-    that sum is tiny, and p_y − 1 = −Σ_{c≠y} p_c."""
+    nothing cancels or overflows: with t_c = e^{z_c − max z} ≤ 1, ℓ = log Σ_c t_c + (max z − z_y), the log taken
+    from the sum of the terms other than the label's by its series where the label holds the max and that sum is
+    tiny, and p_y − 1 = −Σ_{c≠y} p_c."""
     from decimal import Decimal, localcontext
 
     with localcontext() as context:
@@ -62,10 +63,12 @@ def exact_loss_and_gradient(logits, labels):
         total, gradient = Decimal(0), []
         for row, label in zip(logits, labels):
             z = [Decimal(float(v)) for v in row]
-            terms = [(v - z[label]).exp() for v in z]                   # e^{z_c − z_y}; the label's is 1
+            top = max(z)
+            terms = [(v - top).exp() for v in z]                        # e^{z_c − max z}
             others = sum(t for c, t in enumerate(terms) if c != label)
-            total += others - others ** 2 / 2 + others ** 3 / 3 if others < Decimal("1e-15") else (1 + others).ln()
-            norm = 1 + others
+            norm = terms[label] + others
+            tiny_rest = terms[label] == 1 and others < Decimal("1e-15")
+            total += (others - others ** 2 / 2 + others ** 3 / 3 if tiny_rest else norm.ln()) + (top - z[label])
             gradient.append([(t / norm if c != label else -others / norm) / len(logits) for c, t in enumerate(terms)])
         return total / len(logits), gradient
 
@@ -95,6 +98,22 @@ def test_confident_and_huge_rows_get_their_exact_loss_and_gradient(device, dtype
     eps = np.finfo(dtype).eps
     assert relative_errors([loss], [exact_loss], dtype)[0] <= 4 * eps
     assert max(relative_errors(gradient, exact_gradient[0], dtype)) <= 4 * eps
+
+
+@pytest.mark.parametrize("dtype, logit", [(np.float32, 1e38), (np.float64, 5e307)])
+def test_the_mean_of_row_losses_near_the_largest_number_does_not_overflow(device, dtype, logit):
+    """Rows paying 2·logit each (2e38 in float32, 1e308 in float64) sum beyond the dtype's largest number, but their
+    mean, with a confident row and an ordinary one beside them, is representable: it is that mean, not ∞."""
+    logits = np.array([[logit, -logit], [logit, -logit], [-logit, logit], [20.0, 0.0], [0.5, -1.0]], dtype)
+    labels = np.array([1, 1, 0, 0, 1])
+    loss_fn = nn.SoftmaxCrossEntropy()
+    loss = loss_fn(on(device, logits), on(device, labels))
+    gradient = host(loss_fn.backward())
+    exact_loss, exact_gradient = exact_loss_and_gradient(logits, labels)
+    assert loss.dtype == dtype and loss.shape == ()
+    assert relative_errors([float(loss)], [exact_loss], dtype)[0] <= 4 * np.finfo(dtype).eps
+    exact_gradient = [g for row in exact_gradient for g in row]
+    assert max(relative_errors(gradient.ravel(), exact_gradient, dtype)) <= 4 * np.finfo(dtype).eps
 
 
 @given(rows=st.integers(1, 4), classes=st.integers(2, 6), seed=seeds, spread=st.sampled_from([1, 30, 100, 1e4]))

@@ -90,6 +90,31 @@ def test_activations_from_1e_minus_30_to_1e30_normalize_as_those_of_1(device, ma
         assert device != "cpu" or any("overflow" in str(w.message) for w in caught)   # NumPy warns, CuPy cannot
 
 
+@pytest.mark.parametrize("make, shape, channels_last", CASES)
+@pytest.mark.parametrize("low, high", [(1e37, 3.4e38), (-3.4e38, -1e37), (-1.7e38, 1.7e38)])
+def test_activations_up_to_the_largest_float32_normalize_when_within_its_range_of_their_mean(device, make, shape,
+                                                                                            channels_last, low, high):
+    """Σx of 16 to 60 values near 1e38 overflows float32 though their mean does not (the sum is accumulated in
+    float64): values of one sign up to float32's largest number, or of both signs within half of it, lie within
+    float32's range of their channel's mean, and normalize against float64 math as those of 1 do."""
+    rng = np.random.default_rng(shape[0])
+    x = rng.uniform(low, high, shape).astype(np.float32)
+    if channels_last:
+        x = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    dy = rng.standard_normal(shape).astype(np.float32)
+    layer = layer_with_affine(make, shape[1], EPS).to(device)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)   # the running σ² ≈ 1e76 overflows float32, as tested above
+        y = host(layer(on(device, x)))
+        dx = host(layer.backward(on(device, dy)))
+    y_ref, dx_ref, gamma_grad, beta_grad, mean, _ = float64_batch_norm(x, dy, host(layer.weight.data),
+                                                                      host(layer.bias.data), EPS)
+    assert_close_per_channel(y, y_ref, 2e-6, "y")
+    assert_close_per_channel(dx, dx_ref, 1e-5, "dx")
+    np.testing.assert_allclose(host(layer.weight.grad), gamma_grad, rtol=1e-4)
+    np.testing.assert_allclose(host(layer.running_mean), 0.1 * mean, rtol=1e-5)
+
+
 @given(exponent=st.integers(-30, 30), seed=st.integers(0, 2**31 - 1), rows=st.integers(2, 9),
        channels=st.integers(1, 4))
 def test_rescaling_the_batch_and_eps_together_rescales_nothing_but_the_input_gradient(device, exponent, seed, rows,

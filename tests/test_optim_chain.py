@@ -67,6 +67,40 @@ def test_links_in_an_order_of_ones_choosing(device):
     assert opt.block_norms is None   # nothing measures them in this chain
 
 
+def adamw_reference(x, gradients, lrs, weight_decay, beta1=0.9, beta2=0.999, eps=1e-8):
+    """torch.optim.AdamW's equations in float64, for one flat vector: x ← (1 − ηλ)x, then Adam's step."""
+    m, v = np.zeros_like(x), np.zeros_like(x)
+    for t, (g, lr) in enumerate(zip(gradients, lrs), start=1):
+        x = x * (1 - lr * weight_decay)
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g * g
+        x = x - lr * (m / (1 - beta1 ** t)) / (np.sqrt(v / (1 - beta2 ** t)) + eps)
+    return x
+
+
+def test_decoupled_weight_decay_after_adam_is_adamw(device):
+    """DecoupledWeightDecay after the rule adds ηλx to Adam's update: AdamW, the decay following the learning rate
+    when it changes (a plain WeightDecay there would subtract λx whatever η is)."""
+    model = model_on(device).astype(np.float64)
+    opt = optim.Optimizer(model, optim.Chain(optim.AdamRule(), optim.DecoupledWeightDecay(0.1)), lr=0.01)
+    start = host(opt.flat.x).copy()
+    rng = np.random.default_rng(4)
+    gradients = [rng.standard_normal(start.shape) * 10.0 ** rng.uniform(-3, 3) for _ in range(6)]
+    lrs = [0.01, 0.01, 0.01, 0.5, 0.5, 0.001]
+    for gradient, lr in zip(gradients, lrs):
+        opt.lr = lr
+        opt.flat.g[...] = on(device, gradient)
+        opt.step()
+    np.testing.assert_allclose(host(opt.flat.x), adamw_reference(start, gradients, lrs, 0.1), rtol=1e-13, atol=1e-16)
+    assert repr(opt).startswith("DecoupledWeightDecay(weight_decay=0.1) ∘ Adam(lr=0.001")
+
+
+def test_the_two_weight_decays_refuse_a_decay_that_is_not_positive():
+    for make in (optim.WeightDecay, optim.DecoupledWeightDecay):
+        with pytest.raises(ValueError, match=f"{make.__name__}: weight_decay must be > 0"):
+            make(0.0)
+
+
 @pytest.mark.parametrize("make", [lambda m: optim.create(name, m) for name in optim.preset_names()] + [
     lambda m: optim.Optimizer(m, optim.Chain(optim.TrustRatio(0.1), optim.BlockNorms(), optim.GradientNormScale(),
                                              optim.SGDRule()), lr=0.1),
@@ -107,13 +141,17 @@ def test_a_whole_chain_takes_no_options_that_would_add_links():
             optim.Optimizer(model_on("cpu"), chain, 0.1, **{option: value})
 
 
+def decayed_clipped_adam():
+    """A new chain (new links: a rule serves one optimizer) of weight decay, CLIP and Adam."""
+    return optim.Chain(optim.WeightDecay(1e-3), optim.BlockNorms(), optim.Clip(0.5), optim.AdamRule())
+
+
 def test_the_state_of_a_composed_chain_is_keyed_by_its_links():
-    links = [optim.WeightDecay(1e-3), optim.BlockNorms(), optim.Clip(0.5), optim.AdamRule()]
-    opt = optim.Optimizer(model_on("cpu"), optim.Chain(*links), 1e-3)
+    opt = optim.Optimizer(model_on("cpu"), decayed_clipped_adam(), 1e-3)
     state = opt.state_dict()
     assert state["chain"] == "weight_decay,norms,clip,adam" and state["optimizer"] == "Optimizer"
     assert (state["hyper.weight_decay.weight_decay"], state["hyper.clip.threshold"]) == (1e-3, 0.5)
-    again = optim.Optimizer(model_on("cpu"), optim.Chain(*links), 1e-3).load_state_dict(state)
+    again = optim.Optimizer(model_on("cpu"), decayed_clipped_adam(), 1e-3).load_state_dict(state)
     assert again.chain.hyperparameter_values() == opt.chain.hyperparameter_values()
     reordered = optim.Chain(optim.BlockNorms(), optim.Clip(0.5), optim.WeightDecay(1e-3), optim.AdamRule())
     with pytest.raises(ValueError, match="it holds the chain 'weight_decay,norms,clip,adam', this optimizer "

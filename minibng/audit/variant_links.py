@@ -1,23 +1,19 @@
 """The deliberately different links of the variant catalogue (:mod:`.variants`): each is a known way an
 implementation departs from the reference, written as a link of minibng's chain so the reference can be rerun with it.
 
-Each states its math beside the reference's; none is meant for training.
+Each states its math beside the reference's; none is meant for training.  AdamW's decay, the catalogue's
+``DecoupledWeightDecay``, is a link of :mod:`minibng.optim` (one that is meant for training), named here too.
 """
 from __future__ import annotations
 
-import contextlib
 import math
 
 from .. import backend
-from ..optim import AdaGradRule, AdamRule, BlockNorms, BlockNormalize, RMSPropRule, UpdateTransform
+from ..optim import (AdaGradRule, AdamRule, BlockNorms, BlockNormalize, DecoupledWeightDecay, RMSPropRule,
+                     UpdateTransform)
 
 __all__ = ["NaiveBlockNorms", "UnguardedNormalize", "NormalizedStep", "DecoupledWeightDecay", "AdamWithoutCorrection",
            "AdamEpsilonInRoot", "AdamEpsilonUncorrected", "RMSPropEpsilonInRoot", "AdaGradEpsilonInRoot"]
-
-
-def _quiet(xp):
-    """NumPy's warnings silenced: these links under- and overflow on purpose (CuPy gives none)."""
-    return xp.errstate(all="ignore") if hasattr(xp, "errstate") else contextlib.nullcontext()
 
 
 class NaiveBlockNorms(BlockNorms):
@@ -26,7 +22,7 @@ class NaiveBlockNorms(BlockNorms):
 
     def __call__(self, v, it):
         xp = it.partition.xp
-        with _quiet(xp):
+        with backend.errors_ignored(xp):   # these links under- and overflow on purpose
             sums = backend.segment_sum(v * v, it.partition.segments, xp.empty(len(it.partition.sizes), v.dtype))
             it.block_norms = xp.sqrt(sums).astype(xp.float64)
         return v
@@ -38,7 +34,7 @@ class UnguardedNormalize(BlockNormalize):
 
     def __call__(self, v, it):
         xp = it.partition.xp
-        with _quiet(xp):
+        with backend.errors_ignored(xp):   # these links under- and overflow on purpose
             norms = it.partition.expand(it.block_norms.astype(v.dtype))
             return xp.divide(v, norms, out=it.direction)
 
@@ -51,20 +47,6 @@ class NormalizedStep(UpdateTransform):
 
     def __call__(self, u, it):
         return it.partition.scale(u, it.lr, it.partition.norms(u), out=it.direction)
-
-
-class DecoupledWeightDecay(UpdateTransform):
-    """AdamW's decoupled weight decay: u ← u + ηλx after the rule (the decay never enters the rule's state)."""
-
-    name = "decoupled_weight_decay"
-    hyperparameters = ("weight_decay",)
-
-    def __init__(self, weight_decay):
-        self.weight_decay = weight_decay
-
-    def __call__(self, u, it):
-        xp = it.partition.xp
-        return xp.add(u, xp.multiply(it.x, it.lr * self.weight_decay, out=it.scratch), out=it.direction)
 
 
 class _AdamMoments(AdamRule):

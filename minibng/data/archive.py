@@ -14,7 +14,7 @@ import tarfile
 import zlib
 from pathlib import Path, PurePosixPath
 
-from ..train.files import atomic_write
+from ..files import atomic_write
 from .checksums import DatasetError, FileSpec, not_a_file, sha256_file
 
 __all__ = ["unsafe_member_reason", "extract"]

@@ -7,7 +7,7 @@ root holds the file it downloads it from the spec's mirrors into the first writa
 1. stream the response into a temporary file beside the destination, hashing it and showing a tqdm bar;
 2. check the SHA-256 against the published sums *before* the file gets its name;
 3. fsync, then rename over the destination (atomic on POSIX), then fsync the folder
-   (:func:`minibng.train.files.atomic_write`, the one atomic write of the package).
+   (:func:`minibng.files.atomic_write`, the one atomic write of the package).
 
 A reader therefore sees either no file or the complete, verified file — never a partial one.  A folder (or
 anything but a regular file) where a data file should be is skipped like an unreadable file, named in the error
@@ -27,7 +27,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from ..train.files import atomic_write
+from ..files import atomic_write
 from .checksums import ChecksumError, DatasetError, FileSpec, not_a_file, verify_file
 from .root import download_roots, first_writable, search_roots
 

@@ -75,7 +75,8 @@ def segment_reduce(op, values, segments, out, scales=None):
     if out.dtype != numpy.float64 or not out.flags.c_contiguous or out.size != segments.count:
         raise TypeError(f"segment reductions on the GPU write a contiguous float64 array of {segments.count} "
                         f"elements, got {out.dtype} {out.shape}")
-    kind, values = _type_name(values.dtype, "segment reductions"), cupy.ascontiguousarray(values)
+    kind = _type_name(values.dtype, "segment reductions")
+    values = cupy.ascontiguousarray(values)
     scales = segments.ones if scales is None else cupy.ascontiguousarray(scales, dtype=numpy.float64)
     in_one_level = segments.ranges == segments.count
     partial = out if in_one_level else cupy.empty(segments.ranges, numpy.float64)
@@ -97,7 +98,8 @@ def scale_blocks(values, divisor, multiplier, block_of, out):
     kind = _type_name(values.dtype, "Partition.scale")
     if out.dtype != values.dtype or not (values.flags.c_contiguous and out.flags.c_contiguous):
         raise TypeError(f"Partition.scale on the GPU: out must be contiguous like v ({values.dtype}), got {out.dtype}")
-    divisor, multiplier = (cupy.ascontiguousarray(a, dtype=numpy.float64) for a in (divisor, multiplier))
+    divisor = cupy.ascontiguousarray(divisor, dtype=numpy.float64)
+    multiplier = cupy.ascontiguousarray(multiplier, dtype=numpy.float64)
     if values.size:
         _kernel("segments", f"scale_{kind}")((-(-values.size // THREADS),), (THREADS,), (
             values, block_of, divisor, multiplier, numpy.int64(values.size), out))

@@ -21,7 +21,8 @@ class SoftmaxCrossEntropy(Module):
     r = Σ_{c ≠ ĉ} e^{z_c − z_ĉ} (the max subtracted, so nothing overflows),
         log Σ_c e^{z_c} − z_y = log1p(r) + (z_ĉ − z_y)        p_ĉ − 1 = −r/(1 + r)
     so a row whose loss is 1e-9 gets the loss 1e-9 and the gradient −1e-9 on its label, never log(1 + r) = 0
-    and p − 1 = 0, which float32 gives once r < 6e-8.
+    and p − 1 = 0, which float32 gives once r < 6e-8.  The mean of the row losses is finite whenever it is
+    representable, even where their sum is not (:func:`_mean_of_row_losses`).
 
     ``forward(logits, labels)`` returns a 0-d array on the logits' device; ``labels`` are integers in [0, C) of
     shape logits.shape[:-1].  Bad labels and non-finite logits raise (one device→host check per call; set
@@ -63,7 +64,7 @@ class SoftmaxCrossEntropy(Module):
         exp = xp.exp(shifted, out=shifted)      # in place: the logits of a language model are large
         exp[rows, top] = 0
         rest = exp.sum(axis=1)                  # r_m = Σ_{c ≠ ĉ} e^{z_mc − max}
-        loss = (xp.log1p(rest) - picked).mean(dtype=z.dtype)
+        loss = _mean_of_row_losses(xp.log1p(rest) - picked)
         if self.training:
             exp[rows, top] = 1
             exp *= (1 / ((1 + rest) * z.shape[0]))[:, None]   # softmax / M, one pass over the (M, C) logits
@@ -76,3 +77,18 @@ class SoftmaxCrossEntropy(Module):
         """∂L/∂logits, scaled by the upstream gradient ``dy`` of the scalar loss (1 by default)."""
         xp = backend.get_array_module(self._grad)
         return self._grad * xp.asarray(dy, dtype=self._grad.dtype)
+
+
+def _mean_of_row_losses(row_losses):
+    """L = (1/M) Σ_m ℓ_m, in the dtype of the row losses ℓ, never ∞ when L is representable.
+
+    Summed, then divided (as ``mean``: exact down to the smallest losses); where that sum overflows though L does
+    not (rows whose losses near the dtype's largest number, 2e38 each for logits of ±1e38 in float32), L is
+    Σ_m (ℓ_m / M) instead, whose terms cannot add up beyond the largest number.  The choice is an ``xp.where``
+    (one more pass over the M row losses, none over the logits), so a GPU never waits for the host.
+    """
+    xp = backend.get_array_module(row_losses)
+    rows = row_losses.size
+    with backend.errors_ignored(xp, "over"):   # an overflowed sum is replaced just below
+        total = row_losses.sum(dtype=row_losses.dtype)
+    return xp.where(xp.isinf(total), (row_losses / rows).sum(dtype=row_losses.dtype), total / rows)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import functools
 import math
 
-from ..backend import get_array_module, host_module
+from ..backend import errors_ignored, get_array_module, host_module
 from .checks import check_dtype, check_flag, check_fraction, check_positive, check_sizes
 from .module import Module, Parameter
 
@@ -35,18 +35,21 @@ class _BatchNorm(Module):
         ∂L/∂x_m = (γ/√(σ² + ε)) · (dy_m − ∂L/∂β / M − x̂_m · ∂L/∂γ / M)
     ``backward`` needs a forward pass in training mode (as every layer here).
 
-    Exact across the dtype's range: (x − μ)² overflows float32 from |x − μ| ≈ 1.8e19 and loses its digits below
-    1e-19, so the squares are never formed from x − μ itself.  Each channel is divided by its spread
+    Exact across the dtype's range.  Σx never overflows where μ is representable (:meth:`channel_totals`; in
+    float32 the sum of 64 values near 1e37 would).  (x − μ)² overflows float32 from |x − μ| ≈ 1.8e19 and loses its
+    digits below 1e-19, so the squares are never formed from x − μ itself.  Each channel is divided by its spread
     s = max_m |x_m − μ| first, x̃ = (x − μ)/s ∈ [−1, 1], and σ² = s² · (1/M) Σ x̃², with s², σ², 1/√(σ² + ε) and
-    the gain s/√(σ² + ε) that turns x̃ into x̂ computed in float64 for the C channels (so a float32 layer is exact
-    for every float32 activation; a float64 layer while s < 1e154).  ``running_var`` keeps the layer's dtype,
-    as PyTorch: a batch variance beyond the dtype's largest number (activations ≳ 1.8e19 in float32) makes it
-    infinite, with NumPy's overflow warning, and the Trainer's non-finite guard stops the run on it.
-    ε must keep 1/√ε finite in the dtype (:func:`smallest_eps`).
+    the gain s/√(σ² + ε) that turns x̃ into x̂ computed in float64 for the C channels.  So a float32 layer is exact
+    for every batch whose values lie within float32's largest number (3.4e38) of their channel's mean: values of
+    one sign, however large, or of both signs within ±1.7e38; beyond, x − μ itself overflows and the channel's
+    output is NaN.  A float64 layer is exact while s < 1e154.  ``running_var`` keeps the layer's dtype, as
+    PyTorch: a batch variance beyond the dtype's largest number (activations ≳ 1.8e19 in float32) makes it
+    infinite, with NumPy's overflow warning, and the Trainer's non-finite guard stops the run on it.  ε must keep
+    1/√ε finite in the dtype (:func:`smallest_eps`).
 
     ``sync``: None, or (set by :mod:`minibng.distributed`) a function adding the per-channel sums and the count M
     over every rank of a data-parallel job, so that the sums above run over the global batch (SyncBatchNorm).
-    The sums it receives are Σx, Σ(x − μ)² (float64), Σdy and Σdy·x̂: none depends on a rank's own spread s.
+    The sums it receives are Σx, Σ(x − μ)² (both float64), Σdy and Σdy·x̂: none depends on a rank's own spread s.
     """
 
     _ranks = ()
@@ -58,8 +61,10 @@ class _BatchNorm(Module):
         super().__init__()
         name = type(self).__name__
         check_sizes(name, num_features=num_features)
-        self.eps, self.momentum = check_positive(name, "eps", eps), check_fraction(name, "momentum", momentum, True)
-        affine, dtype = check_flag(name, "affine", affine), check_dtype(name, dtype)
+        self.eps = check_positive(name, "eps", eps)
+        self.momentum = check_fraction(name, "momentum", momentum, True)
+        affine = check_flag(name, "affine", affine)
+        dtype = check_dtype(name, dtype)
         self.num_features = int(num_features)
         host = host_module()
         self._check_eps(dtype)
@@ -114,12 +119,27 @@ class _BatchNorm(Module):
             return getattr(columns.reshape(spatial, self.num_features), reduce)(axis=0)
         return getattr(columns.reshape(self.num_features, spatial), reduce)(axis=1)
 
-    def channel_sums(self, a, b=None):
-        """Σ a (or Σ a·b) per channel over the batch and spatial axes, for matrices from :meth:`_matrix`: the one place
-        where the batch statistics Σx, Σ x̃², Σdy and Σdy·x̃ are summed (a synchronized BatchNorm all-reduces
-        these sums across processes)."""
-        columns = a.sum(axis=0) if b is None else get_array_module(a).einsum("nk,nk->k", a, b)
+    def channel_sums(self, a, b=None, dtype=None):
+        """Σ a (or Σ a·b) per channel over the batch and spatial axes, accumulated in ``dtype`` (default: a's), for
+        matrices from :meth:`_matrix`: the one place where the batch statistics Σx, Σ x̃², Σdy and Σdy·x̃ are summed
+        (a synchronized BatchNorm all-reduces these sums across processes)."""
+        columns = a.sum(axis=0, dtype=dtype) if b is None else get_array_module(a).einsum("nk,nk->k", a, b)
         return self._per_channel(columns, "sum")
+
+    def channel_totals(self, matrix):
+        """Σx per channel (see :meth:`channel_sums`) as float64, never ∞ where the mean Σx/M is representable: in
+        float32 the sum overflows (64 values near 1e37) though the mean does not.  A GPU accumulates in float64 (one
+        pass, no host read).  The CPU, where NumPy accumulates float32 in float64 several times slower, sums in the
+        dtype and keeps that sum when it is finite (the common case: one pass, as fast as before); otherwise it sums
+        again in float64."""
+        xp = get_array_module(matrix)
+        if xp is not host_module():
+            return self.channel_sums(matrix, dtype=xp.float64)
+        with errors_ignored(xp, "over"):   # an overflowed sum is taken again just below
+            total = self.channel_sums(matrix)
+        if not xp.isfinite(total).all():
+            total = self.channel_sums(matrix, dtype=xp.float64)
+        return total.astype(xp.float64)
 
     def channel_spread(self, a):
         """s = max |a| per channel over the batch and spatial axes (two reductions, no temporary array), at least
@@ -140,11 +160,11 @@ class _BatchNorm(Module):
             centered = matrix - self._expand(self.running_mean, spatial)
             gain = inv_std                                                 # x̂ = (x − μ)/√(σ² + ε)
         else:
-            (total,), count = self._reduce([self.channel_sums(matrix)], rows)
+            (total,), count = self._reduce([self.channel_totals(matrix)], rows)
             if count < 2:
                 raise ValueError(f"expected more than 1 value per channel in training mode, got input shape "
                                  f"{tuple(x.shape)}")
-            mean = total / count
+            mean = (total / count).astype(x.dtype)
             centered = matrix - self._expand(mean, spatial)
             spread = self.channel_spread(centered)
             centered /= self._expand(spread, spatial)                      # x̃ = (x − μ)/s
@@ -159,12 +179,18 @@ class _BatchNorm(Module):
             self.running_mean += m * mean
             self.running_var *= 1 - m
             self.running_var += (m * count / (count - 1)) * var
-        self._scaled, self._gain, self._inv_std = (centered, gain, inv_std) if self.training else (None, None, None)
+        self._keep_for_backward(centered, gain, inv_std)
         factor = gain if self.weight is None else gain * self.weight.data
         y = xp.multiply(centered, self._expand(factor, spatial), out=None if self.training else centered)
         if self.weight is not None:
             y += self._expand(self.bias.data, spatial)
         return self._restore(y, x.shape)
+
+    def _keep_for_backward(self, scaled, gain, inv_std):
+        """Cache x̃, the gain s/√(σ² + ε) and 1/√(σ² + ε) in training mode; nothing in evaluation."""
+        self._scaled = scaled if self.training else None
+        self._gain = gain if self.training else None
+        self._inv_std = inv_std if self.training else None
 
     def _inverse_std(self, xp, var):
         """1/√(σ² + ε) per channel, in float64 (σ² of a float32 layer reaches 1e77)."""

@@ -6,9 +6,7 @@ iteration being one array operation over all N·C·H_o·W_o windows.
 """
 from __future__ import annotations
 
-import contextlib
-
-from ..backend import get_array_module
+from ..backend import errors_ignored, get_array_module
 from .im2col import kernel_window, output_size, pad_images, pair
 from .module import Module
 
@@ -106,12 +104,6 @@ def _where_infinite(y, recomputed):
     return y
 
 
-def _overflow_expected(xp):
-    """A context in which NumPy does not warn when a sum overflows (the overflow is detected and handled by
-    :func:`_where_infinite`); CuPy never warns."""
-    return getattr(xp, "errstate", lambda **_: contextlib.nullcontext())(over="ignore")
-
-
 class AvgPool2d(_Pool2d):
     """y[n, c, h, w] = (1/(k_h·k_w)) Σ_{i,j} x̃[n, c, s_h·h + i, s_w·w + j], x̃ zero-padded; the divisor is
     always k_h·k_w (PyTorch's count_include_pad=True).  Summed, then divided; where the sum overflows (values
@@ -123,7 +115,7 @@ class AvgPool2d(_Pool2d):
     def forward(self, x):
         padded, out_hw = self._padded(x, 0)
         share = 1.0 / len(self._positions())
-        with _overflow_expected(get_array_module(x)):
+        with errors_ignored(get_array_module(x), "over"):   # an overflowed sum is redone by _where_infinite
             y = self._window_sum(padded, out_hw)
         y *= share
         return _where_infinite(y, lambda: self._window_sum(padded, out_hw, share))
@@ -154,7 +146,7 @@ class GlobalAvgPool2d(Module):
             raise ValueError(f"expected a non-empty spatial extent, got input of shape {tuple(x.shape)}")
         self._input_shape = x.shape
         share = 1.0 / (h * w)
-        with _overflow_expected(get_array_module(x)):
+        with errors_ignored(get_array_module(x), "over"):   # an overflowed sum is redone by _where_infinite
             y = x.sum(axis=(2, 3))
         y *= share
         return _where_infinite(y, lambda: (x * share).sum(axis=(2, 3)))

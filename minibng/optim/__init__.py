@@ -10,12 +10,13 @@ from .partition import Partition
 from .presets import create, preset_names
 from .rules import AdaGradRule, AdamRule, RMSPropRule, Rule, SGDRule
 from .schedules import Exponential, MultiStep, Schedule
-from .transforms import (Adaptive, BlockNormalize, BlockNorms, Clip, GradientNormScale, Lars, Transform, TrustRatio,
-                         UpdateTransform, WeightDecay)
+from .transforms import (Adaptive, BlockNormalize, BlockNorms, Clip, DecoupledWeightDecay, GradientNormScale, Lars,
+                         Transform, TrustRatio, UpdateTransform, WeightDecay)
 
 __all__ = [
     "SGD", "AdaGrad", "RMSProp", "Adam", "AdaGradBNG", "Optimizer", "create", "preset_names",
     "Chain", "BlockNorms", "BlockNormalize", "Adaptive", "Clip", "Lars", "TrustRatio", "WeightDecay",
-    "GradientNormScale", "Transform", "UpdateTransform", "Rule", "SGDRule", "AdaGradRule", "RMSPropRule", "AdamRule",
+    "DecoupledWeightDecay", "GradientNormScale", "Transform", "UpdateTransform", "Rule", "SGDRule", "AdaGradRule",
+    "RMSPropRule", "AdamRule",
     "Iteration", "MultiStep", "Exponential", "Schedule", "Flat", "Partition", "pack",
 ]

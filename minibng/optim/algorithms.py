@@ -17,25 +17,10 @@ from __future__ import annotations
 
 from . import checks
 from .optimizer import Optimizer
-from .partition import resolve
 from .rules import AdaGradRule, AdamRule, RMSPropRule, SGDRule
 from .transforms import BlockNormalize, GradientNormScale, as_transform
 
 __all__ = ["SGD", "AdaGrad", "RMSProp", "Adam", "AdaGradBNG"]
-
-
-def _parameters_dtype(params):
-    """The dtype of the parameters an optimizer is given (packing refuses a mix), found as packing finds them."""
-    first_block = resolve(params, "tensor")[0]
-    _, first_parameter = first_block[1][0]
-    return first_parameter.data.dtype
-
-
-def _checked(rule, params):
-    """``rule``, once its hyperparameters are known not to vanish in the parameters' dtype (Rule.check_dtype):
-    checked before the optimizer packs the parameters, which a refused optimizer must not do."""
-    rule.check_dtype(_parameters_dtype(params))
-    return rule
 
 
 class SGD(Optimizer):
@@ -51,7 +36,7 @@ class SGD(Optimizer):
             raise ValueError(f"nesterov needs momentum > 0 and dampening = 0, got momentum={momentum}, "
                              f"dampening={dampening}")
         rule = SGDRule(momentum, dampening, nesterov)
-        super().__init__(params, _checked(rule, params), lr, normalize=normalize, blocks=blocks,
+        super().__init__(params, rule, lr, normalize=normalize, blocks=blocks,
                          weight_decay=weight_decay, decay=decay, track_norms=track_norms)
 
 
@@ -61,7 +46,7 @@ class AdaGrad(Optimizer):
     def __init__(self, params, lr=0.01, eps=1e-10, weight_decay=0.0, *, normalize=None, blocks="layer",
                  decay="after", track_norms=True):
         rule = AdaGradRule(checks.positive("eps", eps))
-        super().__init__(params, _checked(rule, params), lr, normalize=normalize, blocks=blocks,
+        super().__init__(params, rule, lr, normalize=normalize, blocks=blocks,
                          weight_decay=weight_decay, decay=decay, track_norms=track_norms)
 
 
@@ -73,7 +58,7 @@ class RMSProp(Optimizer):
                  normalize=None, blocks="layer", decay="after", track_norms=True):
         rule = RMSPropRule(checks.fraction("alpha", alpha), checks.positive("eps", eps),
                            checks.fraction("momentum", momentum), checks.flag("centered", centered))
-        super().__init__(params, _checked(rule, params), lr, normalize=normalize, blocks=blocks,
+        super().__init__(params, rule, lr, normalize=normalize, blocks=blocks,
                          weight_decay=weight_decay, decay=decay, track_norms=track_norms)
 
 
@@ -87,7 +72,7 @@ class Adam(Optimizer):
             raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
         betas = (checks.fraction("betas[0]", betas[0]), checks.fraction("betas[1]", betas[1]))
         rule = AdamRule(betas, checks.positive("eps", eps))
-        super().__init__(params, _checked(rule, params), lr, normalize=normalize, blocks=blocks,
+        super().__init__(params, rule, lr, normalize=normalize, blocks=blocks,
                          weight_decay=weight_decay, decay=decay, track_norms=track_norms)
 
 
@@ -107,5 +92,5 @@ class AdaGradBNG(Optimizer):
         if not isinstance(as_transform(normalize), BlockNormalize):
             raise ValueError(f"normalize: AdaGradBNG is defined with block normalization ('block'), got {normalize!r}")
         rule = AdaGradRule(checks.positive("delta", delta), option="delta")
-        super().__init__(params, _checked(rule, params), lr, normalize="block", blocks=blocks,
+        super().__init__(params, rule, lr, normalize="block", blocks=blocks,
                          track_norms=track_norms, update_transforms=[GradientNormScale()])

@@ -11,6 +11,8 @@ an optimizer too:
     chain = optim.Chain(optim.WeightDecay(1e-4), optim.BlockNorms(), optim.Clip(1.0), AdamRule(), optim.TrustRatio())
     opt = optim.Optimizer(model, chain, lr=1e-3)
 
+A chain serves one optimizer (its rule holds that optimizer's state): build a new chain, with new links, for each.
+
 :class:`~.transforms.BlockNorms` is a link of its own: it measures ‖v^i‖ of the vector it is given into
 ``it.block_norms`` (what ``opt.block_norms`` reports), for the links after it that read them.  A link that reads
 block norms before any measurement is an error.

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 from . import checks
 from .chain import Chain
-from .flat import pack
+from .flat import Flat
+from .partition import resolve
 from .state import load_state, save_state
 
 __all__ = ["Optimizer", "Iteration"]
@@ -60,6 +61,8 @@ class Optimizer:
 
     ``rule``: the step rule, around which the chain is built from the options below (:meth:`.chain.Chain.standard`),
     or a whole :class:`~.chain.Chain` composed by hand (the options then keep their defaults: every link is in it).
+    A rule, and so a chain, serves one optimizer: one that already holds another optimizer's state is a ValueError.
+    Everything is checked before the parameters are packed, so a refused optimizer leaves the model as it was.
 
     - ``normalize``: None, ``"block"`` (NG), or one transform: a direction transform (``Adaptive(α)``,
       ``Clip(c)``, ``Lars(η, λ)``, your own) goes between the measurement of ‖g^i‖ and the rule; an update transform
@@ -85,8 +88,11 @@ class Optimizer:
             self.chain = rule
         else:
             self.chain = Chain.standard(rule, normalize, weight_decay, decay, track_norms, update_transforms)
+        _require_unused(self.chain)
         self.partition_kind = blocks if isinstance(blocks, str) else "custom"
-        self.flat = pack(params, blocks)
+        groups = resolve(params, blocks)
+        self.rule.check_dtype(_parameters_dtype(groups))   # every check before packing: a refusal leaves the model
+        self.flat = Flat(groups)
         self.rule.init_state(self.flat.x)
         self._iteration = Iteration(self.flat)
         self.step_count = 0   # t: the number of steps taken (saved in state_dict)
@@ -164,6 +170,24 @@ class Optimizer:
         """Restore a state_dict, after checking everything in it (names, sizes, values) before changing anything."""
         load_state(self, state)
         return self
+
+
+def _require_unused(chain):
+    """A chain serves one optimizer: its rule's state (Adam's moments, the momentum buffer) is allocated for, and
+    updated by, that optimizer's parameters.  A second optimizer built on it would share that state (mixing two
+    models' moments, or failing at its first step when the sizes differ)."""
+    if chain.rule.state is not None:
+        raise ValueError(f"Optimizer: this chain already belongs to another optimizer: its step rule {chain.rule!r} "
+                         "holds that optimizer's state, which a second one would share; build a new Chain, with new "
+                         "links, for each optimizer")
+
+
+def _parameters_dtype(groups):
+    """The dtype of the parameters grouped into blocks (:func:`.partition.resolve`), as packing reads it: the first
+    parameter's (packing refuses a mix)."""
+    _, members = groups[0]
+    _, first = members[0]
+    return first.data.dtype
 
 
 def _require_defaults(normalize, weight_decay, decay, track_norms, update_transforms):

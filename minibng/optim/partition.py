@@ -18,8 +18,6 @@ that order, so prefer passing the Module.
 """
 from __future__ import annotations
 
-import contextlib
-
 from .. import backend
 
 __all__ = ["Partition", "resolve", "PARTITIONS"]
@@ -125,7 +123,7 @@ class Partition:
             if self.dtype == xp.float32:
                 return xp.sqrt(backend.segment_sum_of_squares(v, self.segments, self._wide_sums))
             return self.scaled_norms(v)
-        with _quiet(xp):   # under- and overflow are detected just below
+        with backend.errors_ignored(xp, "over", "under"):   # under- and overflow are detected just below
             squares = xp.multiply(v, v, out=self.scratch if work is None else work)
             sums = backend.segment_sum(squares, self.segments, self._sums)
         # Σ_j (v^i_j)² ≥ d_i · (smallest normal): the squares that underflowed lost < half an ulp of the sum
@@ -165,7 +163,7 @@ class Partition:
                                   for a in (numerator, denominator))
         nonzero = denominator > 0
         numerator, denominator = xp.where(nonzero, numerator, 0), xp.where(nonzero, denominator, 1)
-        with _quiet(xp):   # a ratio out of range is detected just below
+        with backend.errors_ignored(xp, "over", "under"):   # a ratio out of range is detected just below
             ratio = numerator / denominator
         if self.on_host and self._fit_the_dtype(numerator, ratio):
             return xp.multiply(v, self.expand(ratio.astype(self.dtype)), out=out)
@@ -192,8 +190,3 @@ def _zero_or_normal_float64(xp, numerator, ratio):
     """Where v^i · r_i can be formed as it stands in float64: r_i is 0 or a normal float64 number."""
     magnitude = xp.abs(ratio)
     return (numerator == 0) | ((magnitude >= xp.finfo(xp.float64).tiny) & xp.isfinite(ratio))
-
-
-def _quiet(xp):
-    """NumPy's warnings for under- and overflow silenced (they are detected and handled); CuPy gives none."""
-    return getattr(xp, "errstate", lambda **_: contextlib.nullcontext())(over="ignore", under="ignore")

@@ -17,11 +17,13 @@ __all__ = ["Rule", "SGDRule", "AdaGradRule", "RMSPropRule", "AdamRule"]
 
 
 class Rule(checks.Hyperparameters):
-    """Base class.  ``state`` maps a buffer name to a flat (d,) array, zeros at the start; ``hyperparameters`` names
-    the attributes saved in the optimizer's state_dict and checked on load."""
+    """Base class.  ``state`` maps a buffer name to a flat (d,) array, zeros at the start; it is None until an
+    optimizer allocates it (``init_state``), and from then on belongs to that optimizer: a rule serves one optimizer.
+    ``hyperparameters`` names the attributes saved in the optimizer's state_dict and checked on load."""
 
     name = "rule"
     state_names = ()
+    state = None
 
     def init_state(self, x):
         self.check_dtype(x.dtype)
@@ -46,7 +48,9 @@ class SGDRule(Rule):
     hyperparameters = ("momentum", "dampening", "nesterov")
 
     def __init__(self, momentum=0.0, dampening=0.0, nesterov=False):
-        self.momentum, self.dampening, self.nesterov = momentum, dampening, nesterov
+        self.momentum = momentum
+        self.dampening = dampening
+        self.nesterov = nesterov
         self.state_names = ("momentum_buffer",) if momentum > 0 else ()
 
     def check_dtype(self, dtype):
@@ -78,7 +82,8 @@ class AdaGradRule(Rule):
     hyperparameters = ("eps",)
 
     def __init__(self, eps=1e-10, option="eps"):
-        self.eps, self.option = eps, option   # option: the name the user gave ε by (AdaGradBNG calls it delta)
+        self.eps = eps
+        self.option = option   # the name the user gave ε by (AdaGradBNG calls it delta)
 
     def check_dtype(self, dtype):
         checks.addend_kept(self.option, self.eps, dtype, self.eps, f"the step adds {self.option} = {{}} to √s")
@@ -102,9 +107,15 @@ class RMSPropRule(Rule):
     hyperparameters = ("alpha", "eps", "momentum", "centered")
 
     def __init__(self, alpha=0.99, eps=1e-8, momentum=0.0, centered=False):
-        self.alpha, self.eps, self.momentum, self.centered = alpha, eps, momentum, centered
-        self.state_names = ("square_avg",) + (("grad_avg",) if centered else ()) + (
-            ("momentum_buffer",) if momentum > 0 else ())
+        self.alpha = alpha
+        self.eps = eps
+        self.momentum = momentum
+        self.centered = centered
+        self.state_names = ("square_avg",)
+        if centered:
+            self.state_names += ("grad_avg",)
+        if momentum > 0:
+            self.state_names += ("momentum_buffer",)
 
     def check_dtype(self, dtype):
         checks.factor_kept_below_one("alpha", self.alpha, dtype, "the average of squares")
@@ -143,7 +154,8 @@ class AdamRule(Rule):
     hyperparameters = ("beta1", "beta2", "eps")
 
     def __init__(self, betas=(0.9, 0.999), eps=1e-8):
-        (self.beta1, self.beta2), self.eps = betas, eps
+        self.beta1, self.beta2 = betas   # (β₁, β₂): one pair, as torch.optim.Adam takes them
+        self.eps = eps
 
     def check_dtype(self, dtype):
         checks.factor_kept_below_one("betas[0]", self.beta1, dtype, "the average of gradients")

@@ -47,7 +47,7 @@ def save_state(opt):
     return state
 
 
-def _plain(value):
+def _unwrap_0d(value):
     """A Python scalar or str from a 0-d array (as numpy.load returns them) or from itself."""
     return value.item() if getattr(value, "ndim", None) == 0 else value
 
@@ -61,7 +61,7 @@ def _describe(key):
 def _scalar(key, value):
     """``value`` (a number, or a 0-d array as numpy.load returns one) as a Python number, else a ValueError naming
     the key: text, None and arrays are not numbers (a bool is: format 2 saved its flags so)."""
-    value = _plain(value)
+    value = _unwrap_0d(value)
     if not isinstance(value, numbers.Real):
         raise ValueError(f"optimizer state_dict: '{key}' must be a number, got {value!r}")
     return value
@@ -117,14 +117,14 @@ def _from_format_2(state, rule_name):
     if "format" not in state and "hyper.rule.delta" in state:   # format 1
         state["hyper.rule.eps"] = state.pop("hyper.rule.delta")
     state.pop("format", None)
-    normalize = str(_plain(state.pop("normalize", "none")))
+    normalize = str(_unwrap_0d(state.pop("normalize", "none")))
     decay = float(_scalar("hyper.weight_decay", state.pop("hyper.weight_decay", 0.0)))
     decay_before = bool(_scalar("hyper.decay_before", state.pop("hyper.decay_before", 0.0)))
     direction = ["norms", normalize] if normalize in FORMAT_2_READING_NORMS else []
     if decay:
         direction = ["weight_decay", *direction] if decay_before else [*direction, "weight_decay"]
         state["hyper.weight_decay.weight_decay"] = decay
-    update = ["gradient_norm_scale"] if str(_plain(state["optimizer"])) == "AdaGradBNG" else []
+    update = ["gradient_norm_scale"] if str(_unwrap_0d(state["optimizer"])) == "AdaGradBNG" else []
     update += ["trust_ratio"] if normalize == "trust_ratio" else []
     state["chain"] = ",".join([*direction, rule_name, *update])
     for key in [k for k in state if k.startswith(("hyper.rule.", "hyper.normalize."))]:
@@ -141,8 +141,8 @@ def _current(opt, state):
         raise ValueError(f"optimizer state_dict has a format newer than this minibng's {FORMAT}; upgrade minibng")
     if "optimizer" not in state:
         raise ValueError("optimizer state_dict is missing 'optimizer'")
-    if str(_plain(state["optimizer"])) != type(opt).__name__:
-        raise ValueError(f"optimizer state_dict does not match: it is for {_plain(state['optimizer'])}, not "
+    if str(_unwrap_0d(state["optimizer"])) != type(opt).__name__:
+        raise ValueError(f"optimizer state_dict does not match: it is for {_unwrap_0d(state['optimizer'])}, not "
                          f"{type(opt).__name__}")
     if version < 3:
         state = _from_format_2(state, opt.rule.name)
@@ -168,10 +168,10 @@ def _check_entry(key, value, expected, mismatch, dtype):
     """A ValueError unless the saved ``value`` of ``key`` is what this optimizer ``expected`` (_expected_entries);
     a buffer comes back as a host array of ``dtype``, the parameters' dtype, in which it is checked."""
     if key.startswith("hyper.") and float(_scalar(key, value)) != expected:
-        raise ValueError(mismatch + f"hyperparameter '{key.removeprefix('hyper.')}' = {_plain(value)}, this optimizer "
-                         f"has {expected}")
+        raise ValueError(mismatch + f"hyperparameter '{key.removeprefix('hyper.')}' = {_unwrap_0d(value)}, this "
+                         f"optimizer has {expected}")
     if key.endswith(".size") and _whole(key, value) != expected:
-        raise ValueError(mismatch + f"{_describe(key)} has size {_plain(value)}, here {expected}")
+        raise ValueError(mismatch + f"{_describe(key)} has size {_unwrap_0d(value)}, here {expected}")
     if key.startswith("state."):
         return _checked_buffer(key, value, expected, mismatch, dtype)
     return value
@@ -202,8 +202,8 @@ def load_state(opt, state):
     """Check ``state`` against ``opt`` (see the module docstring), then write it; nothing changes on an error."""
     state = _current(opt, state)
     mismatch = "optimizer state_dict does not match: "
-    if str(_plain(state["chain"])) != opt.chain.signature():
-        raise ValueError(mismatch + f"it holds the chain '{_plain(state['chain'])}', this optimizer "
+    if str(_unwrap_0d(state["chain"])) != opt.chain.signature():
+        raise ValueError(mismatch + f"it holds the chain '{_unwrap_0d(state['chain'])}', this optimizer "
                          f"'{opt.chain.signature()}'")
     expected = _expected_entries(opt)
     saved = [key for key in state if key.partition(".")[0] in KINDS]

@@ -6,16 +6,17 @@ transforms* (:class:`UpdateTransform`) act on the rule's update τ_t ∘ ĝ_t af
 by :class:`BlockNorms` (exact float64 block norms: ‖g^i‖, or ‖g^i + λx^i‖ when weight decay comes first) and
 p_i = ‖x^i‖₂:
 
-| transform                 | block i of the output                       | paper / source             |
-|---------------------------|---------------------------------------------|----------------------------|
-| ``BlockNorms``            | v^i (and measures n_i)                      | ‖g^i‖ of Algorithm 1       |
-| ``BlockNormalize`` (NG)   | v^i / n_i                                   | …NG, Algorithm 1 line 3    |
-| ``Adaptive(α)``           | v^i · α p_i / n_i  (v^i / n_i if p_i = 0)   | …NGadap                    |
-| ``Clip(c)``               | v^i · c / max(n_i, c)                       | …CLIP                      |
-| ``Lars(η, λ)``            | (v^i + λx^i) · η p_i / (n_i + λ p_i)        | LARS (You et al. 2017)     |
-| ``WeightDecay(λ)``        | v^i + λx^i                                  | Torch7's optim.sgd         |
-| ``TrustRatio(λ)`` (update)| w^i · η p_i / ‖w^i‖, w = u + ηλx            | LAMB (You et al. 2019)     |
-| ``GradientNormScale``     | u^i · n_i                                   | Algorithm 2 (AdaGradBNG)   |
+| transform                            | block i of the output                     | paper / source                   |
+|--------------------------------------|-------------------------------------------|----------------------------------|
+| ``BlockNorms``                       | v^i (and measures n_i)                    | ‖g^i‖ of Algorithm 1             |
+| ``BlockNormalize`` (NG)              | v^i / n_i                                 | …NG, Algorithm 1 line 3          |
+| ``Adaptive(α)``                      | v^i · α p_i / n_i  (v^i / n_i if p_i = 0) | …NGadap                          |
+| ``Clip(c)``                          | v^i · c / max(n_i, c)                     | …CLIP                            |
+| ``Lars(η, λ)``                       | (v^i + λx^i) · η p_i / (n_i + λ p_i)      | LARS (You et al. 2017)           |
+| ``WeightDecay(λ)``                   | v^i + λx^i                                | Torch7's optim.sgd               |
+| ``DecoupledWeightDecay(λ)`` (update) | u^i + ηλx^i                               | AdamW (Loshchilov & Hutter 2019) |
+| ``TrustRatio(λ)`` (update)           | w^i · η p_i / ‖w^i‖, w = u + ηλx          | LAMB (You et al. 2019)           |
+| ``GradientNormScale``                | u^i · n_i                                 | Algorithm 2 (AdaGradBNG)         |
 
 Every per-block factor is a ratio a_i / b_i handed to ``Partition.scale``, which never forms a ratio that
 overflows (so a block with ‖g^i‖ = 1e-30 is normalized as exactly as one with ‖g^i‖ = 1).  A block whose b_i
@@ -33,8 +34,8 @@ from __future__ import annotations
 
 from . import checks
 
-__all__ = ["Transform", "UpdateTransform", "BlockNorms", "WeightDecay", "BlockNormalize", "Adaptive", "Clip",
-           "Lars", "TrustRatio", "GradientNormScale", "as_transform"]
+__all__ = ["Transform", "UpdateTransform", "BlockNorms", "WeightDecay", "DecoupledWeightDecay", "BlockNormalize",
+           "Adaptive", "Clip", "Lars", "TrustRatio", "GradientNormScale", "as_transform"]
 
 
 class Transform(checks.Hyperparameters):
@@ -66,17 +67,35 @@ class BlockNorms(Transform):
 
 
 class WeightDecay(Transform):
-    """v + λx: L2 weight decay, added after normalization (Torch7's optim.sgd) or, placed first, before it."""
+    """v + λx: L2 weight decay, added after normalization (Torch7's optim.sgd) or, placed first, before it.  Placed
+    after the rule it adds λx to the update itself, so x_{t+1} = x_t − u − λx_t whatever the learning rate η
+    (:class:`DecoupledWeightDecay` is the one scaled by η)."""
 
     name = "weight_decay"
     hyperparameters = ("weight_decay",)
 
     def __init__(self, weight_decay):
-        self.weight_decay = checks.positive("weight_decay", weight_decay)
+        self.weight_decay = checks.positive(f"{type(self).__name__}: weight_decay", weight_decay)
 
     def __call__(self, v, it):
         xp = it.partition.xp
-        return xp.add(v, xp.multiply(it.x, self.weight_decay, out=it.scratch), out=it.direction)
+        return xp.add(v, xp.multiply(it.x, self.decay_factor(it), out=it.scratch), out=it.direction)
+
+    def decay_factor(self, it):
+        """The multiple of x_t added: λ."""
+        return self.weight_decay
+
+
+class DecoupledWeightDecay(WeightDecay, UpdateTransform):
+    """AdamW's decoupled weight decay (Loshchilov & Hutter 2019), meant after the rule: u + ηλx, so
+    x_{t+1} = (1 − ηλ) x_t − u.  The decay follows the learning rate η (and its schedule) and never enters the
+    rule's state, where Adam would divide it by √v."""
+
+    name = "decoupled_weight_decay"
+
+    def decay_factor(self, it):
+        """The multiple of x_t added: ηλ."""
+        return it.lr * self.weight_decay
 
 
 class BlockNormalize(Transform):

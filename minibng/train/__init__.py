@@ -13,16 +13,18 @@
 | recorders.py    | :class:`BlockStepRecorder`: each block's ‖g^i‖ and step ‖Δx^i‖ every N steps            |
 | checkpoint.py   | the checkpoint's .npz format; saving a run, restoring it                               |
 | resume.py       | the checks before a run resumes from a checkpoint                                      |
-| files.py        | atomic writes (the one way minibng writes a file), CSV and JSON-lines logs             |
 | lock.py         | the run lock: one writer per output folder                                             |
 | errors.py       | the errors of a run, each carrying its data (which setting, which values, which file)  |
+
+Every file of a run is written atomically by :mod:`minibng.files` (whose ``atomic_write``, ``write_table`` and
+``write_jsonl`` are re-exported here).
 """
 from .callbacks import MaxNorm
 from .checkpoint import load_npz, random_streams, save_npz
 from .errors import (ChangedSettingsError, CheckpointError, FewerEpochsError, FolderLockedError, NonFiniteError,
                      OtherWorldSizeError, SettingDifference)
 from .evaluation import evaluate, update_batchnorm
-from .files import atomic_write, write_jsonl, write_table
+from ..files import atomic_write, write_jsonl, write_table
 from .lock import LOCK_NAME, folder_lock
 from .loop import Trainer
 from .recorders import BlockStepRecorder

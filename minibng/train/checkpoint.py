@@ -9,7 +9,7 @@ A checkpoint is one .npz file, pickle-free, whose keys are
 - ``meta/epoch``, ``meta/history``, ``meta/config`` and ``meta/world_size``: JSON text (the finished epochs, their
   metrics, the run's settings, its number of processes).
 
-It is written with :func:`~minibng.train.files.atomic_write` (temporary file, fsync, rename), so an interrupted write
+It is written with :func:`~minibng.files.atomic_write` (temporary file, fsync, rename), so an interrupted write
 never leaves a half-written checkpoint, and read with ``allow_pickle=False``.  A file that cannot be read as such a
 checkpoint (truncated, corrupted, not an .npz, a member that is not plain JSON or a plain array) raises
 :class:`~minibng.train.errors.CheckpointError` naming the file.
@@ -31,7 +31,7 @@ import numpy as np
 
 from .. import backend
 from .errors import CheckpointError, what_to_do
-from .files import atomic_write
+from ..files import atomic_write
 from .resume import check_resumable
 
 __all__ = ["save_npz", "load_npz", "save_checkpoint", "restore_checkpoint", "random_streams"]

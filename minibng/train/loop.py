@@ -33,7 +33,7 @@ from ..nn import NonFiniteValueError
 from .checkpoint import restore_checkpoint, save_checkpoint
 from .errors import NonFiniteError
 from .evaluation import evaluate, reset_carried_state, update_batchnorm
-from .files import write_jsonl, write_table
+from ..files import write_jsonl, write_table
 from .lock import folder_lock
 
 __all__ = ["Trainer"]

@@ -14,7 +14,7 @@ import os
 import numpy as np
 
 from ..backend import asnumpy
-from .files import write_jsonl
+from ..files import write_jsonl
 
 __all__ = ["BlockStepRecorder"]
 

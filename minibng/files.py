@@ -1,6 +1,9 @@
 """Atomic file writes, the one way minibng writes a file (checkpoints, logs, figures, downloads): a reader sees the
 old file or the complete new one.  Also the logs' two formats, CSV (:func:`write_table`) and JSON lines
-(:func:`write_jsonl`), written that way.
+(:func:`write_jsonl`), written that way (plain text: nothing here pickles).
+
+A base module: it imports nothing of minibng, so every part of the package may import it (the training run, the
+data sets' downloads, the figures) without pulling in another.  ``minibng.train`` re-exports the three writers.
 
     with atomic_write("runs/adamng/checkpoint.npz") as f:
         f.write(data)
