@@ -120,3 +120,23 @@ def test_an_error_while_running_the_reference_is_not_a_usage_error(monkeypatch):
     monkeypatch.setattr(optimizer_audit, "run_minibng", broken_run)
     with pytest.raises(TypeError, match="a bug inside the reference's step"):
         main(["optimizer", "sgd", "--against", spec("numpy", "sgdmng"), "--framework", "numpy", "--scales", "1"])
+
+
+def test_a_value_error_of_the_layers_own_code_is_not_a_usage_error(tmp_path):
+    """Only what check_layer cannot check is a usage error; a ValueError that the audited backward raises is the
+    layer's failure and propagates with its traceback."""
+    layer_file = tmp_path / "layers.py"
+    layer_file.write_text("from minibng import nn\n\nclass Refusing(nn.Tanh):\n    def backward(self, dy):\n"
+                          "        raise ValueError('a bug inside the layer')\n\ndef refusing():\n"
+                          "    return Refusing()\n")
+    with pytest.raises(ValueError, match="a bug inside the layer"):
+        main(["layer", f"{layer_file}:refusing", "--input-shape", "3,5"])
+
+
+def test_an_input_the_layer_audit_cannot_check_is_a_usage_error(tmp_path, capsys):
+    layer_file = tmp_path / "layers.py"
+    layer_file.write_text("from minibng import nn\n\nclass Nothing(nn.Module):\n    def forward(self, x):\n"
+                          "        return x[:0]\n\ndef nothing():\n    return Nothing()\n")
+    assert main(["layer", f"{layer_file}:nothing", "--input-shape", "3,5"]) == 2
+    err = capsys.readouterr().err
+    assert "no values" in err and err.count("\n") == 1, err

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import nn, optim
-from .layer import GradcheckError, check_layer
+from .layer import GradcheckError, LayerArgumentError, check_layer
 from .loading import load_factory
 from .mirror import FRAMEWORKS, CandidateError, mirror_for
 from .optimizer_audit import DEFAULT_SCALES, DTYPES, check_audit_options, prepare_audit
@@ -184,7 +184,7 @@ def _layer(args):
         print(f"FAIL: {error}")
         _write_json(args.json, {"ok": False, "error": str(error)})
         return 1
-    except ValueError as error:
+    except LayerArgumentError as error:   # a ValueError of the layer's own code is no usage error: it propagates
         raise UsageError(str(error)) from None
     print(report)
     _write_json(args.json, _json_safe(report.as_json()))

@@ -33,9 +33,9 @@ import numpy as np
 
 from .. import backend
 from .layer_purity import changed, purity_problems, shares_memory
-from .layer_report import GradcheckError, GradcheckReport, WorstCoordinate
+from .layer_report import GradcheckError, GradcheckReport, LayerArgumentError, WorstCoordinate
 
-__all__ = ["check_layer", "GradcheckError", "GradcheckReport", "WorstCoordinate"]
+__all__ = ["check_layer", "GradcheckError", "GradcheckReport", "LayerArgumentError", "WorstCoordinate"]
 
 
 def _streams(module):
@@ -55,24 +55,26 @@ def _is_real(value):
 def _check_arguments(module, inputs, eps, tolerance, floor, max_coordinates):
     for name, value in (("eps", eps), ("floor", floor)):
         if not (_is_real(value) and 0 < value < np.inf):
-            raise ValueError(f"gradcheck: {name} must be a positive finite number, got {value!r}")
+            raise LayerArgumentError(f"gradcheck: {name} must be a positive finite number, got {value!r}")
     if not (_is_real(tolerance) and 0 < tolerance < np.inf):
-        raise ValueError(f"gradcheck: tolerance must be a positive finite number, got {tolerance!r} (each error is "
-                         "measured against at least r / tolerance, which 0 would make infinite: every layer would "
-                         "pass)")
+        raise LayerArgumentError(f"gradcheck: tolerance must be a positive finite number, got {tolerance!r} (each "
+                                 "error is measured against at least r / tolerance, which 0 would make infinite: "
+                                 "every layer would pass)")
     if max_coordinates is not None and not (isinstance(max_coordinates, numbers.Integral) and max_coordinates >= 1):
-        raise ValueError(f"gradcheck: max_coordinates must be None or an integer >= 1, got {max_coordinates!r}")
+        raise LayerArgumentError(f"gradcheck: max_coordinates must be None or an integer >= 1, "
+                                 f"got {max_coordinates!r}")
     if not inputs:
-        raise ValueError("gradcheck: give the module's input(s): check_layer(module, x, ...)")
+        raise LayerArgumentError("gradcheck: give the module's input(s): check_layer(module, x, ...)")
     for k, x in enumerate(inputs):
         if not backend.is_array(x):
             raise TypeError(f"gradcheck: input {k} must be a NumPy or CuPy array, got {type(x).__name__}")
         if x.size == 0:
-            raise ValueError(f"gradcheck: input {k} has shape {tuple(x.shape)}, no values (an empty batch): nothing "
-                             "would be checked; pass at least one sample")
+            raise LayerArgumentError(f"gradcheck: input {k} has shape {tuple(x.shape)}, no values (an empty batch): "
+                                     "nothing would be checked; pass at least one sample")
     if inputs[0].dtype.kind != "f" and not module.parameters():
-        raise ValueError(f"gradcheck: the first input has dtype {inputs[0].dtype} and {type(module).__name__} has no "
-                         "parameters, so there is no gradient to check; pass a floating-point input")
+        raise LayerArgumentError(f"gradcheck: the first input has dtype {inputs[0].dtype} and "
+                                 f"{type(module).__name__} has no parameters, so there is no gradient to check; pass "
+                                 "a floating-point input")
 
 
 def _skips_input_gradient(module):
@@ -91,8 +93,8 @@ def check_layer(module, *inputs, dy=None, eps=1e-6, tolerance=1e-6, floor=1e-7, 
     ``input_grad=False``.  ``dy`` is the upstream gradient (random normal by default, never all ones);
     ``max_coordinates`` checks a random subset of each tensor's coordinates for large tensors.
     Inputs that leave nothing to check (an empty batch; an integer input to a module without parameters),
-    ``eps <= 0`` and ``tolerance <= 0`` are ValueErrors.  Returns a :class:`GradcheckReport`; raises
-    :class:`GradcheckError` when an error exceeds ``tolerance``.
+    ``eps <= 0`` and ``tolerance <= 0`` raise :class:`LayerArgumentError` (a ValueError).  Returns a
+    :class:`GradcheckReport`; raises :class:`GradcheckError` when an error exceeds ``tolerance``.
     """
     _check_arguments(module, inputs, eps, tolerance, floor, max_coordinates)
     model = module.copy().astype(np.float64)
@@ -129,8 +131,8 @@ def check_layer(module, *inputs, dy=None, eps=1e-6, tolerance=1e-6, floor=1e-7, 
         dy = xp.asarray(rng.standard_normal(np.shape(y)))
     dy = xp.asarray(dy, dtype=np.float64)
     if dy.size == 0:
-        raise ValueError(f"gradcheck: {type(module).__name__} returned an output of shape {tuple(np.shape(y))}, "
-                         "no values: nothing would be checked")
+        raise LayerArgumentError(f"gradcheck: {type(module).__name__} returned an output of shape "
+                                 f"{tuple(np.shape(y))}, no values: nothing would be checked")
     resolution = 4 * np.finfo(np.float64).eps * float(xp.abs(y * dy).sum()) / eps   # see the module docstring
     floor = max(floor, resolution / tolerance)
 
@@ -182,8 +184,8 @@ def check_layer(module, *inputs, dy=None, eps=1e-6, tolerance=1e-6, floor=1e-7, 
         report.errors[name] = float(gaps.max(initial=0) / scale)
         if gaps.size:
             worst = int(np.argmax(gaps))
-            report.worst[name] = WorstCoordinate(tuple(int(i) for i in np.unravel_index(coordinates[worst], values.shape)),
-                                                 float(analytic_flat[worst]), float(numeric[worst]))
+            index = tuple(int(i) for i in np.unravel_index(coordinates[worst], values.shape))
+            report.worst[name] = WorstCoordinate(index, float(analytic_flat[worst]), float(numeric[worst]))
     if raise_on_failure and not report.ok:
         raise GradcheckError(f"{type(module).__name__} fails the layer audit (its backward disagrees with finite "
                              f"differences, does not accumulate, or touches its inputs):\n{report}")

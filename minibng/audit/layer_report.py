@@ -6,11 +6,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["GradcheckError", "GradcheckReport", "WorstCoordinate"]
+__all__ = ["GradcheckError", "GradcheckReport", "LayerArgumentError", "WorstCoordinate"]
 
 
 class GradcheckError(AssertionError):
     """A backward disagrees with finite differences or does not accumulate; the message lists every tensor."""
+
+
+class LayerArgumentError(ValueError):
+    """The layer audit was given what it cannot check (a tolerance <= 0, an empty batch, an output with no values):
+    the caller's mistake, told apart from a ValueError that the audited layer's own code raises."""
 
 
 @dataclass(frozen=True)
