@@ -48,8 +48,10 @@ class Conv2d(Module):
                  dtype="float32", rng=None, max_columns_bytes=256 * 2**20, input_grad=True):
         super().__init__()
         check_sizes("Conv2d", in_channels=in_channels, out_channels=out_channels)
-        bias, self.input_grad = check_flag("Conv2d", "bias", bias), check_flag("Conv2d", "input_grad", input_grad)
-        dtype, rng = check_dtype("Conv2d", dtype), check_rng("Conv2d", rng)
+        bias = check_flag("Conv2d", "bias", bias)
+        self.input_grad = check_flag("Conv2d", "input_grad", input_grad)
+        dtype = check_dtype("Conv2d", dtype)
+        rng = check_rng("Conv2d", rng)
         self.max_columns_bytes = check_integer("Conv2d", "max_columns_bytes", max_columns_bytes, minimum=1)
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
         self.kernel_size = pair(kernel_size, "Conv2d kernel_size", 1)

@@ -26,8 +26,10 @@ class Linear(Module):
                  input_grad=True):
         super().__init__()
         check_sizes("Linear", in_features=in_features, out_features=out_features)
-        bias, self.input_grad = check_flag("Linear", "bias", bias), check_flag("Linear", "input_grad", input_grad)
-        dtype, rng = check_dtype("Linear", dtype), check_rng("Linear", rng)
+        bias = check_flag("Linear", "bias", bias)
+        self.input_grad = check_flag("Linear", "input_grad", input_grad)
+        dtype = check_dtype("Linear", dtype)
+        rng = check_rng("Linear", rng)
         self.in_features, self.out_features = int(in_features), int(out_features)
         init = check_init("Linear", init)
         self.weight = Parameter(init_weight((in_features, out_features), in_features, out_features, init, rng, dtype))

@@ -51,7 +51,8 @@ class LSTMLayer(Module):
     def __init__(self, input_size, hidden_size, init="torch", dtype="float32", rng=None):
         super().__init__()
         check_sizes("LSTMLayer", input_size=input_size, hidden_size=hidden_size)
-        dtype, rng = check_dtype("LSTMLayer", dtype), check_rng("LSTMLayer", rng)
+        dtype = check_dtype("LSTMLayer", dtype)
+        rng = check_rng("LSTMLayer", rng)
         self.input_size, self.hidden_size = int(input_size), int(hidden_size)
         init = check_init("LSTMLayer", init, ("torch",))
         bound = 1 / math.sqrt(self.hidden_size) if init == "torch" else float(init)
@@ -156,8 +157,10 @@ class LSTM(Module):
         super().__init__()
         check_sizes("LSTM", input_size=input_size, hidden_size=hidden_size, num_layers=num_layers)
         self.dropout = check_fraction("LSTM", "dropout", dropout)
-        init, dtype = check_init("LSTM", init, ("torch",)), check_dtype("LSTM", dtype)
-        seed, rng = check_seed("LSTM", seed), check_rng("LSTM", rng)
+        init = check_init("LSTM", init, ("torch",))
+        dtype = check_dtype("LSTM", dtype)
+        seed = check_seed("LSTM", seed)
+        rng = check_rng("LSTM", rng)
         self.input_size, self.hidden_size, self.num_layers = int(input_size), int(hidden_size), int(num_layers)
         rng = backend.host_rng(rng)   # one generator for all layers (an int seed would repeat their draws)
         # children "0", "1", … of a Sequential that is never run, so parameters are named layers.0.weight_ih, …
