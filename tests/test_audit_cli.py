@@ -140,3 +140,13 @@ def test_an_input_the_layer_audit_cannot_check_is_a_usage_error(tmp_path, capsys
     assert main(["layer", f"{layer_file}:nothing", "--input-shape", "3,5"]) == 2
     err = capsys.readouterr().err
     assert "no values" in err and err.count("\n") == 1, err
+
+
+def test_audit_self_with_no_framework_installed_is_a_usage_error(monkeypatch, capsys):
+    """Every comparison skipped is no agreement: exit 2 with the reasons, not 0."""
+    from minibng.audit import cli
+    monkeypatch.setattr(cli, "unavailable_frameworks", lambda: {"optax": "optax is not installed",
+                                                               "torch": "torch is not installed"})
+    assert main(["self"]) == 2
+    err = capsys.readouterr().err
+    assert "neither is installed: optax is not installed; torch is not installed" in err and err.count("\n") == 1

@@ -8,8 +8,8 @@
            [--seed S] [--json OUT]
 
 Exit status: 0 when everything agrees (the layer passes), 1 when something parts (fails), 2 for a usage error —
-a bad FILE:FACTORY, an unknown REF or framework, a bad value — printed as one line, without a traceback, before
-any work.  Every argument is parsed and judged first; ``--json OUT`` is written at the end.  An error raised while
+a bad FILE:FACTORY, an unknown REF or framework, a bad value, ``self`` with neither PyTorch nor optax installed (no
+comparison is no agreement) — printed as one line, without a traceback, before any work.  Every argument is parsed and judged first; ``--json OUT`` is written at the end.  An error raised while
 the runs are made (but a candidate that cannot be audited as given) is no usage error: it ends the command with
 its traceback.
 """
@@ -28,7 +28,7 @@ from .layer import GradcheckError, LayerArgumentError, check_layer
 from .loading import load_factory
 from .mirror import FRAMEWORKS, CandidateError, mirror_for
 from .optimizer_audit import DEFAULT_SCALES, DTYPES, check_audit_options, prepare_audit
-from .self_check import audit_self, format_self
+from .self_check import PAIRS, audit_self, format_self, unavailable_frameworks
 
 __all__ = ["main"]
 
@@ -87,24 +87,29 @@ def _parser():
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     common = _Parser(add_help=False)
     common.add_argument("--json", type=_json_path, help="write the report as JSON to this file")
-    common.add_argument("--seed", type=int, default=0)
+    common.add_argument("--seed", type=int, default=0, help="seed of the model, gradients and inputs (default 0)")
     runs = _Parser(add_help=False)
-    runs.add_argument("--dtype", choices=DTYPES, default="float64")
-    runs.add_argument("--steps", type=int, default=5)
+    runs.add_argument("--dtype", choices=DTYPES, default="float64",
+                      help="the parameters' and gradients' type, which sets the tolerance (default float64)")
+    runs.add_argument("--steps", type=int, default=5, help="optimizer steps per run (default 5)")
     runs.add_argument("--scales", type=_scales, default=DEFAULT_SCALES,
                       help="the first block's gradients are multiplied by each, one run each (default 1,1e-30,1e30,0)")
     audit = commands.add_parser("optimizer", parents=[common, runs], help="audit an optimizer against a preset")
     audit.add_argument("reference", metavar="REF", help=f"an optim.create name: {', '.join(optim.preset_names())}")
-    audit.add_argument("--against", required=True, metavar="FILE.py:FACTORY")
-    audit.add_argument("--framework", required=True, choices=FRAMEWORKS)
-    audit.add_argument("--set", dest="settings", type=_setting, action="append", default=[], metavar="NAME=VALUE")
+    audit.add_argument("--against", required=True, metavar="FILE.py:FACTORY",
+                       help="the candidate: FACTORY in FILE.py builds it (docs/audit.md says what it is given)")
+    audit.add_argument("--framework", required=True, choices=FRAMEWORKS, help="what the candidate is written in")
+    audit.add_argument("--set", dest="settings", type=_setting, action="append", default=[], metavar="NAME=VALUE",
+                       help="a hyperparameter given to both, such as lr=0.01 (repeat for several)")
     audit.add_argument("--every-block", action="store_true", help="one more run per block, its gradients scaled")
     commands.add_parser("self", parents=[common, runs], help="minibng's presets against torch.optim and optax")
     layer = commands.add_parser("layer", parents=[common], help="check a layer's backward against finite differences")
-    layer.add_argument("factory", metavar="FILE.py:FACTORY")
+    layer.add_argument("factory", metavar="FILE.py:FACTORY", help="FACTORY() in FILE.py returns the minibng module")
     layer.add_argument("--input-shape", dest="inputs", type=_input, action="append", required=True,
-                       metavar="SHAPE[:HIGH]")
-    layer.add_argument("--tolerance", type=float, default=1e-6)
+                       metavar="SHAPE[:HIGH]", help="one input: 8,5 for normal floats, 8:10 for integers in [0, 10); "
+                       "repeat for a module of several inputs")
+    layer.add_argument("--tolerance", type=float, default=1e-6,
+                       help="largest relative error a tensor's gradient may have (default 1e-6)")
     return parser
 
 
@@ -146,6 +151,10 @@ def _self(args):
         check_audit_options("sgd", "numpy", args.dtype, args.steps, args.scales, args.seed)
     except ValueError as error:
         raise UsageError(str(error)) from None
+    missing = unavailable_frameworks()
+    if len(missing) == len({pair.framework for pair in PAIRS}):   # nothing to compare: no verdict, not "agrees"
+        raise UsageError("audit self compares minibng with PyTorch and optax, and neither is installed: "
+                         + "; ".join(missing.values()))
     results, skipped = audit_self(args.dtype, args.steps, args.scales, args.seed)
     print(format_self(results, skipped, args.dtype, args.steps, args.scales))
     _write_json(args.json, _json_safe({"agrees": all(a.agrees for _, a in results if a is not None),

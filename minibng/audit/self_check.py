@@ -75,13 +75,15 @@ def presets_without_counterpart():
     return [name for name in optim.preset_names() if name not in covered]
 
 
+def unavailable_frameworks():
+    """{framework: why it cannot run here} for each framework of the pairs that is not installed."""
+    frameworks = sorted({pair.framework for pair in PAIRS})
+    return {framework: why for framework in frameworks if (why := mirror_for(framework).available())}
+
+
 def audit_self(dtype="float64", steps=5, scales=DEFAULT_SCALES, seed=0):
     """[(pair, OptimizerAudit or None)] for every pair, and {framework: why it was skipped}."""
-    skipped = {}
-    for framework in sorted({pair.framework for pair in PAIRS}):
-        missing = mirror_for(framework).available()
-        if missing:
-            skipped[framework] = missing
+    skipped = unavailable_frameworks()
     results = [(pair, None if pair.framework in skipped else
                 audit_optimizer(pair.reference, pair.factory, pair.framework, dtype=dtype, steps=steps, scales=scales,
                                 seed=seed, label=pair.label, **pair.settings))
