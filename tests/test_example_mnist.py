@@ -84,7 +84,9 @@ def test_missing_data_fails_fast_with_instructions(isolated, monkeypatch):
         raise OSError("network is unreachable")
 
     monkeypatch.setattr(download, "_open_url", offline, raising=True)
-    with pytest.raises(SystemExit, match=r"(?s)train-images-idx3-ubyte.gz.*Looked in.*place it by hand"):
+    with pytest.raises(SystemExit, match=r"(?s)train-images-idx3-ubyte.gz.*Looked in.*place it by hand.*"
+                                         r"Without internet: .*apt install dataset-fashion-mnist.*"
+                                         r"--dataset fashion-mnist\.$"):
         mnist_mlp.main(["--out", str(isolated / "run"), "--no-progress"])
 
 

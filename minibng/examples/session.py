@@ -38,6 +38,8 @@ from .settings import judge
 
 __all__ = ["run", "advice"]
 
+OFFLINE_DATASET = "fashion-mnist"   # Debian's package dataset-fashion-mnist installs it without internet
+
 
 def run(script, argv=None):
     """Run ``script`` (a :class:`~.script.Script`) with the command line ``argv`` (``sys.argv[1:]`` when None); see
@@ -135,7 +137,7 @@ def _start(script, settings, world, experiment, held):
     except (CheckpointError, FolderLockedError, DatasetError, OSError) as e:
         if isinstance(e, OSError) and e.filename is None:
             raise
-        raise SystemExit(advice(e)) from None
+        raise SystemExit(advice(e) + _offline_advice(e, script, settings)) from None
     print(f"\nwrote {', '.join(written)} in {settings.out}"
           + ("" if any(n.endswith(".png") for n in written) else " (no figure: no run finished an epoch)"))
 
@@ -165,7 +167,7 @@ def _check_sizes(settings, sizes):
 def _print_header(script, settings, world):
     found = [root / settings.dataset for root in search_roots(settings.data_dir)
              if (root / settings.dataset).is_dir()]
-    data = f"{settings.dataset} " + (f"from {found[0]}" if found else "(in no data folder yet: downloaded first)")
+    data = f"{settings.dataset} " + (f"from {found[0]}" if found else "(not found in any data folder: downloaded before the runs)")
     if settings.limited:
         data += f"; --limit: the first {settings.limit:,} {script.limit_unit}"
     output = settings.out + (" (--resume: each run continues from its checkpoint)" if settings.resume else "")
@@ -206,6 +208,16 @@ def advice(error) -> str:
     else:
         what = ""
     return "\n".join(filter(None, [f"error: {error}", what]))
+
+
+def _offline_advice(error, script, settings) -> str:
+    """For a data set that cannot be had, the one these machines can install without internet, where the script
+    takes it."""
+    offers_it = OFFLINE_DATASET in script.datasets and settings.dataset != OFFLINE_DATASET
+    if not (isinstance(error, DatasetError) and offers_it):
+        return ""
+    return (f"\nWithout internet: Debian's package dataset-fashion-mnist (apt install dataset-fashion-mnist) holds "
+            f"Fashion-MNIST, which this script runs as --dataset {OFFLINE_DATASET}.")
 
 
 def _disk_advice(error) -> str:
