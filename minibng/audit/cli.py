@@ -9,9 +9,9 @@
 
 Exit status: 0 when everything agrees (the layer passes), 1 when something parts (fails), 2 for a usage error —
 a bad FILE:FACTORY, an unknown REF or framework, a bad value, ``self`` with neither PyTorch nor optax installed (no
-comparison is no agreement) — printed as one line, without a traceback, before any work.  Every argument is parsed and judged first; ``--json OUT`` is written at the end.  An error raised while
-the runs are made (but a candidate that cannot be audited as given) is no usage error: it ends the command with
-its traceback.
+comparison is no agreement) — printed as one line, without a traceback, before any work.  Every argument is parsed
+and judged first; ``--json OUT`` is written at the end.  An error raised while the runs are made (but a candidate
+that cannot be audited as given) is no usage error: it ends the command with its traceback.
 """
 from __future__ import annotations
 

@@ -38,7 +38,7 @@ from .settings import judge
 
 __all__ = ["run", "advice"]
 
-OFFLINE_DATASET = "fashion-mnist"   # Debian's package dataset-fashion-mnist installs it without internet
+OFFLINE_DATASET = "fashion-mnist"   # Debian's package dataset-fashion-mnist installs it from a package mirror
 
 
 def run(script, argv=None):
@@ -167,7 +167,8 @@ def _check_sizes(settings, sizes):
 def _print_header(script, settings, world):
     found = [root / settings.dataset for root in search_roots(settings.data_dir)
              if (root / settings.dataset).is_dir()]
-    data = f"{settings.dataset} " + (f"from {found[0]}" if found else "(not found in any data folder: downloaded before the runs)")
+    where = f"from {found[0]}" if found else "(not found in any data folder: downloaded before the runs)"
+    data = f"{settings.dataset} {where}"
     if settings.limited:
         data += f"; --limit: the first {settings.limit:,} {script.limit_unit}"
     output = settings.out + (" (--resume: each run continues from its checkpoint)" if settings.resume else "")
@@ -211,8 +212,8 @@ def advice(error) -> str:
 
 
 def _offline_advice(error, script, settings) -> str:
-    """For a data set that cannot be had, the one these machines can install without internet, where the script
-    takes it."""
+    """For a data set that cannot be had, the one a Debian package provides (installable from a package mirror, with
+    no access to the data set's own servers), where the script takes it."""
     offers_it = OFFLINE_DATASET in script.datasets and settings.dataset != OFFLINE_DATASET
     if not (isinstance(error, DatasetError) and offers_it):
         return ""
