@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from minibng.data import root
+from audit_support import require_framework
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "docs" / "notebooks"
 STALL, AUDIT = NOTEBOOKS / "why_deep_sigmoid_nets_stall.ipynb", NOTEBOOKS / "audit_an_optimizer.ipynb"
-REQUIRE_TORCH = "MINIBNG_REQUIRE_AUDIT_FRAMEWORKS"   # CI installs PyTorch for the audit and sets this
 
 nbformat = pytest.importorskip("nbformat", reason="pip install -e \".[test]\" brings nbformat, nbclient, ipykernel")
 nbclient = pytest.importorskip("nbclient", reason="pip install -e \".[test]\" brings nbformat, nbclient, ipykernel")
@@ -70,13 +70,7 @@ def test_why_deep_sigmoid_nets_stall_runs_without_data(tmp_path):
 
 
 def test_audit_an_optimizer_finds_both_planted_bugs(tmp_path):
-    try:
-        import torch  # noqa: F401
-    except ImportError as error:
-        message = f"PyTorch is not installed ({error}): pip install torch==2.13.0 (the CPU wheel)"
-        if os.environ.get(REQUIRE_TORCH, "") not in ("", "0"):
-            pytest.fail(f"{message}; {REQUIRE_TORCH} is set, so this test may not skip")
-        pytest.skip(message)
+    require_framework("torch")
     text, _ = run(AUDIT, tmp_path)
     reports = text.split("minibng.audit: ")[1:]
     assert len(reports) == 4

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from minibng.data import DatasetError
+from audit_support import require_framework
 from support import real_data_root
 
 SCRIPT = Path(__file__).resolve().parents[1] / "examples" / "trace_one_update.py"
-REQUIRE = "MINIBNG_REQUIRE_AUDIT_FRAMEWORKS"   # CI installs PyTorch for the audit and sets this
 
 
 @pytest.fixture(scope="module")
@@ -43,16 +43,6 @@ def mnist_missing(*args, download=True, **kwargs):
     raise DatasetError("data set 'mnist': file 'train-images-idx3-ubyte.gz' was not found.")
 
 
-def torch_or_skip():
-    try:
-        import torch  # noqa: F401
-    except ImportError as error:
-        message = f"PyTorch is not installed ({error}): pip install torch==2.13.0 (the CPU wheel)"
-        if os.environ.get(REQUIRE, "") not in ("", "0"):
-            pytest.fail(f"{message}; {REQUIRE} is set, so this test may not skip")
-        pytest.skip(message)
-
-
 def test_without_mnist_the_batch_is_synthetic_and_says_so(synthetic_run):
     assert synthetic_run["x"].shape == (100, 784) and synthetic_run["x"].dtype == np.float32
     assert 0 <= synthetic_run["x"].min() and synthetic_run["x"].max() <= 1
@@ -72,7 +62,7 @@ def test_the_error_reaching_each_layer_falls_by_sigma_prime_times_one_over_root_
 
 
 def test_minibng_and_autograd_give_the_same_gradient_norms(trace, synthetic_run):
-    torch_or_skip()
+    require_framework("torch")
     run = synthetic_run
     torch_norms = trace.autograd_norms(run["model"], run["x"], run["y"])
     np.testing.assert_allclose([row["‖g‖"] for row in run["rows"]], torch_norms, rtol=1e-5)
