@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import math
 
-from ..backend import get_array_module, host_module
+from ..backend import errors_ignored, get_array_module, host_module
 from .module import Module
 
 __all__ = ["ReLU", "Sigmoid", "Tanh", "sigmoid", "tanh"]
@@ -22,15 +22,48 @@ def sigmoid(x, out=None, slope=None):
     """σ(x) = 1 / (1 + e⁻ˣ), written into ``out`` (which may be x itself) or a new array; and, if ``slope`` is
     given, σ′(x) = σ(x) σ(−x) written into it.
 
-    Both come from e = e^{−|x|} ∈ [0, 1], which never overflows:
-        σ(x) = 1 / (1 + e)   for x ≥ 0          σ′(x) = e / (1 + e)²   for every x
-        σ(x) = e / (1 + e)   for x < 0
-    No step subtracts two nearly equal numbers, so each result carries a few roundings, relative, down to the
-    smallest subnormal number (σ(−100) = 3.7e-44 and σ′(±100) in float32).  The two cases of σ are one
-    expression, max(e, [x ≥ 0]) / (1 + e): a select (``where``) is several times slower in NumPy.
-    Array passes: 7 for σ, 9 with σ′.
+    Two forms give the same results, each within a few roundings of the truth, relative, down to the smallest
+    subnormal number (σ(−100) = 3.7e-44 and σ′(±100) in float32).  No step subtracts two nearly equal numbers.
+      from eˣ, where eˣ is finite (every x ≤ ⌊ln max⌋: 88 in float32, 709 in float64), 4 array passes:
+          σ(x) = eˣ / (1 + eˣ)                 σ′(x) = σ(x) / (1 + eˣ)   (σ(−x) = 1 / (1 + eˣ))
+      from e = e^{−|x|} ∈ [0, 1], which never overflows, for every x; 9 passes:
+          σ(x) = max(e, [x ≥ 0]) / (1 + e)     σ′(x) = e / (1 + e)²
+    Beyond ln max the first form would take ∞/∞, and σ′(x) = e⁻ˣ there is a subnormal number that no clipping of
+    x keeps.  On the host one reduction (max x) chooses; a GPU takes the second form always, so that no layer
+    waits for the device to report max x.
     """
     xp = get_array_module(x)
+    if xp is host_module() and _exp_is_finite(x):
+        return _sigmoid_from_exp(xp, x, out, slope)
+    return _sigmoid_from_exp_of_minus_abs(xp, x, out, slope)
+
+
+@functools.lru_cache(maxsize=None)
+def _largest_exponent(dtype):
+    """⌊ln max⌋ of ``dtype`` (88 for float32, 709 for float64): eˣ is finite for every x up to it.  Rounded down
+    to a whole number, so that it is exact in every dtype (ln max itself rounds up in float32, and e to that
+    overflows)."""
+    return math.floor(math.log(float(host_module().finfo(dtype).max)))
+
+
+def _exp_is_finite(x):
+    """Whether eˣ is finite for every element of ``x`` (NaN counts as finite: it passes through either form)."""
+    return x.size == 0 or not x.max() > _largest_exponent(x.dtype)
+
+
+def _sigmoid_from_exp(xp, x, out, slope):
+    """σ and σ′ from eˣ, for x whose eˣ is finite: see :func:`sigmoid`."""
+    e = xp.exp(x, out=out)                             # x is not read after this
+    denominator = xp.add(e, 1, out=slope)              # held where σ′ will be written
+    value = xp.divide(e, denominator, out=e)
+    if slope is not None:
+        xp.divide(value, denominator, out=slope)
+    return value
+
+
+def _sigmoid_from_exp_of_minus_abs(xp, x, out, slope):
+    """σ and σ′ from e^{−|x|}, for any x: see :func:`sigmoid`.  The two cases of σ are one expression,
+    max(e, [x ≥ 0]) / (1 + e): a select (``where``) is several times slower in NumPy."""
     e = xp.abs(x)
     xp.negative(e, out=e)
     xp.exp(e, out=e)                                   # e = e^{−|x|}
@@ -43,28 +76,19 @@ def sigmoid(x, out=None, slope=None):
     return value
 
 
-@functools.lru_cache(maxsize=None)
-def _log_largest(dtype):
-    """ln of the largest finite number of ``dtype`` (88.72 for float32, 709.78 for float64): cosh stays finite up
-    to it, and beyond it sech²x < 4/max², which rounds to 0 in every IEEE format (it lies below half the smallest
-    subnormal number)."""
-    return math.log(float(host_module().finfo(dtype).max))
-
-
 def tanh(x, out=None, slope=None):
     """tanh x, written into ``out`` (which may be x itself) or a new array; and, if ``slope`` is given,
     tanh′x = sech²x = (1 / cosh x)² written into it — never 1 − tanh²x, which is 0 in float32 from |x| ≈ 9.0
     (where tanh x rounds to ±1) although sech²x is representable up to |x| ≈ 52.
 
-    cosh overflows beyond |x| = ln(max) (88.7 in float32); there sech²x is far below the smallest subnormal, so
-    x is clipped to ±ln(max) first (it changes no result and keeps NumPy from warning).  The reciprocal is taken
-    before squaring, so that sech²x keeps its subnormal values.  Array passes: 1 for tanh, 5 with the slope.
+    cosh x overflows to ∞ beyond |x| ≈ ln(2 max) (89.4 in float32); its reciprocal 0 is then sech²x rounded, since
+    sech²x < 1/max² lies below half the smallest subnormal number in every IEEE format.  The reciprocal is taken
+    before squaring, so that sech²x keeps its subnormal values.  Array passes: 1 for tanh, 4 with the slope.
     """
     xp = get_array_module(x)
     if slope is not None:
-        bound = _log_largest(x.dtype)
-        xp.clip(x, -bound, bound, out=slope)
-        xp.cosh(slope, out=slope)
+        with errors_ignored(xp, "over"):               # the overflow to ∞ is the intended result, see above
+            xp.cosh(x, out=slope)
         xp.reciprocal(slope, out=slope)
         xp.square(slope, out=slope)
     return xp.tanh(x, out=out)

@@ -1,8 +1,8 @@
 """LSTM: a stack of long short-term memory layers over (T, N, features) sequences, for truncated BPTT.
 
 The fast path here batches everything that does not depend on the recurrence: the input projection of the
-whole sequence is one GEMM, each time step costs one (N, H) × (H, 4H) product and a few element-wise
-operations, and the weight gradients are one GEMM each after the backward loop.  The obvious per-step code it
+whole sequence is two GEMMs (the σ gates', and g's), each time step costs two products with h_{t−1} and a few
+element-wise operations, and the weight gradients are one GEMM each after the backward loop.  The obvious per-step code it
 must agree with is tests/lstm_reference.py; the equations are in docs/layers.md.
 """
 from __future__ import annotations
@@ -40,8 +40,9 @@ class LSTMLayer(Module):
     Implementation: σ, tanh and their slopes are :func:`.activation.sigmoid` and :func:`.activation.tanh`, the
     functions of the Sigmoid and Tanh layers, exact in both tails (never i(1 − i) or 1 − g², which are 0 where a
     gate saturates).  Inside a forward pass the gate columns are kept in the order i, f, o, g (the weights are
-    copied so, once per call), so that the three σ gates are one call and g another; each step keeps the
-    activations and their slopes σ′ / sech², so backward multiplies δa by the slopes in one pass.
+    copied so, once per call), and the σ gates and g in two arrays, (T, N, 3H) and (T, N, H), so that each
+    step's σ and tanh are one call each over contiguous memory; each step keeps the activations and their
+    slopes σ′ / sech², so backward multiplies δa by the slopes.
     Training mode keeps X, the gates and their slopes, c_0 … c_T, tanh c_t and sech² c_t, h_0 … h_{T−1} and
     the reordered weights.  ``forward(x, h0, c0)`` returns (y, h_T, c_T); ``backward(dy)`` returns ∂L/∂x.
     """
@@ -74,38 +75,46 @@ class LSTMLayer(Module):
         H = self.hidden_size
         dtype = self.weight_ih.data.dtype
         w_ih, w_hh = self._swap_g_and_o(xp, self.weight_ih.data), self._swap_g_and_o(xp, self.weight_hh.data)
-        # The input projection of every time step at once: one (T·N, in) × (in, 4H) GEMM.
-        gates = (x.reshape(T * N, self.input_size) @ w_ih).reshape(T, N, 4 * H)
-        gates += self._swap_g_and_o(xp, self.bias.data)
-        slopes = xp.empty_like(gates)
+        bias = self._swap_g_and_o(xp, self.bias.data)
+        # The σ gates (i, f, o) and g are held apart, each step's (N, 3H) and (N, H) blocks contiguous: NumPy takes
+        # two to three times as long over a column slice of an (N, 4H) array as over contiguous memory.
+        # The input projection of every time step at once: one (T·N, in) × (in, 3H) GEMM, and one for g.
+        rows = x.reshape(T * N, self.input_size)
+        sigma_gates = (rows @ w_ih[:, :3 * H]).reshape(T, N, 3 * H)
+        sigma_gates += bias[:3 * H]
+        g_gate = (rows @ w_ih[:, 3 * H:]).reshape(T, N, H)
+        g_gate += bias[3 * H:]
+        sigma_slopes, g_slopes = xp.empty_like(sigma_gates), xp.empty_like(g_gate)
         hs = xp.empty((T + 1, N, H), dtype=dtype)
         cs = xp.empty((T + 1, N, H), dtype=dtype)
         tanh_c = xp.empty((T, N, H), dtype=dtype)
         tanh_c_slope = xp.empty((T, N, H), dtype=dtype)
         hs[0], cs[0] = h0, c0
         for t in range(T):
-            a = gates[t]
-            a += hs[t] @ w_hh
-            sigmoid(a[:, :3 * H], out=a[:, :3 * H], slope=slopes[t, :, :3 * H])
-            tanh(a[:, 3 * H:], out=a[:, 3 * H:], slope=slopes[t, :, 3 * H:])   # a = [i, f, o, g], activations
-            i, f, o, g = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
+            s, g = sigma_gates[t], g_gate[t]
+            s += hs[t] @ w_hh[:, :3 * H]
+            g += hs[t] @ w_hh[:, 3 * H:]
+            sigmoid(s, out=s, slope=sigma_slopes[t])
+            tanh(g, out=g, slope=g_slopes[t])                # s = [i, f, o] and g, activations
+            i, f, o = s[:, :H], s[:, H:2 * H], s[:, 2 * H:]
             xp.multiply(f, cs[t], out=cs[t + 1])
             cs[t + 1] += i * g
             tanh(cs[t + 1], out=tanh_c[t], slope=tanh_c_slope[t])
             xp.multiply(o, tanh_c[t], out=hs[t + 1])
-        self._cache = (x, gates, slopes, cs, tanh_c, tanh_c_slope, hs, w_ih, w_hh) if self.training else None
+        self._cache = ((x, sigma_gates, g_gate, sigma_slopes, g_slopes, cs, tanh_c, tanh_c_slope, hs, w_ih, w_hh)
+                       if self.training else None)
         return hs[1:].copy(), hs[T].copy(), cs[T].copy()
 
     def backward(self, dy):
-        x, gates, slopes, cs, tanh_c, tanh_c_slope, hs, w_ih, w_hh = self._cache
+        x, sigma_gates, g_gate, sigma_slopes, g_slopes, cs, tanh_c, tanh_c_slope, hs, w_ih, w_hh = self._cache
         xp = backend.get_array_module(dy, x)
         T, N, H = tanh_c.shape
         d_pre = xp.empty((T, N, 4 * H), dtype=tanh_c.dtype)
         w_hh_t = w_hh.T
         dh_next = dc_next = 0                                       # δa_{T+1} W_hhᵀ and δc_{T+1} ∘ f_{T+1}
         for t in range(T - 1, -1, -1):
-            a, d = gates[t], d_pre[t]
-            i, f, o, g = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
+            s, g, d = sigma_gates[t], g_gate[t], d_pre[t]
+            i, f, o = s[:, :H], s[:, H:2 * H], s[:, 2 * H:]
             dh = dy[t] + dh_next                                    # δh_t
             dc = dh * o                                             # δc_t
             dc *= tanh_c_slope[t]
@@ -114,7 +123,8 @@ class LSTMLayer(Module):
             xp.multiply(dc, cs[t], out=d[:, H:2 * H])
             xp.multiply(dh, tanh_c[t], out=d[:, 2 * H:3 * H])
             xp.multiply(dc, i, out=d[:, 3 * H:])
-            d *= slopes[t]                                          # δa_t = [δa^i, δa^f, δa^o, δa^g]
+            d[:, :3 * H] *= sigma_slopes[t]
+            d[:, 3 * H:] *= g_slopes[t]                             # δa_t = [δa^i, δa^f, δa^o, δa^g]
             dc_next, dh_next = dc * f, d @ w_hh_t
         d_pre = d_pre.reshape(T * N, 4 * H)
         self.weight_ih.grad += self._swap_g_and_o(xp, x.reshape(T * N, self.input_size).T @ d_pre)
