@@ -22,15 +22,16 @@ def sigmoid(x, out=None, slope=None):
     """σ(x) = 1 / (1 + e⁻ˣ), written into ``out`` (which may be x itself) or a new array; and, if ``slope`` is
     given, σ′(x) = σ(x) σ(−x) written into it.
 
-    Two forms give the same results, each within a few roundings of the truth, relative, down to the smallest
-    subnormal number (σ(−100) = 3.7e-44 and σ′(±100) in float32).  No step subtracts two nearly equal numbers.
+    Two forms, each within a few roundings of the truth, relative, down to the smallest subnormal number
+    (σ(−100) = 3.7e-44 and σ′(±100) in float32); they may differ from each other in the last bit.  No step
+    subtracts two nearly equal numbers.
       from eˣ, where eˣ is finite (every x ≤ ⌊ln max⌋: 88 in float32, 709 in float64), 4 array passes:
           σ(x) = eˣ / (1 + eˣ)                 σ′(x) = σ(x) / (1 + eˣ)   (σ(−x) = 1 / (1 + eˣ))
       from e = e^{−|x|} ∈ [0, 1], which never overflows, for every x; 9 passes:
           σ(x) = max(e, [x ≥ 0]) / (1 + e)     σ′(x) = e / (1 + e)²
     Beyond ln max the first form would take ∞/∞, and σ′(x) = e⁻ˣ there is a subnormal number that no clipping of
-    x keeps.  On the host one reduction (max x) chooses; a GPU takes the second form always, so that no layer
-    waits for the device to report max x.
+    x keeps.  On the host one reduction (max x, a fifth pass) chooses; a GPU takes the second form always, so
+    that no layer makes the host wait for the device to report max x.
     """
     xp = get_array_module(x)
     if xp is host_module() and _exp_is_finite(x):

@@ -2,8 +2,8 @@
 
 The fast path here batches everything that does not depend on the recurrence: the input projection of the
 whole sequence is two GEMMs (the σ gates', and g's), each time step costs two products with h_{t−1} and a few
-element-wise operations, and the weight gradients are one GEMM each after the backward loop.  The obvious per-step code it
-must agree with is tests/lstm_reference.py; the equations are in docs/layers.md.
+element-wise operations, and the weight gradients are one GEMM each after the backward loop.  The obvious
+per-step code it must agree with is tests/lstm_reference.py; the equations are in docs/layers.md.
 """
 from __future__ import annotations
 
