@@ -84,7 +84,8 @@ class LSTMLayer(Module):
         sigma_gates += bias[:3 * H]
         g_gate = (rows @ w_ih[:, 3 * H:]).reshape(T, N, H)
         g_gate += bias[3 * H:]
-        sigma_slopes, g_slopes = xp.empty_like(sigma_gates), xp.empty_like(g_gate)
+        sigma_slopes = xp.empty_like(sigma_gates)
+        g_slopes = xp.empty_like(g_gate)
         hs = xp.empty((T + 1, N, H), dtype=dtype)
         cs = xp.empty((T + 1, N, H), dtype=dtype)
         tanh_c = xp.empty((T, N, H), dtype=dtype)
